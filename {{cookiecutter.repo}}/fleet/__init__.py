@@ -1,0 +1,1 @@
+"""Deploy a fleet of JupyterHubs: the logic behind this repository's invoke tasks."""

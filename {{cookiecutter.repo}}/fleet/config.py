@@ -1,0 +1,186 @@
+"""Read and validate the repository's config: fleet.yaml, clusters/*/cluster.yaml, hubs/*/hub.yaml.
+
+Everything is validated, with messages naming the file and the field, before any tool runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import FleetError
+
+ENVIRONMENTS = ("staging", "prod")
+SCHEMAS = Path(__file__).parent / "schemas"
+
+
+@cache
+def schema(kind: str) -> dict:
+    """The JSON schema for one kind of config file: fleet, cluster or hub."""
+    return json.loads((SCHEMAS / f"{kind}.schema.json").read_text())
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file, turning a syntax error into a message naming the file and line."""
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise FleetError(f"{path}: file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FleetError(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def validate(data: object, kind: str, path: Path) -> dict:
+    """Validate a parsed file against its schema; the error names the file and the field."""
+    validator = jsonschema.Draft202012Validator(schema(kind))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise FleetError(f"{path}: field {where}: {err.message}")
+    return data  # type: ignore[return-value]
+
+
+def release_name(hub: str, env: str) -> str:
+    """Release and namespace of a hub in an environment."""
+    return f"{hub}-{env}"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    path: Path
+    provider: str
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Hub:
+    name: str
+    path: Path
+    cluster: str
+    image: str | None
+    external_image: str | None
+    environments: tuple[str, ...]
+
+    def values_files(self, env: str) -> list[Path]:
+        """Common values first, then the environment's overrides (files that exist)."""
+        files = [self.path / "values.yaml", self.path / f"{env}.yaml"]
+        return [f for f in files if f.exists()]
+
+    def secrets_file(self, env: str) -> Path:
+        return self.path / "secrets" / f"{env}.yaml"
+
+    def release(self, env: str) -> str:
+        return release_name(self.name, env)
+
+
+@dataclass(frozen=True)
+class Fleet:
+    root: Path
+    registry: str
+    domain: str
+    secrets_backend: str
+    environments: tuple[str, ...]
+    clusters: dict[str, Cluster]
+    hubs: dict[str, Hub]
+    images: tuple[str, ...]
+
+    @property
+    def chart(self) -> Path:
+        return self.root / "chart"
+
+    def hub(self, name: str) -> Hub:
+        """The named hub, or an error listing the valid ones."""
+        if name not in self.hubs:
+            valid = ", ".join(sorted(self.hubs)) or "(none)"
+            raise FleetError(f"unknown hub {name!r}; valid hubs: {valid}")
+        return self.hubs[name]
+
+    def check_env(self, hub: Hub, env: str) -> str:
+        """The environment if the hub deploys to it, else an error listing the valid ones."""
+        if env not in hub.environments:
+            valid = ", ".join(hub.environments)
+            raise FleetError(f"unknown env {env!r} for hub {hub.name!r}; valid envs: {valid}")
+        return env
+
+    def image_ref(self, image: str, tag: str) -> str:
+        return f"{self.registry}/{image}:{tag}"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repository root: the nearest folder upwards that holds fleet.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "fleet.yaml").exists():
+            return folder
+    raise FleetError(f"no fleet.yaml in {here} or any parent: run this inside the deployment repo")
+
+
+def _names(folder: Path, marker: str) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / marker).exists())
+
+
+def load(root: Path | None = None) -> Fleet:
+    """Load and validate the whole repository config."""
+    root = find_root(root)
+    fleet_file = root / "fleet.yaml"
+    top = validate(read_yaml(fleet_file), "fleet", fleet_file)
+
+    clusters = {}
+    for name in _names(root / "clusters", "cluster.yaml"):
+        path = root / "clusters" / name / "cluster.yaml"
+        data = validate(read_yaml(path), "cluster", path)
+        provider = data["provider"]
+        settings = data.get(provider, {})
+        clusters[name] = Cluster(name, path.parent, provider, settings)
+
+    images = tuple(_names(root / "images", "Dockerfile"))
+    environments = tuple(top.get("environments", ENVIRONMENTS))
+
+    hubs = {}
+    for name in _names(root / "hubs", "hub.yaml"):
+        path = root / "hubs" / name / "hub.yaml"
+        data = validate(read_yaml(path), "hub", path)
+        if data["cluster"] not in clusters:
+            valid = ", ".join(sorted(clusters)) or "(none)"
+            raise FleetError(
+                f"{path}: field cluster: no cluster {data['cluster']!r} under clusters/; "
+                f"valid clusters: {valid}"
+            )
+        if data.get("image") and data["image"] not in images:
+            valid = ", ".join(images) or "(none)"
+            raise FleetError(
+                f"{path}: field image: no image folder {data['image']!r} under images/; "
+                f"valid images: {valid}"
+            )
+        hub_envs = tuple(data.get("environments", environments))
+        hubs[name] = Hub(
+            name=name,
+            path=path.parent,
+            cluster=data["cluster"],
+            image=data.get("image"),
+            external_image=data.get("external_image"),
+            environments=hub_envs,
+        )
+
+    return Fleet(
+        root=root,
+        registry=top["registry"],
+        domain=top["domain"],
+        secrets_backend=top["secrets_backend"],
+        environments=environments,
+        clusters=clusters,
+        hubs=hubs,
+        images=images,
+    )

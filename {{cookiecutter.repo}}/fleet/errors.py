@@ -1,0 +1,17 @@
+"""The two kinds of failure: a user mistake, and a tool that failed."""
+
+
+class FleetError(Exception):
+    """A mistake in input or config; the message says what is wrong and how to fix it."""
+
+
+class StepFailed(FleetError):
+    """An external program failed; carries the step name and the tail of its stderr."""
+
+    def __init__(self, step: str, returncode: int, stderr: str = ""):
+        self.step = step
+        self.returncode = returncode
+        self.stderr = stderr
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        message = f"{step} failed (exit {returncode})"
+        super().__init__(f"{message}:\n{tail}" if tail else message)

@@ -1,0 +1,69 @@
+"""The one runner for every external program: echoes, honours dry-run, redacts, names the step."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+from .errors import FleetError, StepFailed
+from .redact import redact_text
+
+
+@dataclass
+class Runner:
+    """Runs argv lists. `dry_run` prints instead of running commands that change anything."""
+
+    dry_run: bool = False
+    echo: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    secrets: set[str] = field(default_factory=set)
+    out = sys.stderr
+
+    def with_env(self, **env: str) -> "Runner":
+        """A runner sharing settings, with extra environment variables."""
+        return Runner(self.dry_run, self.echo, {**self.env, **env}, self.secrets)
+
+    def show(self, argv: Iterable[str]) -> str:
+        """The command as printed: shell-quoted, with secret values replaced by <redacted>."""
+        return redact_text(shlex.join(str(a) for a in argv), self.secrets)
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        step: str,
+        mutates: bool = True,
+        capture: bool = True,
+        input: str | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess:
+        """Run argv; in dry-run, a command that `mutates` is printed, not run."""
+        argv = [str(a) for a in argv]
+        if self.echo or (self.dry_run and mutates):
+            prefix = "[dry-run] " if self.dry_run and mutates else "$ "
+            print(prefix + self.show(argv), file=self.out, flush=True)
+        if self.dry_run and mutates:
+            return subprocess.CompletedProcess(argv, 0, "", "")
+        full_env = {**os.environ, **self.env, **(env or {})}
+        try:
+            proc = subprocess.run(
+                argv,
+                input=input,
+                text=True,
+                capture_output=capture,
+                env=full_env,
+                timeout=timeout,
+            )
+        except FileNotFoundError:
+            raise FleetError(f"{step}: `{argv[0]}` is not installed or not on PATH") from None
+        except subprocess.TimeoutExpired:
+            raise StepFailed(step, -1, f"timed out after {timeout}s") from None
+        if check and proc.returncode != 0:
+            raise StepFailed(step, proc.returncode, redact_text(proc.stderr or "", self.secrets))
+        return proc
