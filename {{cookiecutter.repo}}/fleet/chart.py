@@ -1,0 +1,140 @@
+"""The shared chart: fetch its dependencies once, and render it for one hub in one environment.
+
+API used by the other modules:
+- `helm_bin()`: env FLEET_HELM, default `helm`.
+- `dependency_build(fleet, runner)`: `helm dependency build` (or `update` when there is no
+  Chart.lock yet), once per state of Chart.yaml + Chart.lock, under a file lock so two processes
+  never run it at once (helm cannot).
+- `template(fleet, hub, env, values_files, runner, extra_args=()) -> str`: `helm template` of the
+  hub's release; a failure names the hub and env.
+- `render(fleet, hub, env, runner) -> (manifests, mode)`: dependencies, secrets (decrypted or typed
+  placeholders) and template in one call; what `nox -s templates` runs.
+- `validate_manifests(text, hub, env, k8s_version)`: every rendered object against the Kubernetes
+  schema (kubernetes-validate); the error names the hub, env and object.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import yaml
+
+from .config import Fleet, Hub
+from .errors import FleetError
+from .runner import Runner
+
+STAMP = ".fleet-deps"
+# The Kubernetes version manifests are validated against (env FLEET_K8S_VERSION overrides).
+K8S_VERSION = "1.32.0"
+
+
+def helm_bin() -> str:
+    return os.environ.get("FLEET_HELM", "helm")
+
+
+def _state(chart: Path) -> str:
+    digest = hashlib.sha256()
+    for name in ("Chart.yaml", "Chart.lock"):
+        path = chart / name
+        digest.update(name.encode() + b"\0" + (path.read_bytes() if path.exists() else b"") + b"\0")
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _deps_present(chart: Path) -> bool:
+    deps = (yaml.safe_load((chart / "Chart.yaml").read_text()) or {}).get("dependencies") or []
+    charts = chart / "charts"
+    return all(any(charts.glob(f"{d['name']}-*.tgz")) or (charts / d["name"]).is_dir() for d in deps)
+
+
+def dependency_build(fleet: Fleet, runner: Runner) -> None:
+    """Fetch the chart's dependencies into chart/charts/, once per Chart.yaml + Chart.lock state."""
+    chart = fleet.chart
+    charts = chart / "charts"
+    with _locked(charts / ".lock"):
+        stamp = charts / STAMP
+        state = _state(chart)
+        if stamp.exists() and stamp.read_text() == state and _deps_present(chart):
+            return
+        command = "build" if (chart / "Chart.lock").exists() else "update"
+        runner.run(
+            [helm_bin(), "dependency", command, str(chart)],
+            step=f"helm dependency {command}",
+            mutates=False,
+        )
+        # `update` writes Chart.lock, which changes the state: stamp what is there now.
+        stamp.write_text(_state(chart))
+
+
+def lint(fleet: Fleet, runner: Runner) -> None:
+    """`helm lint` the shared chart with its defaults."""
+    dependency_build(fleet, runner)
+    runner.run([helm_bin(), "lint", str(fleet.chart)], step="helm lint chart", mutates=False)
+
+
+def template(
+    fleet: Fleet,
+    hub: Hub | str,
+    env: str,
+    values_files: Sequence[Path],
+    runner: Runner,
+    extra_args: Sequence[str] = (),
+) -> str:
+    """Render the hub's release for env with the given values files (in order); returns the YAML."""
+    hub = fleet.hub(hub) if isinstance(hub, str) else hub
+    fleet.check_env(hub, env)
+    release = hub.release(env)
+    argv = [helm_bin(), "template", release, str(fleet.chart), "--namespace", release]
+    for path in values_files:
+        argv += ["--values", str(path)]
+    argv += list(extra_args)
+    proc = runner.run(argv, step=f"helm template of hub {hub.name} env {env}", mutates=False)
+    return proc.stdout
+
+
+def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str, str]:
+    """Template a hub x env with its values and secrets; returns (manifests, secrets mode)."""
+    from . import secrets
+
+    hub = fleet.hub(hub) if isinstance(hub, str) else hub
+    dependency_build(fleet, runner)
+    with secrets.for_render(fleet, hub, env, runner) as (path, found, mode):
+        quiet = Runner(runner.dry_run, runner.echo, runner.env, runner.secrets | found)
+        manifests = template(fleet, hub, env, [*hub.values_files(env), path], quiet)
+    return manifests, mode
+
+
+def validate_manifests(text: str, hub: str, env: str, k8s_version: str | None = None) -> int:
+    """Validate every object in a multi-document YAML against the Kubernetes schema; returns the count."""
+    import kubernetes_validate
+
+    version = k8s_version or os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
+    count = 0
+    for doc in yaml.safe_load_all(text):
+        if not doc:
+            continue
+        name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+        try:
+            kubernetes_validate.validate(doc, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            where = ".".join(str(p) for p in exc.path) or "(top level)"
+            raise FleetError(f"hub {hub} env {env}: {name}: field {where}: {exc.message}") from None
+        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
+            raise FleetError(f"hub {hub} env {env}: {name}: no Kubernetes schema: {exc}") from None
+        count += 1
+    return count

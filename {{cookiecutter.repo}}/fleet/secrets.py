@@ -1,0 +1,314 @@
+"""The sops wrapper: every encrypt, decrypt, edit and re-key of the files under a `secrets/` folder.
+
+API used by the other modules:
+- `decrypted(fleet, hub, env, runner=None)`: context manager yielding `(path, secret_strings)`; the
+  path is the hub's decrypted secrets for env, in a private 0700 temp dir (file 0600), removed on
+  success, failure, Ctrl-C and SIGTERM. A missing secrets file yields an empty values file.
+- `for_render(fleet, hub, env, runner=None)`: like `decrypted`, but when no key is available it
+  yields typed placeholders instead (so a render never runs without its secrets); yields
+  `(path, secret_strings, mode)` with mode "decrypted" or "placeholders".
+- `is_encrypted(path) -> bool`: the file carries sops metadata.
+- `placeholder_values(path) -> dict`: the encrypted document with each `ENC[...,type:T]` value
+  replaced by a placeholder of type T.
+- `encrypt_text(root, relpath, text, runner)`: encrypt in memory (stdin), for a file not yet written.
+- `encrypt_file`, `edit`, `decrypt_to_stdout`, `updatekeys`, `secret_files`, `plaintext_files`.
+
+The sops binary comes from env FLEET_SOPS (default `sops`). With the pgp backend, env FLEET_PGP_KEY
+(an armored private key, as CI has it) is imported into a temporary GNUPGHOME for each call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import yaml
+
+from .config import Fleet, Hub
+from .errors import FleetError, StepFailed
+from .redact import secret_strings
+from .runner import Runner
+
+ENC = re.compile(r"^ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,type:(\w+)\]$")
+# sops exits with these when it finds no key it can use (CouldNotRetrieveKey, NoEncryptionKeyFound).
+NO_KEY_CODES = {128, 111}
+SKIP_DIRS = {".git", ".nox", "node_modules", ".venv", "charts"}
+
+PLACEHOLDERS = {
+    # Hex, so a placeholder also satisfies fields that expect a hex token (cookieSecret).
+    "str": "0" * 64,
+    "bytes": "0" * 64,
+    "int": 1,
+    "float": 1.0,
+    "bool": False,
+}
+
+
+def sops_bin() -> str:
+    return os.environ.get("FLEET_SOPS", "sops")
+
+
+def _sops(root: Path, *args: str) -> list[str]:
+    return [sops_bin(), "--config", str(root / ".sops.yaml"), *args]
+
+
+def is_encrypted(path: Path) -> bool:
+    """True when the file carries sops metadata (YAML/JSON `sops:` map, or dotenv/ini `sops_mac`)."""
+    try:
+        text = Path(path).read_text()
+    except (UnicodeDecodeError, OSError):
+        return False
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError:
+        doc = None
+    if isinstance(doc, dict):
+        meta = doc.get("sops")
+        return isinstance(meta, dict) and bool(meta.get("mac"))
+    return bool(re.search(r"^\s*sops_mac\s*=", text, re.MULTILINE))
+
+
+def _placeholder(value: object) -> object:
+    if isinstance(value, str):
+        match = ENC.match(value)
+        if match:
+            return PLACEHOLDERS.get(match.group(1), PLACEHOLDERS["str"])
+    return value
+
+
+def _replace(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: _replace(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace(v) for v in node]
+    return _placeholder(node)
+
+
+def placeholder_values(path: Path) -> dict:
+    """The encrypted document without its sops metadata, each encrypted value a typed placeholder."""
+    path = Path(path)
+    if not is_encrypted(path):
+        raise FleetError(f"{path}: not sops-encrypted; run `invoke secrets.encrypt {path}`")
+    doc = yaml.safe_load(path.read_text())
+    doc.pop("sops", None)
+    return _replace(doc)  # type: ignore[return-value]
+
+
+def secret_files(root: Path) -> list[Path]:
+    """Every file under any `secrets/` folder of the repository."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        if "secrets" in Path(dirpath).relative_to(root).parts:
+            found += [Path(dirpath) / f for f in sorted(filenames)]
+    return found
+
+
+def plaintext_files(root: Path) -> list[Path]:
+    """Files under a `secrets/` folder that are not sops-encrypted."""
+    return [p for p in secret_files(root) if not is_encrypted(p)]
+
+
+def _require_encrypted(path: Path) -> None:
+    if not is_encrypted(path):
+        raise FleetError(
+            f"{path}: has no sops metadata, so it is plaintext or damaged; "
+            f"encrypt it with `invoke secrets.encrypt {path}`"
+        )
+
+
+@contextlib.contextmanager
+def private_dir(prefix: str = "fleet-") -> Iterator[Path]:
+    """A 0700 temp dir removed on every exit path, SIGTERM included (when in the main thread)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o700)
+    previous = None
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:
+
+        def on_term(signum, frame):
+            raise SystemExit(128 + signum)
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def gnupg_env() -> Iterator[dict[str, str]]:
+    """Env for sops: a temporary GNUPGHOME holding FLEET_PGP_KEY when it is set, else nothing."""
+    armored = os.environ.get("FLEET_PGP_KEY")
+    if not armored:
+        yield {}
+        return
+    import gnupg
+
+    with private_dir("fleet-gnupg-") as home:
+        gpg = gnupg.GPG(gnupghome=str(home))
+        result = gpg.import_keys(armored)
+        if not result.fingerprints:
+            raise FleetError("FLEET_PGP_KEY: no PGP key could be imported from it")
+        yield {"GNUPGHOME": str(home)}
+
+
+def _runner(runner: Runner | None) -> Runner:
+    return runner if runner is not None else Runner()
+
+
+def _decrypt(root: Path, path: Path, runner: Runner) -> str:
+    _require_encrypted(path)
+    with gnupg_env() as env:
+        proc = runner.run(
+            _sops(root, "--decrypt", str(path)), step=f"sops decrypt {path}", mutates=False, env=env
+        )
+    return proc.stdout
+
+
+def _write_private(folder: Path, name: str, text: str) -> Path:
+    target = folder / name
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return target
+
+
+def _hub(fleet: Fleet, hub: Hub | str) -> Hub:
+    return fleet.hub(hub) if isinstance(hub, str) else hub
+
+
+@contextlib.contextmanager
+def decrypted(
+    fleet: Fleet, hub: Hub | str, env: str, runner: Runner | None = None
+) -> Iterator[tuple[Path, set[str]]]:
+    """The hub's secrets for env, decrypted into a private temp file: yields (path, secret strings)."""
+    hub = _hub(fleet, hub)
+    fleet.check_env(hub, env)
+    source = hub.secrets_file(env)
+    text = _decrypt(fleet.root, source, _runner(runner)) if source.exists() else "{}\n"
+    with private_dir() as folder:
+        path = _write_private(folder, f"{hub.name}-{env}.yaml", text)
+        yield path, secret_strings(yaml.safe_load(text) or {})
+
+
+@contextlib.contextmanager
+def for_render(
+    fleet: Fleet, hub: Hub | str, env: str, runner: Runner | None = None
+) -> Iterator[tuple[Path, set[str], str]]:
+    """Decrypted secrets when a key is available, else typed placeholders: yields (path, secrets, mode).
+
+    Env FLEET_SECRETS=placeholders forces placeholders.
+    """
+    hub = _hub(fleet, hub)
+    fleet.check_env(hub, env)
+    source = hub.secrets_file(env)
+    text, mode = "{}\n", "decrypted"
+    if source.exists():
+        _require_encrypted(source)
+        text = ""
+        if os.environ.get("FLEET_SECRETS") != "placeholders":
+            try:
+                text = _decrypt(fleet.root, source, _runner(runner))
+            except StepFailed as exc:
+                if exc.returncode not in NO_KEY_CODES:
+                    raise
+        if not text:
+            text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
+    with private_dir() as folder:
+        path = _write_private(folder, f"{hub.name}-{env}.yaml", text)
+        secrets = secret_strings(yaml.safe_load(text) or {}) if mode == "decrypted" else set()
+        yield path, secrets, mode
+
+
+def encrypt_text(root: Path, relpath: str | Path, text: str, runner: Runner | None = None) -> str:
+    """Encrypt YAML text in memory for the file that will live at relpath; returns the ciphertext."""
+    relpath = str(relpath)
+    with gnupg_env() as env:
+        proc = _runner(runner).run(
+            _sops(
+                root,
+                "--encrypt",
+                "--filename-override",
+                relpath,
+                "--input-type",
+                "yaml",
+                "--output-type",
+                "yaml",
+                "/dev/stdin",
+            ),
+            step=f"sops encrypt {relpath}",
+            mutates=False,
+            input=text,
+            env=env,
+        )
+    if not proc.stdout.strip():
+        raise FleetError(f"sops encrypt {relpath}: produced no output")
+    return proc.stdout
+
+
+def write_encrypted(root: Path, relpath: str | Path, values: dict, runner: Runner | None = None) -> Path:
+    """Encrypt a values dict and write only the ciphertext to root/relpath."""
+    ciphertext = encrypt_text(root, relpath, yaml.safe_dump(values, sort_keys=False), runner)
+    target = root / relpath
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(ciphertext)
+    return target
+
+
+def encrypt_file(root: Path, path: Path, runner: Runner | None = None) -> None:
+    """Encrypt a plaintext file in place; refuses a file that is already encrypted."""
+    path = Path(path)
+    if not path.is_file():
+        raise FleetError(f"{path}: file not found")
+    if is_encrypted(path):
+        raise FleetError(f"{path}: already sops-encrypted; edit it with `invoke secrets.edit`")
+    with gnupg_env() as env:
+        _runner(runner).run(
+            _sops(root, "--encrypt", "--in-place", str(path)), step=f"sops encrypt {path}", env=env
+        )
+
+
+def edit(root: Path, path: Path, runner: Runner | None = None) -> None:
+    """Open the file in $EDITOR through sops (a new file is created encrypted)."""
+    path = Path(path)
+    if path.exists():
+        _require_encrypted(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gnupg_env() as env:
+        _runner(runner).run(_sops(root, str(path)), step=f"sops edit {path}", capture=False, env=env)
+
+
+def decrypt_to_stdout(root: Path, path: Path, runner: Runner | None = None) -> None:
+    """Print the decrypted file to stdout only; nothing is written to disk."""
+    _require_encrypted(path)
+    with gnupg_env() as env:
+        _runner(runner).run(
+            _sops(root, "--decrypt", str(path)),
+            step=f"sops decrypt {path}",
+            mutates=False,
+            capture=False,
+            env=env,
+        )
+
+
+def updatekeys(root: Path, runner: Runner | None = None) -> list[Path]:
+    """Re-key every secrets file to the recipients now in .sops.yaml."""
+    files = secret_files(root)
+    for path in files:
+        _require_encrypted(path)
+    with gnupg_env() as env:
+        for path in files:
+            _runner(runner).run(
+                _sops(root, "updatekeys", "--yes", str(path)), step=f"sops updatekeys {path}", env=env
+            )
+    return files
