@@ -1,0 +1,153 @@
+"""Unit tests of fleet.config, fleet.redact and fleet.runner: pure functions over files and data."""
+
+import sys
+from pathlib import Path
+
+import pytest
+from fleet import config
+from fleet.errors import FleetError, StepFailed
+from fleet.redact import REDACTED, redact_text, secret_strings
+from fleet.runner import Runner
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    write(tmp_path / "fleet.yaml", "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n")
+    write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
+    write(tmp_path / "images/default/Dockerfile", "FROM x\n")
+    write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
+    write(tmp_path / "hubs/beta/hub.yaml", "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n")
+    write(tmp_path / "hubs/alpha/values.yaml", "jupyterhub: {}\n")
+    write(tmp_path / "hubs/alpha/staging.yaml", "jupyterhub: {}\n")
+    return tmp_path
+
+
+def test_load_reads_hubs_clusters_and_images(repo):
+    fleet = config.load(repo)
+    assert sorted(fleet.hubs) == ["alpha", "beta"]
+    assert fleet.hub("alpha").image == "default"
+    assert fleet.hub("beta").external_image == "quay.io/a/b:1.0"
+    assert fleet.hub("beta").environments == ("staging",)
+    assert fleet.hub("alpha").environments == ("staging", "prod")
+    assert fleet.clusters["main"].settings == {"path": "/k"}
+    assert fleet.images == ("default",)
+
+
+def test_load_from_a_subfolder_finds_the_root(repo):
+    assert config.load(repo / "hubs" / "alpha").root == repo.resolve()
+
+
+def test_values_files_are_common_then_env(repo):
+    hub = config.load(repo).hub("alpha")
+    assert [p.name for p in hub.values_files("staging")] == ["values.yaml", "staging.yaml"]
+    assert [p.name for p in hub.values_files("prod")] == ["values.yaml"]
+    assert hub.release("prod") == "alpha-prod"
+
+
+def test_unknown_hub_lists_valid_ones(repo):
+    with pytest.raises(FleetError, match=r"unknown hub 'gamma'; valid hubs: alpha, beta"):
+        config.load(repo).hub("gamma")
+
+
+def test_unknown_env_lists_valid_ones(repo):
+    fleet = config.load(repo)
+    with pytest.raises(FleetError, match=r"unknown env 'prod' for hub 'beta'; valid envs: staging"):
+        fleet.check_env(fleet.hub("beta"), "prod")
+
+
+def test_schema_error_names_file_and_field(repo):
+    write(repo / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\nimgae: typo\n")
+    with pytest.raises(FleetError) as err:
+        config.load(repo)
+    assert "hubs/alpha/hub.yaml" in str(err.value)
+    assert "imgae" in str(err.value)
+
+
+def test_hub_naming_a_missing_cluster_is_refused(repo):
+    write(repo / "hubs/alpha/hub.yaml", "cluster: nowhere\n")
+    with pytest.raises(FleetError, match=r"field cluster: no cluster 'nowhere'.*valid clusters: main"):
+        config.load(repo)
+
+
+def test_hub_naming_a_missing_image_is_refused(repo):
+    write(repo / "hubs/alpha/hub.yaml", "cluster: main\nimage: gpu\n")
+    with pytest.raises(FleetError, match=r"field image: no image folder 'gpu'"):
+        config.load(repo)
+
+
+def test_image_and_external_image_together_are_refused(repo):
+    write(repo / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\nexternal_image: a/b:1\n")
+    with pytest.raises(FleetError, match="hubs/alpha/hub.yaml"):
+        config.load(repo)
+
+
+def test_gcp_cluster_needs_its_settings(repo):
+    write(repo / "clusters/main/cluster.yaml", "provider: gcp\n")
+    with pytest.raises(FleetError, match=r"clusters/main/cluster.yaml: .*'gcp' is a required property"):
+        config.load(repo)
+
+
+def test_invalid_yaml_names_file_and_line(repo):
+    write(repo / "fleet.yaml", "registry: [unclosed\n")
+    with pytest.raises(FleetError, match=r"fleet.yaml:\d+: invalid YAML"):
+        config.load(repo)
+
+
+def test_no_fleet_yaml_is_a_clear_error(tmp_path):
+    with pytest.raises(FleetError, match="no fleet.yaml"):
+        config.load(tmp_path)
+
+
+def test_secret_strings_include_leaves_and_base64():
+    found = secret_strings({"a": {"b": "s3cret-value", "c": [12345678]}, "d": True})
+    assert "s3cret-value" in found
+    assert "czNjcmV0LXZhbHVl" in found  # base64 of s3cret-value
+    assert "12345678" in found
+    assert "True" not in found
+
+
+def test_redact_text_replaces_longest_first():
+    assert redact_text("token=abcdef abc", {"abc", "abcdef"}) == f"token={REDACTED} {REDACTED}"
+
+
+def test_runner_dry_run_prints_redacted_and_does_not_run(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    runner = Runner(dry_run=True, secrets={"hunter22"})
+    runner.out = sys.stdout
+    runner.run(["touch", str(marker), "--password=hunter22"], step="touch")
+    out = capsys.readouterr().out
+    assert not marker.exists()
+    assert "[dry-run]" in out and "hunter22" not in out and REDACTED in out
+
+
+def test_runner_read_only_commands_run_in_dry_run():
+    proc = Runner(dry_run=True, echo=False).run(["echo", "hi"], step="echo", mutates=False)
+    assert proc.stdout == "hi\n"
+
+
+def test_runner_failure_names_step_and_stderr_tail():
+    with pytest.raises(StepFailed) as err:
+        Runner(echo=False, secrets={"topsecret"}).run(
+            ["sh", "-c", "echo line1 >&2; echo 'bad topsecret' >&2; exit 3"], step="helm upgrade"
+        )
+    assert str(err.value).startswith("helm upgrade failed (exit 3)")
+    assert "bad <redacted>" in str(err.value)
+    assert "topsecret" not in str(err.value)
+
+
+def test_runner_missing_program_is_a_one_line_error():
+    with pytest.raises(FleetError, match="`no-such-tool-xyz` is not installed"):
+        Runner(echo=False).run(["no-such-tool-xyz"], step="x")
+
+
+def test_runner_passes_env():
+    proc = Runner(echo=False).with_env(FLEET_X="1").run(
+        ["sh", "-c", "echo $FLEET_X"], step="env", mutates=False
+    )
+    assert proc.stdout.strip() == "1"
