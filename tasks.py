@@ -1,0 +1,58 @@
+"""Tasks for working on the hubfleet template: `invoke --list`."""
+
+import functools
+import sys
+
+from invoke import Collection, Exit, task
+
+from toolchain import cache, provision, stack
+from toolchain.run import MissingPrerequisite, ToolError
+
+
+def _one_line_errors(func):
+    """Turn toolchain errors into invoke.Exit: a clear message, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (MissingPrerequisite, ToolError, TimeoutError) as error:
+            raise Exit(f"error: {error}", code=1) from None
+
+    return wrapper
+
+
+@task(help={"optional": "Also build optional tools (actionlint). Default: yes."})
+@_one_line_errors
+def toolchain(c, optional=True):
+    """Provision every pinned tool into the cache ($HUBFLEET_CACHE or ~/.cache/hubfleet)."""
+    provision.provision(optional=optional)
+
+
+@task(
+    name="cluster-up", help={"name": f"Name of the stack and cluster (default {stack.DEV_NAME})."}
+)
+@_one_line_errors
+def cluster_up(c, name=stack.DEV_NAME):
+    """Start a kwok cluster, a registry and the jupyterhub chart repository, and print them."""
+    up = stack.up(name)
+    print(
+        f"\nkubeconfig:       {up.cluster.kubeconfig}\n"
+        f"registry:         {up.registry.address}\n"
+        f"chart repository: {up.chart_repo.url}\n\n"
+        f'export PATH="{cache.bin_dir()}:$PATH"\n'
+        f'export KUBECONFIG="{up.cluster.kubeconfig}"\n\n'
+        f"stop it all with: invoke cluster-down"
+        + (f" --name {name}" if name != stack.DEV_NAME else "")
+    )
+
+
+@task(name="cluster-down", help={"name": f"Name given to cluster-up (default {stack.DEV_NAME})."})
+@_one_line_errors
+def cluster_down(c, name=stack.DEV_NAME):
+    """Stop the cluster, registry and chart repository that cluster-up started."""
+    stack.down(name)
+    print(f"stopped {name}", file=sys.stderr)
+
+
+ns = Collection(toolchain, cluster_up, cluster_down)

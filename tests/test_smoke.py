@@ -1,0 +1,286 @@
+"""Smoke tests: each proves one real piece of the toolchain works on this machine."""
+
+import json
+import subprocess
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.smoke
+
+TEST_VALUES = ["--set", "proxy.service.type=ClusterIP", "--set", "hub.db.type=sqlite-memory"]
+
+
+def sh(*argv, env=None, check=True, timeout=300) -> subprocess.CompletedProcess:
+    """Run argv, capturing output; on failure show it in the assertion."""
+    proc = subprocess.run(
+        [str(a) for a in argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    if check:
+        assert proc.returncode == 0, (
+            f"{' '.join(map(str, argv))} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+def kubectl(kubeconfig, *args, **kwargs):
+    return sh("kubectl", "--kubeconfig", kubeconfig, *args, **kwargs)
+
+
+@pytest.mark.parametrize("helm_name", ["helm3", "helm4"])
+def test_helm_installs_and_uninstalls_the_chart(request, helm_name, kubeconfig, chart_repo):
+    helm = request.getfixturevalue(helm_name)
+    namespace = f"smoke-{helm_name}"
+    common = ["--kubeconfig", kubeconfig, "--namespace", namespace]
+    sh(
+        helm,
+        "upgrade",
+        "--install",
+        "jh",
+        "jupyterhub",
+        "--repo",
+        chart_repo,
+        "--version",
+        "4.4.0",
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "120s",
+        *TEST_VALUES,
+        *common,
+    )
+
+    kubectl(
+        kubeconfig,
+        "-n",
+        namespace,
+        "rollout",
+        "status",
+        "deployment/hub",
+        "deployment/proxy",
+        "--timeout=60s",
+    )
+    objects = json.loads(
+        kubectl(
+            kubeconfig, "-n", namespace, "get", "deployments,services,secrets", "-o", "json"
+        ).stdout
+    )
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects["items"]}
+    assert {
+        ("Deployment", "hub"),
+        ("Deployment", "proxy"),
+        ("Service", "hub"),
+        ("Service", "proxy-public"),
+        ("Secret", "hub"),
+    } <= names
+    assert sh(helm, "status", "jh", *common).stdout.count("STATUS: deployed") == 1
+
+    sh(helm, "uninstall", "jh", "--wait", *common)
+    left = kubectl(kubeconfig, "-n", namespace, "get", "deployments", "-o", "name").stdout
+    assert left.strip() == ""
+
+
+def test_rollout_status_fails_for_pods_that_never_become_ready(helm4, kubeconfig, chart_repo):
+    namespace = "smoke-unschedulable"
+    sh(
+        helm4,
+        "upgrade",
+        "--install",
+        "jh",
+        "jupyterhub",
+        "--repo",
+        chart_repo,
+        "--version",
+        "4.4.0",
+        "--create-namespace",
+        *TEST_VALUES,
+        "--set",
+        "hub.nodeSelector.hubfleet-test/no-such-node=true",
+        "--kubeconfig",
+        kubeconfig,
+        "--namespace",
+        namespace,
+    )
+    try:
+        kubectl(
+            kubeconfig, "-n", namespace, "rollout", "status", "deployment/proxy", "--timeout=60s"
+        )
+        start = time.monotonic()
+        proc = kubectl(
+            kubeconfig,
+            "-n",
+            namespace,
+            "rollout",
+            "status",
+            "deployment/hub",
+            "--timeout=10s",
+            check=False,
+        )
+        elapsed = time.monotonic() - start
+        assert proc.returncode != 0, proc.stdout
+        assert elapsed < 30, f"rollout status took {elapsed:.0f}s despite --timeout=10s"
+        pods = json.loads(
+            kubectl(
+                kubeconfig, "-n", namespace, "get", "pods", "-l", "component=hub", "-o", "json"
+            ).stdout
+        )["items"]
+        assert pods and all(p["status"]["phase"] == "Pending" for p in pods)
+    finally:
+        sh(
+            helm4,
+            "uninstall",
+            "jh",
+            "--kubeconfig",
+            kubeconfig,
+            "--namespace",
+            namespace,
+            check=False,
+        )
+
+
+@pytest.mark.parametrize("helm_name", ["helm3", "helm4"])
+def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
+    helm = request.getfixturevalue(helm_name)
+    good = sh(
+        helm,
+        "template",
+        "jh",
+        "jupyterhub",
+        "--repo",
+        chart_repo,
+        "--version",
+        "4.4.0",
+        *TEST_VALUES,
+    )
+    assert "name: proxy-public" in good.stdout
+
+    direct = sh(
+        helm,
+        "template",
+        "jh",
+        "jupyterhub",
+        "--repo",
+        chart_repo,
+        "--version",
+        "4.4.0",
+        "--set",
+        "hub.extraConfg=x",
+        check=False,
+    )
+    assert direct.returncode != 0
+    assert "additional properties 'extraConfg' not allowed" in direct.stderr
+
+    parent = tmp_path / "parent"
+    (parent / "templates").mkdir(parents=True)
+    (parent / "Chart.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v2",
+                "name": "parent",
+                "version": "0.1.0",
+                "dependencies": [
+                    {"name": "jupyterhub", "version": "4.4.0", "repository": chart_repo}
+                ],
+            }
+        )
+    )
+    sh(helm, "dependency", "build", parent)
+    through_parent = sh(
+        helm, "template", "jh", parent, "--set", "jupyterhub.hub.extraConfg=x", check=False
+    )
+    assert through_parent.returncode != 0
+    assert "additional properties 'extraConfg' not allowed" in through_parent.stderr
+
+
+SECRET = {"hub": {"config": {"GitHubOAuthenticator": {"client_secret": "s3cr3t-value"}}}}
+
+
+def _check_encrypted(encrypted: str) -> None:
+    assert "s3cr3t-value" not in encrypted
+    assert "ENC[AES256_GCM," in encrypted
+
+
+def test_sops_with_age(toolchain_bin, age_key, tmp_path):
+    plain = tmp_path / "secret.yaml"
+    plain.write_text(yaml.safe_dump(SECRET))
+    encrypted = sh("sops", "--encrypt", "--age", age_key.public, plain).stdout
+    _check_encrypted(encrypted)
+    enc = tmp_path / "secret.enc.yaml"
+    enc.write_text(encrypted)
+    env = {**_base_env(), "SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+    assert yaml.safe_load(sh("sops", "--decrypt", enc, env=env).stdout) == SECRET
+
+
+def test_sops_with_pgp(toolchain_bin, gpg_key, tmp_path):
+    plain = tmp_path / "secret.yaml"
+    plain.write_text(yaml.safe_dump(SECRET))
+    env = {**_base_env(), "GNUPGHOME": str(gpg_key.gnupghome)}
+    encrypted = sh("sops", "--encrypt", "--pgp", gpg_key.fingerprint, plain, env=env).stdout
+    _check_encrypted(encrypted)
+    assert gpg_key.fingerprint in encrypted
+    enc = tmp_path / "secret.enc.yaml"
+    enc.write_text(encrypted)
+
+    # Decrypt as CI would: a fresh GNUPGHOME importing the armored key from a secret.
+    ci_home = tmp_path / "ci-gnupg"
+    ci_home.mkdir(mode=0o700)
+    ci_env = {**_base_env(), "GNUPGHOME": str(ci_home)}
+    try:
+        sh("gpg", "--batch", "--import", input_file(tmp_path, gpg_key.private_armored), env=ci_env)
+        assert yaml.safe_load(sh("sops", "--decrypt", enc, env=ci_env).stdout) == SECRET
+    finally:
+        sh("gpgconf", "--homedir", ci_home, "--kill", "all", check=False)
+
+
+def input_file(tmp_path, text):
+    path = tmp_path / "private.asc"
+    path.write_text(text)
+    return path
+
+
+def _base_env():
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith(("SOPS_", "GNUPGHOME"))}
+
+
+def test_docker_builds_from_base_image_and_pushes(base_image, registry, tmp_path):
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {base_image}\n"
+        "RUN python -c 'import sys; assert sys.prefix == \"/opt/venv\", sys.prefix' "
+        "&& echo ok > /built\n"
+    )
+    image = f"{registry}/smoke/app:1"
+    env = {**_base_env(), "DOCKER_BUILDKIT": "0"}
+    sh("docker", "build", "-t", image, tmp_path, env=env)
+    try:
+        sh("docker", "push", image)
+        tags = json.loads(
+            urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            .open(f"http://{registry}/v2/smoke/app/tags/list", timeout=10)
+            .read()
+        )
+        assert tags == {"name": "smoke/app", "tags": ["1"]}
+    finally:
+        sh("docker", "image", "rm", image, check=False)
+
+
+def test_container_pip_reaches_the_package_index(base_image):
+    proc = sh(
+        "docker",
+        "run",
+        "--rm",
+        base_image,
+        "sh",
+        "-c",
+        "which pip && pip download --no-deps --dest /tmp/dl six && ls /tmp/dl",
+    )
+    assert proc.stdout.splitlines()[0] == "/opt/venv/bin/pip"
+    assert "six-" in proc.stdout.splitlines()[-1]

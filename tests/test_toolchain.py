@@ -1,0 +1,202 @@
+"""Unit tests of the toolchain's pure functions, and the speed of a warm `invoke toolchain`."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from toolchain import baseimage, cache, chartrepo, gomod, procs, provision
+
+UPSTREAM_GOMOD = """\
+// generated
+module k8s.io/kubernetes
+
+go 1.23.0
+
+godebug default=go1.23
+
+require (
+\tgithub.com/spf13/cobra v1.8.1
+\tk8s.io/api v0.0.0
+)
+
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/client-go => ./staging/src/k8s.io/client-go
+\tgithub.com/example/fork => github.com/example/fork v1.2.3
+)
+
+replace k8s.io/kube-scheduler => ./staging/src/k8s.io/kube-scheduler
+"""
+
+
+def test_scratch_gomod_points_staging_replaces_at_published_versions():
+    text = gomod.scratch_gomod(
+        UPSTREAM_GOMOD,
+        module="hubfleet/kubebuild",
+        require="k8s.io/kubernetes",
+        version="v1.32.2",
+        staging_version="v0.32.2",
+    )
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[0] == "module hubfleet/kubebuild"
+    assert "go 1.23.0" in lines
+    assert "godebug default=go1.23" in lines
+    assert "require k8s.io/kubernetes v1.32.2" in lines
+    assert "k8s.io/api => k8s.io/api v0.32.2" in lines
+    assert "k8s.io/client-go => k8s.io/client-go v0.32.2" in lines
+    assert "k8s.io/kube-scheduler => k8s.io/kube-scheduler v0.32.2" in lines
+    assert "./staging" not in text
+    assert "example/fork" not in text  # only the local staging replaces are rewritten
+
+
+def test_scratch_gomod_needs_a_go_directive_and_staging_replaces():
+    with pytest.raises(ValueError, match="go` directive"):
+        gomod.scratch_gomod(
+            "module x\n", module="m", require="x", version="v1", staging_version="v0"
+        )
+    with pytest.raises(ValueError, match="staging"):
+        gomod.scratch_gomod(
+            "module x\n\ngo 1.22\n", module="m", require="x", version="v1", staging_version="v0"
+        )
+
+
+def test_strip_descriptions_keeps_properties_named_description():
+    schema = {
+        "type": "object",
+        "description": "top",
+        "properties": {
+            "description": {"type": "string", "description": "a property named description"},
+            "hub": {
+                "type": "object",
+                "description": "the hub",
+                "additionalProperties": False,
+                "properties": {"name": {"type": "string", "description": "x"}},
+            },
+        },
+        "anyOf": [{"description": "in a list", "type": "null"}],
+        "definitions": {"description": {"type": "integer"}},
+    }
+    assert chartrepo.strip_descriptions(schema) == {
+        "type": "object",
+        "properties": {
+            "description": {"type": "string"},
+            "hub": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"name": {"type": "string"}},
+            },
+        },
+        "anyOf": [{"type": "null"}],
+        "definitions": {"description": {"type": "integer"}},
+    }
+
+
+def test_standin_chart_uses_the_fixture_values_and_a_description_free_schema(tmp_path):
+    if not chartrepo.use_standin():
+        pytest.fail("the shared fixtures are missing: this test checks the stand-in chart")
+    dest = tmp_path / "jupyterhub"
+    chartrepo.build_standin(dest)
+    chart = yaml.safe_load((dest / "Chart.yaml").read_text())
+    assert (chart["name"], chart["version"]) == ("jupyterhub", "4.4.0")
+    values = yaml.safe_load((dest / "values.yaml").read_text())
+    assert values["proxy"]["service"]["type"] == "LoadBalancer"
+    assert values["hub"]["image"]["tag"] == "4.4.0"
+    schema_text = (dest / "values.schema.json").read_text()
+    assert '"description"' not in schema_text
+    assert '"extraConfig"' in schema_text
+    for name in (
+        "hub-deployment",
+        "proxy-deployment",
+        "hub-service",
+        "proxy-public-service",
+        "hub-secret",
+    ):
+        assert (dest / "templates" / f"{name}.yaml").exists()
+
+
+def test_debian_mirror_reads_deb822_and_one_line_sources(tmp_path):
+    deb822 = tmp_path / "debian.sources"
+    deb822.write_text(
+        "Types: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm\n\n"
+        "Types: deb\nURIs: http://mirror.example/debian-security\nSuites: bookworm-security\n"
+    )
+    assert baseimage.debian_mirror(deb822) == "http://mirror.example/debian"
+
+
+def test_base_image_puts_the_venv_first_on_path_and_trusts_the_host_ca_bundle():
+    changes = baseimage.image_changes()
+    path = next(c for c in changes if c.startswith("ENV PATH="))
+    assert path.removeprefix("ENV PATH=").split(":")[0] == "/opt/venv/bin"
+    for var in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        assert f"ENV {var}={baseimage.IMAGE_HOST_CA_BUNDLE}" in changes
+
+
+@pytest.mark.parametrize(
+    ("version", "minor"),
+    [
+        ("v1.32.4-dispatcher", 32),
+        ("v1.33.13", 33),
+        ("1.31.0", 31),
+    ],
+)
+def test_minor_version(version, minor):
+    assert provision.minor_version(version) == minor
+
+
+def test_registry_config_template_fills_in_port_and_storage(tmp_path):
+    import string
+
+    from toolchain import registry
+
+    text = string.Template(registry.CONFIG_TEMPLATE.read_text()).substitute(
+        root=tmp_path, port=5123
+    )
+    config = yaml.safe_load(text)
+    assert config["http"]["addr"] == "127.0.0.1:5123"
+    assert config["storage"]["filesystem"]["rootdirectory"] == str(tmp_path)
+
+
+def test_cache_dir_follows_hubfleet_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("HUBFLEET_CACHE", str(tmp_path))
+    assert cache.bin_dir() == tmp_path / "bin"
+    monkeypatch.delenv("HUBFLEET_CACHE")
+    assert cache.cache_dir() == Path.home() / ".cache" / "hubfleet"
+
+
+def test_background_process_is_recorded_and_stopped(tmp_path):
+    pid_file = tmp_path / "sleep.pid"
+    pid = procs.start(["sleep", "300"], pid_file=pid_file, log_file=tmp_path / "sleep.log")
+    assert procs.recorded_pid(pid_file) == pid
+    assert procs.stop(pid_file, timeout=5)
+    assert not pid_file.exists()
+    assert not Path(f"/proc/{pid}").exists() or procs._is_zombie(pid)
+
+
+def test_recorded_pid_ignores_a_reused_pid(tmp_path):
+    pid_file = tmp_path / "other.pid"
+    pid_file.write_text(f"{os.getpid()}\n/usr/bin/docker-registry\n")
+    assert procs.recorded_pid(pid_file) is None
+    assert not procs.stop(pid_file)
+    assert Path(f"/proc/{os.getpid()}").exists()
+
+
+def test_warm_invoke_toolchain_is_fast(toolchain_bin):
+    start = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "toolchain"],
+        cwd=cache.PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr
+    assert "toolchain ready in" in proc.stderr
+    assert " built" not in proc.stderr, "a warm run should not rebuild anything"
+    assert elapsed < 5, f"warm `invoke toolchain` took {elapsed:.1f}s"

@@ -1,0 +1,1 @@
+"""Provision and run the local tools used to work on the hubfleet template."""

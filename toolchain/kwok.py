@@ -1,0 +1,164 @@
+"""A kwok cluster: a real control plane with fake nodes, run from local binaries only."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cache, procs
+from .run import MissingPrerequisite, ToolError, run
+
+NODES = 2
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: str
+    kubeconfig: Path
+
+
+def workdir() -> Path:
+    """kwokctl's work dir, inside the cache so the user's ~/.kwok is never touched."""
+    return cache.cache_dir() / "kwok"
+
+
+def cluster_dir(name: str) -> Path:
+    return workdir() / "clusters" / name
+
+
+def _env() -> dict[str, str]:
+    return {"KWOK_WORKDIR": str(workdir())}
+
+
+def _kwokctl_base(name: str) -> list[str | Path]:
+    # An explicit config path, so a ~/.kwok/kwok.yaml of the user's is never read.
+    return [_binary("kwokctl"), "--name", name, "--config", workdir() / "kwok.yaml"]
+
+
+def _binary(name: str) -> Path:
+    path = cache.bin_dir() / name
+    if not path.exists():
+        raise MissingPrerequisite(f"{path} is missing: run `invoke toolchain`")
+    return path
+
+
+def create(name: str, *, nodes: int = NODES, timeout: float = 60) -> Cluster:
+    """Create the cluster from the cache's binaries, add fake nodes and wait for one Ready."""
+    if not shutil.which("kubectl"):
+        raise MissingPrerequisite("`kubectl` is not on PATH: install kubectl 1.31-1.33")
+    workdir().mkdir(parents=True, exist_ok=True)
+    config = workdir() / "kwok.yaml"
+    if not config.exists():
+        config.write_text("# hubfleet: kwokctl reads this instead of ~/.kwok/kwok.yaml\n")
+    if cluster_dir(name).exists():
+        delete(name)
+    start = time.monotonic()
+    print(f"creating kwok cluster {name}...", file=sys.stderr, flush=True)
+    run(
+        [
+            *_kwokctl_base(name),
+            "create",
+            "cluster",
+            "--runtime",
+            "binary",
+            "--kube-apiserver-binary",
+            _binary("kube-apiserver"),
+            "--kube-controller-manager-binary",
+            _binary("kube-controller-manager"),
+            "--kube-scheduler-binary",
+            _binary("kube-scheduler"),
+            "--kwok-controller-binary",
+            _binary("kwok"),
+            "--etcd-binary",
+            etcd_binary(),
+            # Never write into the user's ~/.kube/config.
+            "--kubeconfig",
+            "",
+            "--timeout",
+            f"{int(timeout)}s",
+        ],
+        step=f"creating kwok cluster {name}",
+        env=_env(),
+    )
+    cluster = Cluster(name=name, kubeconfig=cluster_dir(name) / "kubeconfig.yaml")
+    run(
+        [*_kwokctl_base(name), "scale", "node", "--replicas", str(nodes)],
+        step=f"adding {nodes} fake nodes to {name}",
+        env=_env(),
+    )
+    remaining = max(5.0, timeout - (time.monotonic() - start))
+    procs.wait_until(
+        lambda: ready_nodes(cluster) >= 1,
+        timeout=remaining,
+        what=f"a Ready node in kwok cluster {name}",
+    )
+    print(f"kwok cluster {name} ready in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    return cluster
+
+
+def etcd_binary() -> Path:
+    built = cache.bin_dir() / "etcd"
+    if built.exists():
+        return built
+    system = shutil.which("etcd")
+    if not system:
+        raise MissingPrerequisite("`etcd` is missing: run `invoke toolchain` (apt etcd-server)")
+    return Path(system)
+
+
+def ready_nodes(cluster: Cluster) -> int:
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", str(cluster.kubeconfig), "get", "nodes", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout
+    count = 0
+    for node in json.loads(out)["items"]:
+        for condition in node.get("status", {}).get("conditions", []):
+            if condition["type"] == "Ready" and condition["status"] == "True":
+                count += 1
+    return count
+
+
+def delete(name: str) -> None:
+    """Delete the cluster; then stop any of its processes kwokctl left behind."""
+    if not cluster_dir(name).exists():
+        return
+    try:
+        run(
+            [*_kwokctl_base(name), "delete", "cluster", "--kubeconfig", ""],
+            step=f"deleting kwok cluster {name}",
+            env=_env(),
+            timeout=120,
+        )
+    except (ToolError, MissingPrerequisite) as error:
+        print(f"warning: {error}", file=sys.stderr)
+    _kill_leftovers(cluster_dir(name))
+    shutil.rmtree(cluster_dir(name), ignore_errors=True)
+
+
+def _kill_leftovers(directory: Path) -> None:
+    """Kill processes recorded in the cluster's pid files that still run in its directory."""
+    for pid_file in (directory / "pids").glob("*.pid"):
+        try:
+            pid = int(pid_file.read_text().strip())
+            # kwokctl runs each component with the cluster dir as its working directory,
+            # which tells its processes apart from any process that reused the pid.
+            if Path(os.readlink(f"/proc/{pid}/cwd")) != directory.resolve():
+                continue
+            os.kill(pid, signal.SIGKILL)
+            print(f"killed leftover {pid_file.stem} (pid {pid})", file=sys.stderr)
+        except (ValueError, FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+
+
+def running_clusters() -> list[str]:
+    clusters = workdir() / "clusters"
+    return sorted(p.name for p in clusters.iterdir()) if clusters.is_dir() else []

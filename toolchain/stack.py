@@ -1,0 +1,114 @@
+"""The local stack: kwok cluster, registry and chart repository, recorded in a state dir.
+
+`invoke cluster-up`/`cluster-down` and the test fixtures share these functions; each
+piece records its process so that `down` can always stop it by PID.
+"""
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import cache, chartrepo, kwok, registry
+
+DEV_NAME = "hubfleet-dev"
+
+
+@dataclass(frozen=True)
+class Stack:
+    cluster: kwok.Cluster
+    registry: registry.Registry
+    chart_repo: chartrepo.ChartRepo
+
+
+def state_dir(name: str) -> Path:
+    return cache.run_dir() / name
+
+
+def _record(directory: Path, **fields) -> None:
+    path = directory / "state.json"
+    state = json.loads(path.read_text()) if path.exists() else {}
+    state.update(fields)
+    path.write_text(json.dumps(state, indent=2) + "\n")
+
+
+def read_state(directory: Path) -> dict:
+    path = directory / "state.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def start_cluster(directory: Path, cluster_name: str) -> kwok.Cluster:
+    directory.mkdir(parents=True, exist_ok=True)
+    _record(directory, cluster=cluster_name)
+    cluster = kwok.create(cluster_name)
+    _record(directory, kubeconfig=str(cluster.kubeconfig))
+    return cluster
+
+
+def stop_cluster(directory: Path) -> None:
+    name = read_state(directory).get("cluster")
+    if name:
+        kwok.delete(name)
+
+
+def start_registry(directory: Path) -> registry.Registry:
+    directory.mkdir(parents=True, exist_ok=True)
+    reg = registry.start(directory)
+    _record(directory, registry=reg.address)
+    return reg
+
+
+def start_chart_repo(directory: Path) -> chartrepo.ChartRepo:
+    directory.mkdir(parents=True, exist_ok=True)
+    repo = chartrepo.start(directory, cache.bin_dir() / "helm4")
+    _record(directory, chart_repo=repo.url)
+    return repo
+
+
+def up(name: str = DEV_NAME) -> Stack:
+    """Start cluster, registry and chart repository under state dir `name` (fresh)."""
+    directory = state_dir(name)
+    if directory.exists():
+        down(name)
+    try:
+        reg = start_registry(directory)
+        repo = start_chart_repo(directory)
+        cluster = start_cluster(directory, name)
+    except BaseException:
+        down(name)
+        raise
+    return Stack(cluster=cluster, registry=reg, chart_repo=repo)
+
+
+def down_dir(directory: Path) -> None:
+    """Stop everything recorded in a state dir and remove it."""
+    if not directory.exists():
+        return
+    stop_cluster(directory)
+    registry.stop(directory)
+    chartrepo.stop(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def down(name: str = DEV_NAME) -> None:
+    down_dir(state_dir(name))
+
+
+def clean_stale_test_sessions() -> None:
+    """Stop what test sessions that died without tearing down left running."""
+    if not cache.run_dir().is_dir():
+        return
+    for directory in cache.run_dir().glob("test-*"):
+        try:
+            pid = int(directory.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if not Path(f"/proc/{pid}").exists():
+            print(f"cleaning up after dead test session {pid}", file=sys.stderr)
+            down_dir(directory)
+
+
+def test_session_dir() -> Path:
+    return cache.run_dir() / f"test-{os.getpid()}"

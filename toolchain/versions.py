@@ -1,0 +1,40 @@
+"""Pinned versions of every tool the toolchain provisions."""
+
+HELM3 = "v3.22.0"
+HELM4 = "v4.3.1"
+SOPS = "v3.13.3"
+KWOK = "v0.8.0"
+ACTIONLINT = "v1.7.12"
+
+# v1.32.13 was the aim, but the Go module proxy reachable from CI machines here does not
+# serve v0.32.13 of six staging modules (kube-scheduler, kube-controller-manager, cri-client,
+# csi-translation-lib, endpointslice, kube-proxy); v1.32.2 is fully available, and keeps
+# the same minor version as the machines' kubectl (v1.32.4).
+KUBERNETES = "v1.32.2"
+# The staging modules (k8s.io/api, k8s.io/client-go, ...) of a Kubernetes release v1.X.Y
+# are published as v0.X.Y.
+KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
+
+JUPYTERHUB_CHART = "4.4.0"
+JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
+
+APT_PACKAGES = ("docker.io", "docker-registry", "age", "gnupg", "debootstrap", "etcd-server")
+
+BASE_IMAGE = "hubfleet/base:bookworm"
+BASE_IMAGE_SUITE = "bookworm"
+# Bump when the recipe of the base image changes, so `invoke toolchain` rebuilds it.
+BASE_IMAGE_REVISION = "1"
+
+# `go install` targets: binary name in the cache bin dir -> (package, version).
+GO_TOOLS = {
+    "helm3": ("helm.sh/helm/v3/cmd/helm", HELM3),
+    "helm4": ("helm.sh/helm/v4/cmd/helm", HELM4),
+    "sops": ("github.com/getsops/sops/v3/cmd/sops", SOPS),
+    "kwok": ("sigs.k8s.io/kwok/cmd/kwok", KWOK),
+    "kwokctl": ("sigs.k8s.io/kwok/cmd/kwokctl", KWOK),
+}
+OPTIONAL_GO_TOOLS = {
+    "actionlint": ("github.com/rhysd/actionlint/cmd/actionlint", ACTIONLINT),
+}
+
+KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
