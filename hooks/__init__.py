@@ -1,0 +1,1 @@
+"""Cookiecutter hooks: `answers` validates the answers, `generate` finishes the generated repo."""

@@ -1,0 +1,140 @@
+"""Add hubs and clusters: a hub from fleet/skeleton/hub/, with freshly generated, encrypted secrets.
+
+The cookiecutter hook makes the first hubs with this same code (`invoke new-hub`).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as tokens
+from pathlib import Path
+from string import Template
+
+import yaml
+
+from . import config, secrets
+from .errors import FleetError
+from .runner import Runner
+
+SKELETON = Path(__file__).parent / "skeleton"
+HUB_MAX = 53 - len("-staging")  # helm release names (`<hub>-<env>`) are at most 53 characters
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+IMAGE_REF = re.compile(r"[:@]")
+
+
+def check_name(kind: str, name: str, max_len: int = 63) -> str:
+    """The name if it is a DNS-1123 label of at most max_len characters, else a FleetError."""
+    if len(name) > max_len:
+        raise FleetError(f"{kind} name {name!r}: {len(name)} characters, at most {max_len}")
+    if not DNS_LABEL.match(name):
+        raise FleetError(
+            f"{kind} name {name!r}: not a DNS-1123 label (lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit)"
+        )
+    return name
+
+
+def initial_secrets() -> dict:
+    """A hub's first secrets for one environment: random tokens, different in every environment."""
+    return {
+        "jupyterhub": {
+            "hub": {"cookieSecret": tokens.token_hex(32)},
+            "proxy": {"secretToken": tokens.token_hex(32)},
+        }
+    }
+
+
+def render_skeleton(kind: str, **fields: str) -> dict[str, str]:
+    """The skeleton's files for kind (relative path -> text) with ${field}s filled in."""
+    folder = SKELETON / kind
+    return {
+        str(path.relative_to(folder)): Template(path.read_text()).substitute(fields)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def new_hub(
+    root: Path,
+    name: str,
+    cluster: str | None = None,
+    image: str | None = None,
+    runner: Runner | None = None,
+    with_secrets: bool = True,
+) -> Path:
+    """Create hubs/<name>/ from the skeleton, with encrypted secrets for each environment."""
+    fleet = config.load(root)
+    check_name("hub", name, HUB_MAX)
+    folder = fleet.root / "hubs" / name
+    if folder.exists():
+        raise FleetError(f"hubs/{name}: already exists")
+    if cluster is None:
+        if len(fleet.clusters) != 1:
+            valid = ", ".join(sorted(fleet.clusters)) or "(none)"
+            raise FleetError(f"give --cluster; clusters: {valid}")
+        cluster = next(iter(fleet.clusters))
+    if cluster not in fleet.clusters:
+        valid = ", ".join(sorted(fleet.clusters)) or "(none)"
+        raise FleetError(f"no cluster {cluster!r} under clusters/; valid clusters: {valid}")
+    image = image or ("default" if "default" in fleet.images else None)
+    if image is None:
+        raise FleetError("give --image: an images/ folder name or an external name:tag")
+
+    files = render_skeleton("hub", hub=name, cluster=cluster, image=image, domain=fleet.domain)
+    if IMAGE_REF.search(image):
+        files["hub.yaml"] = files["hub.yaml"].replace(f"image: {image}", f"external_image: {image}")
+    elif image not in fleet.images:
+        valid = ", ".join(fleet.images) or "(none)"
+        raise FleetError(f"no image folder {image!r} under images/; valid images: {valid}")
+    config.validate(yaml.safe_load(files["hub.yaml"]), "hub", folder / "hub.yaml")
+
+    # Encrypt first, so a failure (no sops, no key) leaves no half-made hub behind.
+    encrypted = {}
+    if with_secrets:
+        for env in fleet.environments:
+            relpath = f"hubs/{name}/secrets/{env}.yaml"
+            text = yaml.safe_dump(initial_secrets(), sort_keys=False)
+            encrypted[relpath] = secrets.encrypt_text(fleet.root, relpath, text, runner)
+    for relpath, text in files.items():
+        target = folder / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    for relpath, text in encrypted.items():
+        (fleet.root / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (fleet.root / relpath).write_text(text)
+    return folder
+
+
+def cluster_settings(provider: str, name: str, **fields: str) -> dict:
+    """The cluster.yaml document for a provider; fields: project, cluster, location, resource_group."""
+    cloud = fields.get("cluster") or name
+    if provider == "kubeconfig":
+        return {"provider": provider, "kubeconfig": {"path": f"~/.kube/{name}.yaml"}}
+    if provider == "gcp":
+        settings = {"project": fields.get("project"), "cluster": cloud, "location": fields.get("location")}
+    elif provider == "aws":
+        settings = {"cluster": cloud, "region": fields.get("location")}
+    elif provider == "azure":
+        settings = {"cluster": cloud, "resource_group": fields.get("resource_group")}
+    else:
+        raise FleetError(f"provider {provider!r}: use kubeconfig, gcp, aws or azure")
+    missing = [k for k, v in settings.items() if not v]
+    if missing:
+        raise FleetError(f"provider {provider} needs --{missing[0].replace('_', '-')}")
+    return {"provider": provider, provider: settings}
+
+
+def new_cluster(root: Path, name: str, provider: str = "kubeconfig", **fields: str) -> Path:
+    """Create clusters/<name>/cluster.yaml for the provider, validated before it is written."""
+    fleet = config.load(root)
+    check_name("cluster", name)
+    folder = fleet.root / "clusters" / name
+    if folder.exists():
+        raise FleetError(f"clusters/{name}: already exists")
+    doc = cluster_settings(provider, name, **{k: v for k, v in fields.items() if v})
+    path = folder / "cluster.yaml"
+    config.validate(doc, "cluster", path)
+    folder.mkdir(parents=True)
+    header = f"# How deploys reach cluster {name}. Validated by fleet/schemas/cluster.schema.json.\n"
+    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    return path
