@@ -1,0 +1,152 @@
+"""Cluster credentials in a temporary KUBECONFIG for each deploy, for every provider.
+
+Nothing global changes: not ~/.kube/config, not the gcloud account, not the docker config.
+Each deploy gets its own private file, which is also what makes parallel deploys safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Cluster, Fleet
+from .errors import FleetError, StepFailed
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class Access:
+    """Where a deploy's credentials come from: an explicit kubeconfig/context overrides cluster.yaml."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+
+
+def gcp_argv(settings: dict) -> list[str]:
+    """gcloud writes the cluster's credentials to $KUBECONFIG (our temp file) and nothing else."""
+    location = settings["location"]
+    # A zone ends in -<letter> (europe-west1-b); a region does not (europe-west1).
+    flag = (
+        "--zone"
+        if location.rsplit("-", 1)[-1].isalpha() and location.count("-") == 2
+        else "--region"
+    )
+    return [
+        "gcloud", "container", "clusters", "get-credentials", settings["cluster"],
+        flag, location, "--project", settings["project"],
+    ]  # fmt: skip
+
+
+def aws_argv(settings: dict, kubeconfig: Path) -> list[str]:
+    argv = [
+        "aws", "eks", "update-kubeconfig", "--name", settings["cluster"],
+        "--region", settings["region"], "--kubeconfig", str(kubeconfig),
+    ]  # fmt: skip
+    if settings.get("role_arn"):
+        argv += ["--role-arn", settings["role_arn"]]
+    return argv
+
+
+def azure_argv(settings: dict, kubeconfig: Path) -> list[str]:
+    return [
+        "az", "aks", "get-credentials", "--name", settings["cluster"],
+        "--resource-group", settings["resource_group"], "--file", str(kubeconfig),
+        "--overwrite-existing",
+    ]  # fmt: skip
+
+
+def flatten_argv(context: str | None) -> list[str]:
+    """A self-contained copy of one context: certificates inlined, other contexts left out."""
+    argv = ["kubectl", "config", "view", "--flatten", "--minify", "--raw"]
+    return argv + (["--context", context] if context else [])
+
+
+def kubeconfig_source(cluster: Cluster, access: Access) -> tuple[str, str, str | None]:
+    """For the kubeconfig provider: ("path", file) or ("encrypted", repo file), and the context.
+
+    --kubeconfig / FLEET_KUBECONFIG win over cluster.yaml's path, which wins over its sops file.
+    """
+    settings = cluster.settings or {}
+    context = access.context or settings.get("context")
+    if access.kubeconfig:
+        return "path", str(Path(access.kubeconfig).expanduser()), context
+    if settings.get("path"):
+        return "path", str(Path(settings["path"]).expanduser()), context
+    encrypted = settings.get("encrypted") or "secrets/kubeconfig.yaml"
+    path = cluster.path / encrypted
+    if path.exists():
+        return "encrypted", str(path), context
+    raise FleetError(
+        f"{cluster.path / 'cluster.yaml'}: field kubeconfig: no kubeconfig path and no {encrypted}; "
+        "set kubeconfig.path, or pass --kubeconfig / FLEET_KUBECONFIG"
+    )
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _fill(fleet: Fleet, cluster: Cluster, access: Access, target: Path, runner: Runner) -> None:
+    provider = cluster.provider
+    if provider == "kubeconfig" or access.kubeconfig:
+        kind, source, context = kubeconfig_source(cluster, access)
+        if kind == "path" and not Path(source).is_file():
+            raise FleetError(f"cluster {cluster.name}: kubeconfig {source} not found")
+        if kind == "encrypted":
+            from . import secrets
+
+            plain = target.parent / "source.yaml"
+            _write_private(plain, secrets._decrypt(fleet.root, Path(source), runner))
+            source = str(plain)
+        proc = runner.run(
+            flatten_argv(context), step=f"kubeconfig for cluster {cluster.name}", mutates=False,
+            env={"KUBECONFIG": source},
+        )  # fmt: skip
+        _write_private(target, proc.stdout)
+        if kind == "encrypted":
+            (target.parent / "source.yaml").unlink()
+        return
+    _write_private(target, "")
+    if provider == "gcp":
+        argv, env = gcp_argv(cluster.settings), {"KUBECONFIG": str(target)}
+    elif provider == "aws":
+        argv, env = aws_argv(cluster.settings, target), {}
+    elif provider == "azure":
+        argv, env = azure_argv(cluster.settings, target), {}
+    else:
+        raise FleetError(f"{cluster.path / 'cluster.yaml'}: field provider: unknown {provider!r}")
+    # Getting credentials writes only our temp file, so it runs in dry-run too (it is read-only
+    # as far as the cluster and the user's machine are concerned).
+    runner.run(
+        argv, step=f"credentials for cluster {cluster.name} ({provider})", mutates=False, env=env
+    )
+
+
+@contextlib.contextmanager
+def temporary_kubeconfig(
+    fleet: Fleet, cluster: Cluster, runner: Runner, access: Access = Access()
+) -> Iterator[Path]:
+    """A private KUBECONFIG for this cluster, removed on every exit path."""
+    from .secrets import private_dir
+
+    with private_dir("fleet-kube-") as folder:
+        target = folder / "kubeconfig"
+        _fill(fleet, cluster, access, target, runner)
+        yield target
+
+
+def check_reachable(cluster: Cluster, runner: Runner, timeout: str = "10s") -> None:
+    """One quick read of the API server, so an unreachable cluster is one clear line, not a timeout."""
+    try:
+        runner.run(
+            ["kubectl", "get", "--raw", "/readyz", f"--request-timeout={timeout}"],
+            step=f"reach cluster {cluster.name}", mutates=False,
+        )  # fmt: skip
+    except StepFailed as exc:
+        last = (exc.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise FleetError(f"cluster {cluster.name} unreachable: {last}") from None

@@ -1,0 +1,262 @@
+"""helm for one release: version detection, the upgrade and rollback commands, history, and what
+each revision deployed.
+
+The git commit and image tag of a deploy are recorded as helm release labels (`--labels`, helm
+3.13+ and 4). helm keeps them on the release's storage Secret and copies them on rollback, so
+the revision serving after a rollback still names what it runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import sys
+
+from .chart import helm_bin
+from .errors import FleetError, StepFailed
+from .runner import Runner
+
+LABEL_COMMIT = "fleet-commit"
+LABEL_IMAGE_TAG = "fleet-image-tag"
+LABEL_DIRTY = "fleet-dirty"
+GOOD = ("deployed", "superseded")
+DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def parse_timeout(text: str) -> int:
+    """A helm/kubectl duration such as 10m, 90s or 1h30m, in seconds; a clear error otherwise."""
+    match = DURATION.match(str(text).strip())
+    if not text or not match or not any(match.groups()):
+        raise FleetError(f"timeout {text!r}: expected a duration such as 30s, 10m or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def label_value(text: str) -> str:
+    """A Kubernetes label value: at most 63 of [A-Za-z0-9_.-], starting and ending alphanumeric."""
+    return LABEL_VALUE.sub("-", text)[:63].strip("-_.")
+
+
+@functools.cache
+def _major(helm: str) -> int:
+    proc = Runner(echo=False).run(
+        [helm, "version", "--template", "{{.Version}}"], step="helm version", mutates=False
+    )
+    match = re.match(r"v?(\d+)\.", proc.stdout.strip())
+    if not match:
+        raise FleetError(f"{helm} version: cannot read a version from {proc.stdout.strip()!r}")
+    major = int(match.group(1))
+    if major not in (3, 4):
+        raise FleetError(f"{helm} is helm {proc.stdout.strip()}; helm 3 or 4 is needed")
+    return major
+
+
+def major_version(helm: str | None = None) -> int:
+    """The helm major version (3 or 4), asked once per binary."""
+    return _major(helm or helm_bin())
+
+
+def rollback_flag(major: int) -> str:
+    """helm 4 renamed --atomic to --rollback-on-failure."""
+    return "--atomic" if major == 3 else "--rollback-on-failure"
+
+
+def render_argv(
+    *,
+    helm: str,
+    release: str,
+    chart: str,
+    values_files: list[str],
+    image_name: str,
+    image_tag: str,
+) -> list[str]:
+    """What every upgrade of the release shares: chart, namespace, values in order, the image."""
+    argv = [
+        helm,
+        "upgrade",
+        "--install",
+        release,
+        chart,
+        "--namespace",
+        release,
+        "--create-namespace",
+    ]
+    for path in values_files:
+        argv += ["--values", str(path)]
+    argv += [
+        "--set-string", f"jupyterhub.singleuser.image.name={image_name}",
+        "--set-string", f"jupyterhub.singleuser.image.tag={image_tag}",
+    ]  # fmt: skip
+    return argv
+
+
+def upgrade_argv(
+    *,
+    major: int,
+    timeout: str,
+    rollback: bool,
+    labels: dict[str, str],
+    description: str,
+    **render: object,
+) -> list[str]:
+    """The real upgrade: waits, cleans up on failure, rolls back unless told not to, records labels."""
+    argv = render_argv(**render)  # type: ignore[arg-type]
+    argv += ["--wait", "--timeout", timeout, "--cleanup-on-fail"]
+    if rollback:
+        argv.append(rollback_flag(major))
+    if labels:
+        argv += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
+    argv += ["--description", description]
+    return argv
+
+
+def dry_run_argv(**render: object) -> list[str]:
+    """helm's server-side dry run of the upgrade; JSON, so the manifest is read without the NOTES."""
+    return render_argv(**render) + ["--dry-run=server", "--output", "json"]  # type: ignore[arg-type]
+
+
+def rollback_argv(*, helm: str, release: str, revision: int, timeout: str) -> list[str]:
+    return [
+        helm, "rollback", release, str(revision), "--namespace", release,
+        "--wait", "--timeout", timeout, "--cleanup-on-fail",
+    ]  # fmt: skip
+
+
+def _not_found(exc: StepFailed) -> bool:
+    return "not found" in exc.stderr.lower()
+
+
+def history(runner: Runner, release: str, namespace: str, helm: str | None = None) -> list[dict]:
+    """The release's revisions, oldest first ([] when there is no release)."""
+    try:
+        proc = runner.run(
+            [
+                helm or helm_bin(),
+                "history",
+                release,
+                "--namespace",
+                namespace,
+                "--max",
+                "256",
+                "--output",
+                "json",
+            ],
+            step=f"helm history {release}",
+            mutates=False,
+        )
+    except StepFailed as exc:
+        if _not_found(exc):
+            return []
+        raise
+    return sorted(json.loads(proc.stdout or "[]"), key=lambda r: r["revision"])
+
+
+def revision_labels(runner: Runner, release: str, namespace: str) -> dict[int, dict[str, str]]:
+    """The labels helm stored with each revision (on its storage Secrets), by revision."""
+    proc = runner.run(
+        [
+            "kubectl", "get", "secrets", "--namespace", namespace,
+            "--selector", f"owner=helm,name={release}",
+            "--output", "jsonpath={range .items[*]}{.metadata.labels}{\"\\n\"}{end}",
+        ],
+        step=f"read labels of release {release}",
+        mutates=False,
+    )  # fmt: skip
+    found = {}
+    for line in proc.stdout.splitlines():
+        if line.strip():
+            labels = json.loads(line)
+            found[int(labels.get("version", 0))] = labels
+    return found
+
+
+def deployed_image(
+    runner: Runner, release: str, namespace: str, revision: int, helm: str | None = None
+) -> str:
+    """The user image a revision was deployed with, from its values (kept in memory, never printed)."""
+    proc = runner.run(
+        [helm or helm_bin(), "get", "values", release, "--namespace", namespace,
+         "--revision", str(revision), "--output", "json"],
+        step=f"helm get values {release}",
+        mutates=False,
+    )  # fmt: skip
+    values = json.loads(proc.stdout or "{}") or {}
+    image = ((values.get("jupyterhub") or {}).get("singleuser") or {}).get("image") or {}
+    if not image.get("name"):
+        return ""
+    return f"{image['name']}:{image.get('tag') or 'latest'}"
+
+
+def _info(runner: Runner, release: str, namespace: str, entry: dict, helm: str | None) -> dict:
+    labels = revision_labels(runner, release, namespace).get(entry["revision"], {})
+    return {
+        "revision": entry["revision"],
+        "status": entry["status"],
+        "commit": labels.get(LABEL_COMMIT, ""),
+        "dirty": labels.get(LABEL_DIRTY) == "true",
+        "image": deployed_image(runner, release, namespace, entry["revision"], helm),
+        "image_tag": labels.get(LABEL_IMAGE_TAG, ""),
+        "updated": entry.get("updated", ""),
+        "description": entry.get("description", ""),
+    }
+
+
+def deployed_info(
+    runner: Runner, release: str, namespace: str, helm: str | None = None
+) -> dict | None:
+    """The revision now serving (status deployed): revision, status, commit, image, updated; or None."""
+    revisions = [r for r in history(runner, release, namespace, helm) if r["status"] == "deployed"]
+    return _info(runner, release, namespace, revisions[-1], helm) if revisions else None
+
+
+def latest_info(
+    runner: Runner, release: str, namespace: str, helm: str | None = None
+) -> dict | None:
+    """The newest revision whatever its status (a failed or pending one shows here), or None."""
+    revisions = history(runner, release, namespace, helm)
+    return _info(runner, release, namespace, revisions[-1], helm) if revisions else None
+
+
+def last_good_revision(revisions: list[dict], before: int | None = None) -> int | None:
+    """The newest revision that served successfully (deployed or superseded), older than `before`."""
+    good = [
+        r["revision"]
+        for r in revisions
+        if r["status"] in GOOD and (before is None or r["revision"] < before)
+    ]
+    return good[-1] if good else None
+
+
+def recover_pending(
+    runner: Runner, release: str, timeout: str, helm: str | None = None, out=sys.stderr
+) -> str | None:
+    """Undo a revision left pending (an upgrade killed by Ctrl-C), so the next upgrade can run.
+
+    Rolls back to the last good revision, or uninstalls a release that never deployed.
+    Returns what it did, or None when nothing was pending.
+    """
+    helm = helm or helm_bin()
+    revisions = history(runner, release, release, helm)
+    if not revisions or not revisions[-1]["status"].startswith("pending-"):
+        return None
+    stuck = revisions[-1]
+    good = last_good_revision(revisions)
+    if good is None:
+        action = "uninstalling it (it never deployed)"
+        message = f"release {release} was left in {stuck['status']} at revision {stuck['revision']}; {action}"
+        print(message, file=out, flush=True)
+        runner.run(
+            [helm, "uninstall", release, "--namespace", release, "--wait"],
+            step=f"recover {release}",
+        )
+    else:
+        action = f"rolling back to revision {good}"
+        message = f"release {release} was left in {stuck['status']} at revision {stuck['revision']}; {action}"
+        print(message, file=out, flush=True)
+        runner.run(
+            rollback_argv(helm=helm, release=release, revision=good, timeout=timeout),
+            step=f"recover {release}",
+        )
+    return message

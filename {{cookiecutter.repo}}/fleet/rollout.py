@@ -1,0 +1,166 @@
+"""Wait until every workload of a release is rolled out, and say precisely why one is not."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from .errors import FleetError, StepFailed
+from .runner import Runner
+
+KINDS = ("deployment", "statefulset", "daemonset")
+
+
+class RolloutFailed(FleetError):
+    """A workload did not become ready; the message names it, its pods, containers and events."""
+
+
+def workloads(runner: Runner, namespace: str) -> list[str]:
+    """Every Deployment, StatefulSet and DaemonSet in the namespace, as kind/name."""
+    proc = runner.run(
+        ["kubectl", "get", ",".join(KINDS), "--namespace", namespace, "--output", "name"],
+        step=f"list workloads in {namespace}",
+        mutates=False,
+    )
+    names = []
+    for line in proc.stdout.split():
+        kind, _, name = line.partition("/")
+        names.append(f"{kind.split('.')[0]}/{name}")
+    return names
+
+
+def owner_workload(pod: str, names: list[str]) -> str | None:
+    """The workload a pod belongs to, from its name (<deploy>-<hash>-<id>, <sts>-<n>, <ds>-<id>)."""
+    best = None
+    for workload in names:
+        base = workload.split("/", 1)[1]
+        if pod.startswith(base + "-") and (best is None or len(base) > len(best.split("/", 1)[1])):
+            best = workload
+    return best
+
+
+def not_ready_containers(pod: dict) -> list[str]:
+    """Why a pod is not ready: each container not ready with its state, or the pod's own condition."""
+    reasons = []
+    status = pod.get("status", {})
+    for container in status.get("containerStatuses") or []:
+        if container.get("ready"):
+            continue
+        state = container.get("state", {})
+        detail = next(iter(state.values()), {}) if state else {}
+        why = detail.get("reason") or next(iter(state), "unknown")
+        message = detail.get("message")
+        reasons.append(
+            f"container {container['name']} not ready ({why}{': ' + message if message else ''})"
+        )
+    if not reasons:
+        for condition in status.get("conditions") or []:
+            if condition.get("status") != "True":
+                why = condition.get("reason") or condition["type"]
+                message = condition.get("message")
+                reasons.append(
+                    f"{condition['type']}={condition['status']} ({why}{': ' + message if message else ''})"
+                )
+                break
+        else:
+            if status.get("phase") not in ("Running", "Succeeded"):
+                reasons.append(f"phase {status.get('phase', 'unknown')}")
+    return reasons
+
+
+def _events(runner: Runner, namespace: str) -> list[dict]:
+    proc = runner.run(
+        ["kubectl", "get", "events", "--namespace", namespace, "--output", "json"],
+        step=f"events in {namespace}",
+        mutates=False,
+        check=False,
+    )
+    if proc.returncode:
+        return []
+    items = json.loads(proc.stdout or "{}").get("items", [])
+    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+
+def _pods(runner: Runner, namespace: str) -> list[dict]:
+    proc = runner.run(
+        ["kubectl", "get", "pods", "--namespace", namespace, "--output", "json"],
+        step=f"pods in {namespace}",
+        mutates=False,
+        check=False,
+    )
+    return json.loads(proc.stdout or "{}").get("items", []) if proc.returncode == 0 else []
+
+
+def diagnose(
+    runner: Runner, namespace: str, names: list[str] | None = None, events_per_pod: int = 3
+) -> list[str]:
+    """Lines naming each workload with a pod that is not ready, the container and its last events.
+
+    Pods already gone (scaled away by a rollback) are still found through their events.
+    """
+    quiet = Runner(runner.dry_run, False, runner.env, runner.secrets)
+    names = names if names is not None else workloads(quiet, namespace)
+    events = _events(quiet, namespace)
+    by_pod: dict[str, list[dict]] = {}
+    for event in events:
+        involved = event.get("involvedObject", {})
+        if involved.get("kind") == "Pod":
+            by_pod.setdefault(involved.get("name", ""), []).append(event)
+    lines: list[str] = []
+    seen: set[str] = set()
+    for pod in _pods(quiet, namespace):
+        name = pod["metadata"]["name"]
+        reasons = not_ready_containers(pod)
+        if not reasons:
+            continue
+        seen.add(name)
+        workload = owner_workload(name, names) or "(no workload)"
+        lines.append(f"{workload}: pod {name}: {'; '.join(reasons)}")
+        lines += _event_lines(by_pod.get(name, []), events_per_pod)
+    for name, pod_events in by_pod.items():
+        warnings = [e for e in pod_events if e.get("type") == "Warning"]
+        if name in seen or not warnings:
+            continue
+        workload = owner_workload(name, names) or "(no workload)"
+        lines.append(f"{workload}: pod {name} (gone now) had warnings:")
+        lines += _event_lines(warnings, events_per_pod)
+    return lines
+
+
+def _event_lines(events: list[dict], count: int) -> list[str]:
+    lines = []
+    for event in events[-count:]:
+        message = " ".join(str(event.get("message", "")).split())
+        lines.append(f"    {event.get('type', '')} {event.get('reason', '')}: {message}")
+    return lines
+
+
+def wait(runner: Runner, namespace: str, timeout_seconds: int, out=sys.stderr) -> list[str]:
+    """`kubectl rollout status` on every workload, within one shared deadline; returns their names."""
+    names = workloads(runner, namespace)
+    deadline = time.monotonic() + timeout_seconds
+    for workload in names:
+        left = max(1, int(deadline - time.monotonic()))
+        try:
+            runner.run(
+                [
+                    "kubectl",
+                    "rollout",
+                    "status",
+                    workload,
+                    "--namespace",
+                    namespace,
+                    f"--timeout={left}s",
+                ],
+                step=f"rollout status {workload}",
+                mutates=False,
+            )
+        except StepFailed as exc:
+            last = (exc.stderr.strip().splitlines() or ["not ready in time"])[-1]
+            detail = diagnose(runner, namespace, names)
+            raise RolloutFailed(
+                "\n".join([f"rollout: {workload} in {namespace} not ready: {last}", *detail])
+            ) from None
+        print(f"  {workload}: rolled out", file=out, flush=True)
+    return names
