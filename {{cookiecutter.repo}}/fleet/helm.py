@@ -85,10 +85,11 @@ def render_argv(
     ]
     for path in values_files:
         argv += ["--values", str(path)]
-    argv += [
-        "--set-string", f"jupyterhub.singleuser.image.name={image_name}",
-        "--set-string", f"jupyterhub.singleuser.image.tag={image_tag}",
-    ]  # fmt: skip
+    if image_name:
+        argv += [
+            "--set-string", f"jupyterhub.singleuser.image.name={image_name}",
+            "--set-string", f"jupyterhub.singleuser.image.tag={image_tag}",
+        ]  # fmt: skip
     return argv
 
 

@@ -106,8 +106,10 @@ class ImageRef:
 
 def registry_scheme(host: str) -> str:
     """Plain HTTP for a registry on the loopback interface (as docker does), else HTTPS."""
-    hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    hostname = hostname.strip("[]")
+    if host.startswith("["):
+        hostname = host[1 : host.index("]")]
+    else:
+        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
     if hostname == "localhost":
         return "http"
     try:

@@ -1,0 +1,72 @@
+"""Unit tests of fleet.deploy's pure parts and of its early, tool-free failures, and fleet.status rows."""
+
+from pathlib import Path
+
+import pytest
+
+from fleet import config, deploy, status
+from fleet.runner import Runner
+
+
+def test_options_from_env_and_flags():
+    env = {"FLEET_TIMEOUT": "45s", "FLEET_KUBECONFIG": "/k", "FLEET_CONTEXT": "c", "FLEET_HELM": "helm3"}
+    options = deploy.DeployOptions.from_env(env)
+    assert (options.timeout, options.kubeconfig, options.context, options.helm) == ("45s", "/k", "c", "helm3")
+    options = deploy.DeployOptions.from_env(env, timeout="2m", kubeconfig=None, rollback=False)
+    assert (options.timeout, options.kubeconfig, options.rollback) == ("2m", "/k", False)
+    assert deploy.DeployOptions.from_env({}).timeout == "10m"
+    assert deploy.DeployOptions.from_env({}).helm == "helm"
+
+
+def test_split_image():
+    assert deploy.split_image("127.0.0.1:5000/x/y:abc") == ("127.0.0.1:5000/x/y", "abc")
+    assert deploy.split_image("quay.io/a/b:1.0") == ("quay.io/a/b", "1.0")
+    name, tag = deploy.split_image("quay.io/a/b@sha256:" + "0" * 64)
+    assert name == "quay.io/a/b" and f"{name}:{tag}".endswith("@sha256:" + "0" * 64)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def fleet(tmp_path: Path):
+    write(tmp_path / "fleet.yaml", "registry: 127.0.0.1:9/org\ndomain: hubs.example.org\nsecrets_backend: age\n")
+    write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /nonexistent}\n")
+    write(tmp_path / "images/default/Dockerfile", "FROM x\n")
+    write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
+    write(tmp_path / "hubs/beta/hub.yaml", "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n")
+    return config.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("hub", "env", "step", "message"),
+    [
+        ("gamma", "staging", "validate", "unknown hub 'gamma'; valid hubs: alpha, beta"),
+        ("beta", "prod", "validate", "unknown env 'prod' for hub 'beta'; valid envs: staging"),
+        ("alpha", "staging", "credentials", "kubeconfig /nonexistent not found"),
+    ],
+)
+def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
+    result = deploy.deploy_hub(fleet, hub, env, deploy.DeployOptions(), Runner(echo=False))
+    assert not result.ok
+    assert result.step == step
+    assert message in result.error
+    assert "\n" not in result.error
+    assert f"FAILED at step {step}" in result.summary()
+
+
+def test_bad_timeout_is_a_validation_error(fleet):
+    result = deploy.deploy_hub(fleet, "alpha", "staging", deploy.DeployOptions(timeout="soon"), Runner())
+    assert (result.ok, result.step) == (False, "validate")
+    assert "timeout 'soon'" in result.error
+
+
+def test_status_row():
+    latest = {"revision": 4, "status": "failed", "commit": "a" * 40, "image": "r/i:t", "updated": "2025-01-02T03:04:05.1Z"}
+    serving = {"revision": 3, "status": "deployed"}
+    row = status.row("alpha", "staging", "alpha-staging", latest, serving)
+    assert row.cells() == ["alpha", "staging", "alpha-staging", "4", "failed (serving 3)", "r/i:t", "a" * 12, "2025-01-02 03:04:05"]
+    assert status.row("beta", "prod", "beta-prod", None, None).status == "not installed"

@@ -1,0 +1,121 @@
+"""Unit tests of fleet.helm: the argv for helm 3 and 4, durations, labels, revision choice."""
+
+import pytest
+
+from fleet import helm
+from fleet.errors import FleetError
+
+RENDER = dict(
+    helm="helm",
+    release="alpha-staging",
+    chart="/repo/chart",
+    values_files=["/repo/hubs/alpha/values.yaml", "/repo/hubs/alpha/staging.yaml", "/tmp/x/secrets.yaml"],
+    image_name="127.0.0.1:5000/hubfleet/default",
+    image_tag="0123abcd",
+)
+
+
+def upgrade(major, rollback=True):
+    return helm.upgrade_argv(
+        major=major,
+        timeout="30s",
+        rollback=rollback,
+        labels={"fleet-commit": "abc", "fleet-image-tag": "0123abcd"},
+        description="fleet: commit abc",
+        **RENDER,
+    )
+
+
+def test_upgrade_argv_helm3_uses_atomic():
+    argv = upgrade(3)
+    assert argv[:8] == [
+        "helm", "upgrade", "--install", "alpha-staging", "/repo/chart",
+        "--namespace", "alpha-staging", "--create-namespace",
+    ]  # fmt: skip
+    assert "--atomic" in argv and "--rollback-on-failure" not in argv
+    assert argv[argv.index("--timeout") + 1] == "30s"
+    assert {"--wait", "--cleanup-on-fail"} <= set(argv)
+    assert argv[argv.index("--labels") + 1] == "fleet-commit=abc,fleet-image-tag=0123abcd"
+
+
+def test_upgrade_argv_helm4_uses_rollback_on_failure():
+    argv = upgrade(4)
+    assert "--rollback-on-failure" in argv and "--atomic" not in argv
+
+
+def test_no_rollback_drops_the_flag_on_both():
+    for major in (3, 4):
+        argv = upgrade(major, rollback=False)
+        assert "--atomic" not in argv and "--rollback-on-failure" not in argv
+        assert "--wait" in argv
+
+
+def test_values_order_common_env_secrets_and_image():
+    argv = upgrade(4)
+    values = [argv[i + 1] for i, a in enumerate(argv) if a == "--values"]
+    assert values == RENDER["values_files"]
+    sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set-string"]
+    assert sets == [
+        "jupyterhub.singleuser.image.name=127.0.0.1:5000/hubfleet/default",
+        "jupyterhub.singleuser.image.tag=0123abcd",
+    ]
+
+
+def test_no_image_sets_nothing():
+    argv = helm.render_argv(**{**RENDER, "image_name": "", "image_tag": ""})
+    assert "--set-string" not in argv
+
+
+def test_dry_run_is_server_side_and_never_waits_or_records():
+    argv = helm.dry_run_argv(**RENDER)
+    assert "--dry-run=server" in argv
+    assert not {"--wait", "--atomic", "--rollback-on-failure", "--labels"} & set(argv)
+
+
+def test_rollback_argv():
+    assert helm.rollback_argv(helm="helm4", release="a-prod", revision=3, timeout="1m") == [
+        "helm4", "rollback", "a-prod", "3", "--namespace", "a-prod",
+        "--wait", "--timeout", "1m", "--cleanup-on-fail",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("30s", 30), ("1h30m", 5400), ("2m5s", 125)])
+def test_parse_timeout(text, seconds):
+    assert helm.parse_timeout(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10", "ten minutes", "5d", "m"])
+def test_parse_timeout_rejects(text):
+    with pytest.raises(FleetError, match="timeout"):
+        helm.parse_timeout(text)
+
+
+def test_label_value():
+    assert helm.label_value("a" * 40) == "a" * 40
+    assert helm.label_value("sha256:" + "f" * 64) == ("sha256-" + "f" * 64)[:63]
+    assert helm.label_value("1.0@sha256:ab") == "1.0-sha256-ab"
+
+
+def test_last_good_revision():
+    revisions = [
+        {"revision": 1, "status": "superseded"},
+        {"revision": 2, "status": "superseded"},
+        {"revision": 3, "status": "failed"},
+        {"revision": 4, "status": "deployed"},
+        {"revision": 5, "status": "pending-upgrade"},
+    ]
+    assert helm.last_good_revision(revisions) == 4
+    assert helm.last_good_revision(revisions, before=4) == 2
+    assert helm.last_good_revision(revisions[2:3]) is None
+
+
+def test_major_version_reads_the_binary(tmp_path):
+    fake = tmp_path / "helm-fake"
+    fake.write_text('#!/bin/sh\necho "v4.3.1"\n')
+    fake.chmod(0o755)
+    assert helm.major_version(str(fake)) == 4
+    old = tmp_path / "helm-old"
+    old.write_text('#!/bin/sh\necho "v2.17.0"\n')
+    old.chmod(0o755)
+    with pytest.raises(FleetError, match="helm 3 or 4"):
+        helm.major_version(str(old))

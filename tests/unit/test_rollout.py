@@ -1,0 +1,59 @@
+"""Unit tests of fleet.rollout's pure parts: which workload owns a pod, and why a pod is not ready."""
+
+from fleet import rollout
+
+NAMES = ["deployment/hub", "deployment/proxy", "deployment/hub-extra", "statefulset/db", "daemonset/puller"]
+
+
+def test_owner_workload():
+    assert rollout.owner_workload("hub-5d8f9c7b6-x2k4q", NAMES) == "deployment/hub"
+    assert rollout.owner_workload("hub-extra-5d8f9c7b6-x2k4q", NAMES) == "deployment/hub-extra"
+    assert rollout.owner_workload("db-0", NAMES) == "statefulset/db"
+    assert rollout.owner_workload("puller-abcde", NAMES) == "daemonset/puller"
+    assert rollout.owner_workload("other-1", NAMES) is None
+
+
+def test_not_ready_container_is_named():
+    pod = {
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "chp", "ready": True, "state": {"running": {}}},
+                {
+                    "name": "hub",
+                    "ready": False,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+                },
+            ],
+        }
+    }
+    assert rollout.not_ready_containers(pod) == ["container hub not ready (CrashLoopBackOff: back-off 10s)"]
+
+
+def test_unschedulable_pod_gives_the_scheduler_message():
+    pod = {
+        "status": {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.",
+                }
+            ],
+        }
+    }
+    (reason,) = rollout.not_ready_containers(pod)
+    assert reason.startswith("PodScheduled=False (Unschedulable: 0/2 nodes")
+
+
+def test_ready_pod_has_no_reasons():
+    pod = {
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "hub", "ready": True, "state": {"running": {}}}],
+        }
+    }
+    assert rollout.not_ready_containers(pod) == []
