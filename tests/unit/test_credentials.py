@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fleet import credentials
 from fleet.config import Cluster
 from fleet.errors import FleetError
@@ -14,28 +13,38 @@ from fleet.runner import Runner
 
 
 def test_gcp_zone_and_region():
-    zonal = credentials.gcp_argv({"project": "my-proj", "cluster": "hubs", "location": "us-central1-b"})
+    zonal = credentials.gcp_argv(
+        {"project": "my-proj", "cluster": "hubs", "location": "us-central1-b"}
+    )
     assert zonal == [
         "gcloud", "container", "clusters", "get-credentials", "hubs",
         "--zone", "us-central1-b", "--project", "my-proj",
     ]  # fmt: skip
-    regional = credentials.gcp_argv({"project": "my-proj", "cluster": "hubs", "location": "europe-west1"})
+    regional = credentials.gcp_argv(
+        {"project": "my-proj", "cluster": "hubs", "location": "europe-west1"}
+    )
     assert regional[5:7] == ["--region", "europe-west1"]
 
 
 def test_aws_argv_writes_only_the_temp_file():
-    argv = credentials.aws_argv({"cluster": "hubs", "region": "us-west-2"}, Path("/tmp/k/kubeconfig"))
+    argv = credentials.aws_argv(
+        {"cluster": "hubs", "region": "us-west-2"}, Path("/tmp/k/kubeconfig")
+    )
     assert argv == [
         "aws", "eks", "update-kubeconfig", "--name", "hubs", "--region", "us-west-2",
         "--kubeconfig", "/tmp/k/kubeconfig",
     ]  # fmt: skip
     role = "arn:aws:iam::123456789012:role/deployer"
-    argv = credentials.aws_argv({"cluster": "hubs", "region": "us-west-2", "role_arn": role}, Path("/k"))
+    argv = credentials.aws_argv(
+        {"cluster": "hubs", "region": "us-west-2", "role_arn": role}, Path("/k")
+    )
     assert argv[-2:] == ["--role-arn", role]
 
 
 def test_azure_argv_writes_only_the_temp_file():
-    argv = credentials.azure_argv({"cluster": "hubs", "resource_group": "rg"}, Path("/tmp/k/kubeconfig"))
+    argv = credentials.azure_argv(
+        {"cluster": "hubs", "resource_group": "rg"}, Path("/tmp/k/kubeconfig")
+    )
     assert argv[:3] == ["az", "aks", "get-credentials"]
     assert argv[argv.index("--file") + 1] == "/tmp/k/kubeconfig"
     assert argv[argv.index("--resource-group") + 1] == "rg"
@@ -86,7 +95,9 @@ def test_temporary_kubeconfig_is_a_private_minified_copy(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tempfile, "tempdir", None)
     c = cluster(tmp_path, path=str(source))
-    with credentials.temporary_kubeconfig(None, c, Runner(echo=False), credentials.Access(context="ctx-b")) as path:
+    with credentials.temporary_kubeconfig(
+        None, c, Runner(echo=False), credentials.Access(context="ctx-b")
+    ) as path:
         assert path.parent.parent == tmp_path / "tmp"
         assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -99,6 +110,9 @@ def test_temporary_kubeconfig_is_a_private_minified_copy(tmp_path, monkeypatch):
 
 def test_missing_kubeconfig_file_is_named(tmp_path):
     c = cluster(tmp_path)
-    with pytest.raises(FleetError, match="kubeconfig /nope not found"):
-        with credentials.temporary_kubeconfig(None, c, Runner(echo=False), credentials.Access("/nope")):
-            pass
+    access = credentials.Access("/nope")
+    with (
+        pytest.raises(FleetError, match="kubeconfig /nope not found"),
+        credentials.temporary_kubeconfig(None, c, Runner(echo=False), access),
+    ):
+        pass

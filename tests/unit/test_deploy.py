@@ -3,15 +3,24 @@
 from pathlib import Path
 
 import pytest
-
 from fleet import config, deploy, status
 from fleet.runner import Runner
 
 
 def test_options_from_env_and_flags():
-    env = {"FLEET_TIMEOUT": "45s", "FLEET_KUBECONFIG": "/k", "FLEET_CONTEXT": "c", "FLEET_HELM": "helm3"}
+    env = {
+        "FLEET_TIMEOUT": "45s",
+        "FLEET_KUBECONFIG": "/k",
+        "FLEET_CONTEXT": "c",
+        "FLEET_HELM": "helm3",
+    }
     options = deploy.DeployOptions.from_env(env)
-    assert (options.timeout, options.kubeconfig, options.context, options.helm) == ("45s", "/k", "c", "helm3")
+    assert (options.timeout, options.kubeconfig, options.context, options.helm) == (
+        "45s",
+        "/k",
+        "c",
+        "helm3",
+    )
     options = deploy.DeployOptions.from_env(env, timeout="2m", kubeconfig=None, rollback=False)
     assert (options.timeout, options.kubeconfig, options.rollback) == ("2m", "/k", False)
     assert deploy.DeployOptions.from_env({}).timeout == "10m"
@@ -33,11 +42,20 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def fleet(tmp_path: Path):
-    write(tmp_path / "fleet.yaml", "registry: 127.0.0.1:9/org\ndomain: hubs.example.org\nsecrets_backend: age\n")
-    write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /nonexistent}\n")
+    write(
+        tmp_path / "fleet.yaml",
+        "registry: 127.0.0.1:9/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
+    )
+    write(
+        tmp_path / "clusters/main/cluster.yaml",
+        "provider: kubeconfig\nkubeconfig: {path: /nonexistent}\n",
+    )
     write(tmp_path / "images/default/Dockerfile", "FROM x\n")
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
-    write(tmp_path / "hubs/beta/hub.yaml", "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n")
+    write(
+        tmp_path / "hubs/beta/hub.yaml",
+        "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n",
+    )
     return config.load(tmp_path)
 
 
@@ -59,14 +77,31 @@ def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
 
 
 def test_bad_timeout_is_a_validation_error(fleet):
-    result = deploy.deploy_hub(fleet, "alpha", "staging", deploy.DeployOptions(timeout="soon"), Runner())
+    result = deploy.deploy_hub(
+        fleet, "alpha", "staging", deploy.DeployOptions(timeout="soon"), Runner()
+    )
     assert (result.ok, result.step) == (False, "validate")
     assert "timeout 'soon'" in result.error
 
 
 def test_status_row():
-    latest = {"revision": 4, "status": "failed", "commit": "a" * 40, "image": "r/i:t", "updated": "2025-01-02T03:04:05.1Z"}
+    latest = {
+        "revision": 4,
+        "status": "failed",
+        "commit": "a" * 40,
+        "image": "r/i:t",
+        "updated": "2025-01-02T03:04:05.1Z",
+    }
     serving = {"revision": 3, "status": "deployed"}
     row = status.row("alpha", "staging", "alpha-staging", latest, serving)
-    assert row.cells() == ["alpha", "staging", "alpha-staging", "4", "failed (serving 3)", "r/i:t", "a" * 12, "2025-01-02 03:04:05"]
+    assert row.cells() == [
+        "alpha",
+        "staging",
+        "alpha-staging",
+        "4",
+        "failed (serving 3)",
+        "r/i:t",
+        "a" * 12,
+        "2025-01-02 03:04:05",
+    ]
     assert status.row("beta", "prod", "beta-prod", None, None).status == "not installed"

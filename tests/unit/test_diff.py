@@ -39,7 +39,9 @@ def test_diff_shows_a_secret_change_without_content_and_other_changes_in_full():
     new_secret = base64.b64encode(b"new-cookie-secret").decode()
     new = LIVE.replace(SECRET, new_secret).replace("type: ClusterIP", "type: NodePort")
     text = diff.unified(LIVE, new, set(), live_label="live", new_label="new", key=KEY)
-    changed = [line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+    changed = [
+        line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ]
     assert len(changed) == 4
     assert "-  type: ClusterIP" in changed and "+  type: NodePort" in changed
     assert all("other" not in line for line in changed)

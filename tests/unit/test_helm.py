@@ -1,18 +1,21 @@
 """Unit tests of fleet.helm: the argv for helm 3 and 4, durations, labels, revision choice."""
 
 import pytest
-
 from fleet import helm
 from fleet.errors import FleetError
 
-RENDER = dict(
-    helm="helm",
-    release="alpha-staging",
-    chart="/repo/chart",
-    values_files=["/repo/hubs/alpha/values.yaml", "/repo/hubs/alpha/staging.yaml", "/tmp/x/secrets.yaml"],
-    image_name="127.0.0.1:5000/hubfleet/default",
-    image_tag="0123abcd",
-)
+RENDER = {
+    "helm": "helm",
+    "release": "alpha-staging",
+    "chart": "/repo/chart",
+    "values_files": [
+        "/repo/hubs/alpha/values.yaml",
+        "/repo/hubs/alpha/staging.yaml",
+        "/tmp/x/secrets.yaml",
+    ],
+    "image_name": "127.0.0.1:5000/hubfleet/default",
+    "image_tag": "0123abcd",
+}
 
 
 def upgrade(major, rollback=True):
@@ -79,7 +82,9 @@ def test_rollback_argv():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("10m", 600), ("30s", 30), ("1h30m", 5400), ("2m5s", 125)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("10m", 600), ("30s", 30), ("1h30m", 5400), ("2m5s", 125)]
+)
 def test_parse_timeout(text, seconds):
     assert helm.parse_timeout(text) == seconds
 

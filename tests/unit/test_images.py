@@ -8,9 +8,9 @@ import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
-
 from fleet import images
 from fleet.errors import FleetError
 
@@ -37,7 +37,13 @@ def context(tmp_path: Path) -> Path:
 
 def test_dockerignore_rules_decide_which_files_count(context: Path):
     files = images.context_files(context)
-    assert files == [".dockerignore", "Dockerfile", "keep.md", "requirements.txt", "tests/test_image.py"]
+    assert files == [
+        ".dockerignore",
+        "Dockerfile",
+        "keep.md",
+        "requirements.txt",
+        "tests/test_image.py",
+    ]
 
 
 def test_dockerfile_counts_even_when_ignored(context: Path):
@@ -95,7 +101,11 @@ def test_context_without_dockerfile_is_an_error(tmp_path: Path):
 
 def test_image_ref_parsing():
     ref = images.ImageRef.parse("127.0.0.1:5000/hubfleet/default:abc123")
-    assert (ref.registry, ref.repository, ref.tag) == ("127.0.0.1:5000", "hubfleet/default", "abc123")
+    assert (ref.registry, ref.repository, ref.tag) == (
+        "127.0.0.1:5000",
+        "hubfleet/default",
+        "abc123",
+    )
     assert str(ref) == "127.0.0.1:5000/hubfleet/default:abc123"
     assert images.ImageRef.parse("ghcr.io/org/default:t").name == "ghcr.io/org/default"
     with pytest.raises(FleetError, match="registry host"):
@@ -123,7 +133,7 @@ def test_registry_scheme(host, scheme):
 class FakeRegistry(BaseHTTPRequestHandler):
     """A registry speaking the real token protocol: 401 + Bearer challenge, then a token."""
 
-    manifests = {"org/app": {"present"}}
+    manifests: ClassVar[dict[str, set[str]]] = {"org/app": {"present"}}
     password = "s3cret"
 
     def log_message(self, *args):

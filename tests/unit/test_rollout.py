@@ -2,7 +2,13 @@
 
 from fleet import rollout
 
-NAMES = ["deployment/hub", "deployment/proxy", "deployment/hub-extra", "statefulset/db", "daemonset/puller"]
+NAMES = [
+    "deployment/hub",
+    "deployment/proxy",
+    "deployment/hub-extra",
+    "statefulset/db",
+    "daemonset/puller",
+]
 
 
 def test_owner_workload():
@@ -27,7 +33,9 @@ def test_not_ready_container_is_named():
             ],
         }
     }
-    assert rollout.not_ready_containers(pod) == ["container hub not ready (CrashLoopBackOff: back-off 10s)"]
+    assert rollout.not_ready_containers(pod) == [
+        "container hub not ready (CrashLoopBackOff: back-off 10s)"
+    ]
 
 
 def test_unschedulable_pod_gives_the_scheduler_message():
