@@ -30,6 +30,116 @@ def _errors_exit(fn):
 ns = Collection()
 
 
+# --- hubs, clusters and secrets (fleet.scaffold, fleet.secrets) ---
+
+
+def _root():
+    from fleet import config
+
+    return config.find_root()
+
+
+@task(
+    help={
+        "name": "hub name: a DNS label of at most 45 characters",
+        "cluster": "folder under clusters/ (default: the only cluster)",
+        "image": "folder under images/ (default: default), or an external name:tag",
+    }
+)
+@_errors_exit
+def new_hub(c, name, cluster=None, image=None):
+    """Add hubs/NAME from the skeleton, with freshly generated, encrypted secrets."""
+    from fleet import scaffold
+
+    folder = scaffold.new_hub(_root(), name, cluster=cluster, image=image)
+    print(f"created {folder}; edit its values, and its secrets with `invoke secrets.edit {name} staging`")
+
+
+@task(
+    help={
+        "name": "cluster name: a DNS label (the folder under clusters/)",
+        "provider": "kubeconfig (default), gcp, aws or azure",
+        "project": "gcp: project id",
+        "cloud_cluster": "gcp/aws/azure: the cluster's name there (default: NAME)",
+        "location": "gcp: zone or region; aws: region",
+        "resource_group": "azure: resource group",
+    }
+)
+@_errors_exit
+def new_cluster(
+    c, name, provider="kubeconfig", project=None, cloud_cluster=None, location=None, resource_group=None
+):
+    """Add clusters/NAME/cluster.yaml for a provider."""
+    from fleet import scaffold
+
+    path = scaffold.new_cluster(
+        _root(),
+        name,
+        provider,
+        project=project,
+        cluster=cloud_cluster,
+        location=location,
+        resource_group=resource_group,
+    )
+    print(f"created {path}; point hubs at it with `cluster: {name}` in their hub.yaml")
+
+
+def _secrets_file(hub, env):
+    from fleet import config
+
+    fleet = config.load()
+    found = fleet.hub(hub)
+    return fleet.root, found.secrets_file(fleet.check_env(found, env))
+
+
+@task(name="edit", help={"hub": "hub name", "env": "staging or prod"})
+@_errors_exit
+def secrets_edit(c, hub, env):
+    """Edit a hub's secrets for an env in $EDITOR through sops (decrypted only in sops's temp file)."""
+    from fleet import secrets
+
+    root, path = _secrets_file(hub, env)
+    secrets.edit(root, path)
+
+
+@task(name="encrypt", help={"path": "a plaintext file under a secrets/ folder"})
+@_errors_exit
+def secrets_encrypt(c, path):
+    """Encrypt a plaintext secrets file in place (refuses a file already encrypted)."""
+    from pathlib import Path
+
+    from fleet import secrets
+
+    secrets.encrypt_file(_root(), Path(path))
+
+
+@task(name="decrypt", help={"hub": "hub name", "env": "staging or prod"})
+@_errors_exit
+def secrets_decrypt(c, hub, env):
+    """Print a hub's decrypted secrets for an env to stdout (never written to a file)."""
+    from fleet import secrets
+
+    root, path = _secrets_file(hub, env)
+    secrets.decrypt_to_stdout(root, path)
+
+
+@task(name="updatekeys")
+@_errors_exit
+def secrets_updatekeys(c):
+    """Re-encrypt every secrets file for the keys now in .sops.yaml."""
+    from fleet import secrets
+
+    for path in secrets.updatekeys(_root()):
+        print(f"re-keyed {path}")
+
+
+ns.add_task(new_hub)
+ns.add_task(new_cluster)
+ns.add_collection(
+    Collection("secrets", secrets_edit, secrets_encrypt, secrets_decrypt, secrets_updatekeys)
+)
+
+
 # --- build, deploy, diff, status, rollback (fleet.images, fleet.deploy, fleet.diff, fleet.status)
 
 _ACCESS_HELP = {
@@ -147,3 +257,41 @@ def rollback(c, hub, env, revision=None, timeout=None, kubeconfig=None, context=
 
 for _task in (build, deploy, diff, status, rollback):
     ns.add_task(_task)
+
+
+# --- plan (fleet.plan) ---
+
+
+@task(
+    iterable=["label", "env"],
+    help={
+        "base": "commit to compare with, or `deployed`: each hub against the commit on its live "
+        "release (default HEAD~1; env FLEET_PLAN_BASE)",
+        "head": "commit to plan for (default HEAD)",
+        "env": "only this environment (repeatable; default: all)",
+        "label": "pull-request label: deploy:skip plans nothing, deploy:all every hub "
+        "(repeatable; env FLEET_LABELS, comma-separated)",
+        "json": "print the plan as JSON, ready for a GitHub Actions matrix",
+        "markdown": "also write a pull-request comment (table and manifest diffs) to this file",
+        **_ACCESS_HELP,
+    },
+)
+@_errors_exit
+def plan(c, base=None, head="HEAD", env=None, label=None, json=False, markdown=None,
+         kubeconfig=None, context=None):
+    """Show which hubs a change deploys and which images it builds, with the reasons."""
+    import os
+
+    from fleet import plan as planning
+    from fleet.credentials import Access
+
+    labels = [*(label or []), *filter(None, os.environ.get("FLEET_LABELS", "").split(","))]
+    planning.run(
+        None, base=base or os.environ.get("FLEET_PLAN_BASE") or "HEAD~1", head=head, envs=env,
+        labels=[name.strip() for name in labels], as_json=json, markdown_file=markdown,
+        access=Access(kubeconfig or os.environ.get("FLEET_KUBECONFIG"),
+                      context or os.environ.get("FLEET_CONTEXT")),
+    )
+
+
+ns.add_task(plan)

@@ -14,12 +14,15 @@ API used by the other modules:
 - `encrypt_file`, `edit`, `decrypt_to_stdout`, `updatekeys`, `secret_files`, `plaintext_files`.
 
 The sops binary comes from env FLEET_SOPS (default `sops`). With the pgp backend, env FLEET_PGP_KEY
-(an armored private key, as CI has it) is imported into a temporary GNUPGHOME for each call.
+(an armored private key, as CI has it) is imported into a temporary GNUPGHOME for each call;
+with age, the key generated with the repo (~/.config/sops/age/<repo>.txt) is used when no
+SOPS_AGE_KEY or SOPS_AGE_KEY_FILE is set.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -145,12 +148,34 @@ def private_dir(prefix: str = "fleet-") -> Iterator[Path]:
             signal.signal(signal.SIGTERM, previous)
 
 
+def age_key_file(root: Path) -> Path | None:
+    """The age key made for this repo at its creation, if it is where the template put it."""
+    folder = os.environ.get("HUBFLEET_AGE_KEY_DIR") or Path(
+        os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config", "sops", "age"
+    )
+    names = {root.name}
+    cruft = root / ".cruft.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        names.add(json.loads(cruft.read_text())["context"]["cookiecutter"]["repo"])
+    for name in sorted(names):
+        candidate = Path(folder).expanduser() / f"{name}.txt"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 @contextlib.contextmanager
-def gnupg_env() -> Iterator[dict[str, str]]:
-    """Env for sops: a temporary GNUPGHOME holding FLEET_PGP_KEY when it is set, else nothing."""
+def sops_env(root: Path) -> Iterator[dict[str, str]]:
+    """Extra env for sops: FLEET_PGP_KEY imported into a temporary GNUPGHOME, and the repo's
+    generated age key when no SOPS_AGE_KEY / SOPS_AGE_KEY_FILE is set."""
+    env: dict[str, str] = {}
+    if not (os.environ.get("SOPS_AGE_KEY") or os.environ.get("SOPS_AGE_KEY_FILE")):
+        key = age_key_file(Path(root))
+        if key:
+            env["SOPS_AGE_KEY_FILE"] = str(key)
     armored = os.environ.get("FLEET_PGP_KEY")
     if not armored:
-        yield {}
+        yield env
         return
     import gnupg
 
@@ -159,7 +184,7 @@ def gnupg_env() -> Iterator[dict[str, str]]:
         result = gpg.import_keys(armored)
         if not result.fingerprints:
             raise FleetError("FLEET_PGP_KEY: no PGP key could be imported from it")
-        yield {"GNUPGHOME": str(home)}
+        yield {**env, "GNUPGHOME": str(home)}
 
 
 def _runner(runner: Runner | None) -> Runner:
@@ -168,7 +193,7 @@ def _runner(runner: Runner | None) -> Runner:
 
 def _decrypt(root: Path, path: Path, runner: Runner) -> str:
     _require_encrypted(path)
-    with gnupg_env() as env:
+    with sops_env(root) as env:
         proc = runner.run(
             _sops(root, "--decrypt", str(path)), step=f"sops decrypt {path}", mutates=False, env=env
         )
@@ -233,7 +258,7 @@ def for_render(
 def encrypt_text(root: Path, relpath: str | Path, text: str, runner: Runner | None = None) -> str:
     """Encrypt YAML text in memory for the file that will live at relpath; returns the ciphertext."""
     relpath = str(relpath)
-    with gnupg_env() as env:
+    with sops_env(root) as env:
         proc = _runner(runner).run(
             _sops(
                 root,
@@ -272,7 +297,7 @@ def encrypt_file(root: Path, path: Path, runner: Runner | None = None) -> None:
         raise FleetError(f"{path}: file not found")
     if is_encrypted(path):
         raise FleetError(f"{path}: already sops-encrypted; edit it with `invoke secrets.edit`")
-    with gnupg_env() as env:
+    with sops_env(root) as env:
         _runner(runner).run(
             _sops(root, "--encrypt", "--in-place", str(path)), step=f"sops encrypt {path}", env=env
         )
@@ -284,14 +309,14 @@ def edit(root: Path, path: Path, runner: Runner | None = None) -> None:
     if path.exists():
         _require_encrypted(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with gnupg_env() as env:
+    with sops_env(root) as env:
         _runner(runner).run(_sops(root, str(path)), step=f"sops edit {path}", capture=False, env=env)
 
 
 def decrypt_to_stdout(root: Path, path: Path, runner: Runner | None = None) -> None:
     """Print the decrypted file to stdout only; nothing is written to disk."""
     _require_encrypted(path)
-    with gnupg_env() as env:
+    with sops_env(root) as env:
         _runner(runner).run(
             _sops(root, "--decrypt", str(path)),
             step=f"sops decrypt {path}",
@@ -306,7 +331,7 @@ def updatekeys(root: Path, runner: Runner | None = None) -> list[Path]:
     files = secret_files(root)
     for path in files:
         _require_encrypted(path)
-    with gnupg_env() as env:
+    with sops_env(root) as env:
         for path in files:
             _runner(runner).run(
                 _sops(root, "updatekeys", "--yes", str(path)), step=f"sops updatekeys {path}", env=env

@@ -1,0 +1,129 @@
+# /// script
+# dependencies = ["nox>=2024.10.9"]
+# ///
+"""Checks of this repository: `nox -s lint templates secrets images` (CI runs the same).
+
+The sessions use the tools of the current environment (`pip install -r requirements.txt`, plus
+helm, sops, hadolint and docker on PATH). A missing tool fails the session; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "none"
+nox.options.error_on_external_run = True
+nox.options.sessions = ["lint", "templates", "secrets"]
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
+CONFIGS = {"fleet": ["fleet.yaml"], "cluster": ["clusters/*/cluster.yaml"], "hub": ["hubs/*/hub.yaml"]}
+
+
+def _files(*patterns: str) -> list[str]:
+    return sorted(str(p.relative_to(ROOT)) for pattern in patterns for p in ROOT.glob(pattern))
+
+
+def _selected_hubs(session: nox.Session, fleet) -> list:
+    """The hubs named in posargs (`nox -s templates -- alpha`), else all of them."""
+    return [fleet.hub(name) for name in session.posargs] or list(fleet.hubs.values())
+
+
+@nox.session(venv_backend="none", tags=["lint"])
+def lint(session: nox.Session) -> None:
+    """Lint YAML, Python, Dockerfiles and workflows; validate every config file against its schema."""
+    from fleet import config
+    from fleet.errors import FleetError
+
+    session.run("yamllint", "--strict", ".", external=True)
+    session.run("ruff", "check", ".", external=True)
+    dockerfiles = _files("images/*/Dockerfile")
+    if dockerfiles:
+        session.run("hadolint", *dockerfiles, external=True)
+    if WORKFLOWS:
+        workflows = [str(p.relative_to(ROOT)) for p in WORKFLOWS]
+        session.run("zizmor", "--offline", *workflows, external=True)
+        session.run(
+            "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, external=True
+        )
+    for kind, patterns in CONFIGS.items():
+        files = _files(*patterns)
+        if files:
+            schema = f"fleet/schemas/{kind}.schema.json"
+            session.run("check-jsonschema", "--schemafile", schema, *files, external=True)
+    try:
+        fleet = config.load(ROOT)  # cross-file checks: each hub's cluster and image exist
+    except FleetError as exc:
+        session.error(str(exc))
+    session.log(f"config: {len(fleet.clusters)} clusters, {len(fleet.hubs)} hubs, {len(fleet.images)} images")
+
+
+@nox.session(venv_backend="none", tags=["chart"])
+def templates(session: nox.Session) -> None:
+    """helm lint the chart, then render and validate every hub x env with its secrets."""
+    from fleet import chart, config
+    from fleet.errors import FleetError
+    from fleet.runner import Runner
+
+    runner = Runner()
+    try:
+        fleet = config.load(ROOT)
+        chart.lint(fleet, runner)
+        hubs = _selected_hubs(session, fleet)
+    except FleetError as exc:
+        session.error(str(exc))
+    failures = []
+    for hub in hubs:
+        for env in hub.environments:
+            try:
+                manifests, mode = chart.render(fleet, hub, env, runner)
+                count = chart.validate_manifests(manifests, hub.name, env)
+            except FleetError as exc:
+                failures.append(f"hub {hub.name} env {env}: {exc}")
+                continue
+            session.log(f"hub {hub.name} env {env}: {count} objects valid (secrets {mode})")
+    if failures:
+        session.error("templates failed for:\n" + "\n".join(failures))
+
+
+@nox.session(venv_backend="none", tags=["secrets"])
+def secrets(session: nox.Session) -> None:
+    """Every file under a secrets/ folder is sops-encrypted; a plaintext one fails, named."""
+    from fleet import secrets as fleet_secrets
+
+    files = fleet_secrets.secret_files(ROOT)
+    plaintext = [str(p.relative_to(ROOT)) for p in fleet_secrets.plaintext_files(ROOT)]
+    if plaintext:
+        session.error(
+            "not sops-encrypted (run `invoke secrets.encrypt PATH` on each): " + ", ".join(plaintext)
+        )
+    session.log(f"{len(files)} secrets files, all sops-encrypted")
+
+
+@nox.session(venv_backend="none", tags=["image"])
+def images(session: nox.Session) -> None:
+    """Build each image (BASE_IMAGE from env FLEET_BASE_IMAGE if set) and run its tests inside it."""
+    base = os.environ.get("FLEET_BASE_IMAGE")
+    folders = sorted(p.parent for p in ROOT.glob("images/*/Dockerfile"))
+    names = session.posargs or [f.name for f in folders]
+    for name in names:
+        folder = ROOT / "images" / name
+        if not (folder / "Dockerfile").exists():
+            session.error(f"images/{name}/Dockerfile: not found")
+        tag = f"fleet-check/{name}:nox"
+        build_args = ["--build-arg", f"BASE_IMAGE={base}"] if base else []
+        session.run("docker", "build", *build_args, "-t", tag, str(folder), external=True)
+        if (folder / "tests").is_dir():
+            session.run(
+                "docker", "run", "--rm", tag,
+                "python", "-m", "pytest", "-p", "no:cacheprovider", "/opt/image-tests",
+                external=True,
+            )
+        else:
+            session.error(f"images/{name}/tests: missing; every image carries its tests")
