@@ -1,0 +1,57 @@
+"""Unit tests of fleet.scaffold's pure parts: names, skeleton, cluster settings, new cluster."""
+
+import pytest
+import yaml
+from fleet import config, scaffold
+from fleet.errors import FleetError
+
+
+def test_check_name():
+    assert scaffold.check_name("hub", "a" * 45, scaffold.HUB_MAX) == "a" * 45
+    with pytest.raises(FleetError, match="46 characters, at most 45"):
+        scaffold.check_name("hub", "a" * 46, scaffold.HUB_MAX)
+    with pytest.raises(FleetError, match="'Hub_1': not a DNS-1123 label"):
+        scaffold.check_name("hub", "Hub_1")
+
+
+def test_skeleton_renders_valid_hub_files():
+    files = scaffold.render_skeleton("hub", hub="alpha", cluster="main", image="default", domain="x.org")
+    assert set(files) == {"hub.yaml", "values.yaml", "staging.yaml", "prod.yaml"}
+    config.validate(yaml.safe_load(files["hub.yaml"]), "hub", "hub.yaml")
+    assert yaml.safe_load(files["staging.yaml"])["jupyterhub"]["ingress"]["hosts"] == ["alpha.staging.x.org"]
+    assert yaml.safe_load(files["prod.yaml"])["jupyterhub"]["ingress"]["hosts"] == ["alpha.x.org"]
+
+
+def test_initial_secrets_are_random_per_call():
+    first, second = scaffold.initial_secrets(), scaffold.initial_secrets()
+    assert len(first["jupyterhub"]["hub"]["cookieSecret"]) == 64
+    assert first != second
+
+
+@pytest.mark.parametrize(
+    ("provider", "fields"),
+    [
+        ("kubeconfig", {}),
+        ("gcp", {"project": "my-project", "location": "us-central1"}),
+        ("aws", {"location": "us-east-1"}),
+        ("azure", {"resource_group": "rg"}),
+    ],
+)
+def test_cluster_settings_validate(provider, fields):
+    doc = scaffold.cluster_settings(provider, "east", **fields)
+    assert config.validate(doc, "cluster", "cluster.yaml")["provider"] == provider
+
+
+def test_cluster_settings_name_the_missing_option():
+    with pytest.raises(FleetError, match="provider gcp needs --project"):
+        scaffold.cluster_settings("gcp", "east", location="us-central1")
+
+
+def test_new_cluster_writes_a_valid_file(tmp_path):
+    (tmp_path / "fleet.yaml").write_text("registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n")
+    path = scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
+    fleet = config.load(tmp_path)
+    assert fleet.clusters["east"].settings == {"cluster": "east", "region": "eu-west-1"}
+    assert path.read_text().startswith("# How deploys reach cluster east.")
+    with pytest.raises(FleetError, match="already exists"):
+        scaffold.new_cluster(tmp_path, "east")
