@@ -226,6 +226,8 @@ def plan_deployed(fleet: Fleet, runner: Runner, info_of: InfoOf, head: str = "HE
                 again = f"last deploy {info.get('status') or 'unknown'} (revision {info.get('revision')})"
             elif not info.get("commit"):
                 again = "no commit recorded on the live release"
+            elif info.get("dirty"):
+                again = f"deployed from uncommitted changes on {info['commit'][:12]}"
             elif not commit_exists(runner, fleet.root, info["commit"]):
                 again = f"deployed commit {info['commit']} not found (force-push or shallow clone?)"
             if again:
@@ -282,7 +284,8 @@ def live_releases(fleet: Fleet, runner: Runner, access=None) -> Iterator[InfoOf]
                 runners[hub.cluster] = runner.with_env(KUBECONFIG=str(path))
                 credentials.check_reachable(cluster, runners[hub.cluster])
             release = hub.release(env)
-            return helm.deployed_info(runners[hub.cluster], release, release)
+            # The newest revision, whatever its status: a failed or pending one is planned again.
+            return helm.latest_info(runners[hub.cluster], release, release)
 
         yield info_of
 
@@ -399,17 +402,17 @@ def snapshot(runner: Runner, root: Path, ref: str) -> Iterator[Path]:
 
 
 def image_args(fleet: Fleet, hub: Hub) -> list[str]:
-    """The --set flags naming the hub's user image, as a deploy sets them."""
-    from .images import context_tag
+    """The --set flags naming the hub's user image, exactly as a deploy sets them."""
+    from .deploy import split_image
+    from .images import image_ref
 
     if hub.external_image:
-        name, sep, tag = hub.external_image.rpartition(":")
-        if not sep or "/" in tag:  # a digest, or a name without a tag
-            return []
+        name, tag = split_image(hub.external_image)
     elif hub.image:
-        name, tag = f"{fleet.registry}/{hub.image}", context_tag(fleet.root / "images" / hub.image)
+        ref = image_ref(fleet, hub.image)
+        name, tag = ref.name, ref.tag
     else:
-        return []
+        name, tag = "", ""
     return ["--set-string", f"jupyterhub.singleuser.image.name={name}",
             "--set-string", f"jupyterhub.singleuser.image.tag={tag}"]
 
