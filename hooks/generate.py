@@ -91,16 +91,23 @@ def template_commit(answers: dict) -> str | None:
 
 
 def fill_cruft(root: Path, answers: dict, recipient: str) -> None:
-    """Record the template's location and commit, and the recipient actually used."""
+    """Record the template's location and commit, and the recipient actually used.
+
+    Written the same way when cruft regenerates, so `cruft diff` shows template changes only.
+    """
     path = root / ".cruft.json"
     state = json.loads(path.read_text())
-    state["template"] = template_source(answers)
-    state["commit"] = template_commit(answers) or state.get("commit")
-    state["context"]["cookiecutter"]["sops_recipient"] = recipient
-    state["context"]["cookiecutter"]["_template"] = state["template"]
+    context = state["context"]["cookiecutter"]
+    if regenerating(answers):
+        state["template"], state["commit"] = answers["_template"], answers["_commit"]
+    else:
+        state["template"] = template_source(answers)
+        state["commit"] = template_commit(answers) or state.get("commit")
+    context["sops_recipient"] = recipient
+    context["_template"] = state["template"]
     if state["commit"]:
-        state["context"]["cookiecutter"]["_commit"] = state["commit"]
-    path.write_text(json.dumps(state, indent=2) + "\n")
+        context["_commit"] = state["commit"]
+    path.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
 
 
 def remove_unused(root: Path, answers: dict) -> None:
@@ -166,6 +173,7 @@ def main(answers: dict, root: Path) -> list[str]:
     """Finish the repo at root; returns the lines to print for the operator."""
     remove_unused(root, answers)
     if regenerating(answers):
+        fill_cruft(root, answers, answers["sops_recipient"])
         make_hubs(root, answers)
         return []
 

@@ -1,0 +1,158 @@
+"""Bake tests: generate repos over several answer sets and check what comes out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from bake import ROOT, bake, run_in
+
+pytestmark = pytest.mark.bake
+
+TEMPLATE = ROOT / "{{cookiecutter.repo}}"
+VERBATIM = ["chart/templates", ".github/workflows", "fleet", "tasks.py", "noxfile.py"]
+sys.path.insert(0, str(TEMPLATE))
+from fleet import secrets as fleet_secrets
+
+
+def text_files(repo: Path) -> list[Path]:
+    files = [p for p in repo.rglob("*") if p.is_file() and ".git" not in p.relative_to(repo).parts]
+    return [p for p in files if "__pycache__" not in p.parts]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+
+def check_generated(repo: Path, hubs: list[str]) -> None:
+    # Nothing of cookiecutter is left, and Helm's and GitHub's own templates are untouched.
+    for path in text_files(repo):
+        text = path.read_text(errors="replace")
+        assert "{{ cookiecutter" not in text and "{{cookiecutter" not in text, path
+    for rel in VERBATIM:
+        # The copy this repo was baked from: the working tree may change meanwhile.
+        template = repo.parents[1] / "template" / "{{cookiecutter.repo}}"
+        source = template / rel
+        sources = [source] if source.is_file() else [p for p in source.rglob("*") if p.is_file()]
+        for src in sources:
+            if "__pycache__" in src.parts:
+                continue
+            out = repo / src.relative_to(template)
+            if rel == ".github/workflows" and not (repo / ".github").exists():
+                continue
+            assert out.read_bytes() == src.read_bytes(), out
+    assert "{{ .Values" in (repo / "chart/templates/NOTES.txt").read_text()
+    if (repo / ".github").exists():
+        assert "${{ matrix.session }}" in (repo / ".github/workflows/checks.yaml").read_text()
+
+    # One hub folder per name, each with encrypted secrets for both environments.
+    assert sorted(p.name for p in (repo / "hubs").iterdir()) == sorted(hubs)
+    for hub in hubs:
+        for env in ("staging", "prod"):
+            assert fleet_secrets.is_encrypted(repo / "hubs" / hub / "secrets" / f"{env}.yaml")
+    assert fleet_secrets.plaintext_files(repo) == []
+
+    # One commit, on staging (the default branch) and prod; nothing left uncommitted.
+    assert git(repo, "branch", "--show-current").strip() == "staging"
+    assert git(repo, "rev-parse", "staging") == git(repo, "rev-parse", "prod")
+    assert git(repo, "rev-list", "--count", "staging").strip() == "1"
+    assert git(repo, "status", "--porcelain") == ""
+
+    # The answers record names the template and the answers.
+    state = json.loads((repo / ".cruft.json").read_text())
+    assert set(state) >= {"template", "commit", "checkout", "context", "directory"}
+    assert state["context"]["cookiecutter"]["hubs"] == ",".join(hubs)
+
+    listing = run_in(repo, ["invoke", "--list"]).stdout
+    for name in ("new-hub", "new-cluster", "secrets.edit", "secrets.encrypt", "secrets.decrypt",
+                 "secrets.updatekeys"):
+        assert name in listing
+
+
+def test_defaults_generate_an_age_key_outside_the_repo(tmp_path):
+    repo = bake(tmp_path)
+    check_generated(repo, ["example"])
+    key = tmp_path / "age-keys" / f"{repo.name}.txt"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    assert f"age: {public}" in (repo / ".sops.yaml").read_text()
+    assert "AGE-SECRET-KEY" not in "".join(p.read_text(errors="replace") for p in text_files(repo))
+    # The key made at creation decrypts the secrets; decrypt prints to stdout only.
+    out = run_in(repo, ["invoke", "secrets.decrypt", "example", "staging"],
+                 env={"HUBFLEET_AGE_KEY_DIR": str(tmp_path / "age-keys")}).stdout
+    assert "cookieSecret" in out and "ENC[" not in out
+    assert git(repo, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"provider": "gcp", "gcp_project": "my-project", "cloud_cluster": "hubs",
+         "cloud_location": "us-central1", "hubs": "alpha,beta,gamma"},
+        {"provider": "aws", "cloud_cluster": "hubs", "cloud_location": "eu-west-1", "hubs": "alpha"},
+        {"provider": "azure", "cloud_cluster": "hubs", "azure_resource_group": "rg",
+         "hubs": "alpha,beta", "ci": "none"},
+    ],
+    ids=["gcp", "aws", "azure-no-ci"],
+)
+def test_providers_with_a_given_age_key(tmp_path, age_key, answers):
+    repo = bake(tmp_path, sops_recipient=age_key.public, **answers)
+    check_generated(repo, answers["hubs"].split(","))
+    assert not (tmp_path / "age-keys").exists()  # a recipient was given: no key generated
+    cluster = (repo / "clusters/main/cluster.yaml").read_text()
+    assert f"provider: {answers['provider']}" in cluster and "hubs" in cluster
+    assert (repo / ".github").exists() == (answers.get("ci", "github") == "github")
+
+
+def test_pgp_backend(tmp_path, gpg_key):
+    env = {"GNUPGHOME": str(gpg_key.gnupghome)}
+    repo = bake(tmp_path, env=env, secrets_backend="pgp", sops_recipient=gpg_key.fingerprint,
+                hubs="alpha,beta")
+    check_generated(repo, ["alpha", "beta"])
+    assert f"pgp: {gpg_key.fingerprint}" in (repo / ".sops.yaml").read_text()
+    out = run_in(repo, ["invoke", "secrets.decrypt", "beta", "prod"], env=env).stdout
+    assert "secretToken" in out
+
+
+def test_new_hub_task_adds_an_encrypted_hub(tmp_path, age_key):
+    repo = bake(tmp_path, sops_recipient=age_key.public)
+    run_in(repo, ["invoke", "new-hub", "physics"])
+    assert fleet_secrets.is_encrypted(repo / "hubs/physics/secrets/prod.yaml")
+    bad = run_in(repo, ["invoke", "new-hub", "Physics_2"], check=False)
+    assert bad.returncode == 1 and "not a DNS-1123 label" in bad.stderr
+    assert not (repo / "hubs/Physics_2").exists()
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"hubs": "Hub_1"}, "hubs: 'Hub_1' is not a DNS-1123 label"),
+        ({"hubs": "a" * 70}, "is 70 characters; at most 45"),
+        ({"hubs": "alpha,beta,alpha"}, "hubs: 'alpha' is listed twice"),
+        ({"hubs": ""}, "hubs: the list is empty"),
+        ({"sops_recipient": "0123456789ABCDEF0123456789ABCDEF01234567"},
+         "sops_recipient: '0123456789ABCDEF0123456789ABCDEF01234567' is not an age public key"),
+    ],
+    ids=["Hub_1", "70-chars", "duplicate", "empty", "pgp-for-age"],
+)
+def test_bad_answers_fail_cleanly(tmp_path, answers, message):
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        bake(tmp_path, **answers)
+    errors = [line for line in failed.value.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0], failed.value.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "age-keys").exists()
+
+
+def test_missing_sops_says_what_to_install_and_leaves_nothing(tmp_path):
+    # PATH without sops (git, age and python stay reachable through their own folders).
+    dirs = {str(Path(p).parent) for p in (sys.executable, "/usr/bin/git", "/usr/bin/age-keygen")}
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        bake(tmp_path, env={"PATH": ":".join(sorted(dirs))})
+    assert "sops 3.9 or newer: https://github.com/getsops/sops/releases" in failed.value.stderr
+    assert "run again" in failed.value.stderr
+    assert list((tmp_path / "out").iterdir()) == []
