@@ -171,9 +171,14 @@ def build(c, image=None, push=False, no_cache=False):
 
 
 @task(
+    iterable=["hub"],
     help={
-        "hub": "hub to deploy (a folder under hubs/)",
+        "hub": "hub to deploy (a folder under hubs/; repeatable)",
         "env": "environment: staging or prod",
+        "plan": "deploy the hubs of a plan file from `invoke plan --json` (filtered by --env)",
+        "all": "deploy every hub that has --env",
+        "cluster": "with --plan or --all: only the hubs on this cluster",
+        "jobs": "with several hubs: how many deploy at once (default 4)",
         "dry-run": "print the commands and run helm's server-side dry run; change nothing",
         "timeout": "how long to wait for the rollout, e.g. 10m (env FLEET_TIMEOUT)",
         "no-rollback": "leave a failed upgrade in place instead of rolling back",
@@ -183,10 +188,10 @@ def build(c, image=None, push=False, no_cache=False):
 )
 @_errors_exit
 def deploy(
-    c, hub, env, dry_run=False, timeout=None, no_rollback=False, kubeconfig=None, context=None,
-    build=False,
+    c, hub=None, env=None, dry_run=False, timeout=None, no_rollback=False, kubeconfig=None,
+    context=None, build=False, plan=None, all=False, cluster=None, jobs=4,
 ):  # fmt: skip
-    """Deploy one hub to one environment, wait for it, roll back on failure."""
+    """Deploy hubs to an environment, wait for each, roll back a failed one; see --plan/--all/--jobs."""
     from fleet import config
     from fleet.deploy import deploy_hub
     from fleet.runner import Runner
@@ -195,6 +200,23 @@ def deploy(
         dry_run=dry_run, timeout=timeout, rollback=not no_rollback, kubeconfig=kubeconfig,
         context=context, build=build,
     )  # fmt: skip
+    if plan or all or cluster or len(hub or []) != 1:
+        from fleet import fleet_deploy
+
+        fleet = config.load()
+        pairs = fleet_deploy.targets_from(
+            fleet, hubs=hub or [], env=env, everything=all, plan_file=plan, cluster=cluster
+        )
+        results = fleet_deploy.deploy_many(fleet, pairs, options, Runner(dry_run=dry_run), int(jobs))
+        print(fleet_deploy.summary(results))
+        fleet_deploy.report_to_github(results)
+        failed = [f"{r.hub}/{r.env}" for r in results if not r.ok]
+        if failed:
+            raise Exit(f"error: deploy failed for {len(failed)} of {len(results)}: {', '.join(failed)}", code=1)
+        return
+    hub = hub[0]
+    if env is None:
+        raise Exit("error: --env is required", code=1)
     result = deploy_hub(config.load(), hub, env, options, Runner(dry_run=dry_run))
     if not result.ok:
         raise Exit(f"error: deploy {hub}/{env} failed at step {result.step}: {result.error}", code=1)
