@@ -25,6 +25,13 @@ def clean_template(tmp_path: Path) -> Path:
     return target
 
 
+class BakeFailed(subprocess.CalledProcessError):
+    """Generation failed; the message carries cookiecutter's stderr (the hooks' error lines)."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{(self.stderr or '')[-3000:]}"
+
+
 def bake_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Env for generation: the age key goes under tmp_path, never into the real home."""
     return {"HUBFLEET_AGE_KEY_DIR": str(tmp_path / "age-keys"), **(extra or {})}
@@ -52,7 +59,7 @@ def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> P
         check=False,
     )
     if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, proc.args, proc.stdout, proc.stderr)
+        raise BakeFailed(proc.returncode, proc.args, proc.stdout, proc.stderr)
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
