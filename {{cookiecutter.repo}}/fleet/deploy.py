@@ -324,18 +324,30 @@ def _explain_failure(runner: Runner, name: str, exc: StepFailed, options: Deploy
     with contextlib.suppress(FleetError):
         lines += rollout.diagnose(quiet, name)
     with contextlib.suppress(FleetError):
-        revisions = helm.history(quiet, name, name, options.helm)
-        serving = [r for r in revisions if r["status"] == "deployed"]
-        if serving:
-            rolled = " (rolled back)" if options.rollback else ""
-            lines.append(f"serving now{rolled}: revision {serving[-1]['revision']} of {name}")
-        elif revisions:
-            lines.append(f"no revision of {name} is serving; latest is {revisions[-1]['status']}")
+        lines.append(_serving_after_failure(helm.history(quiet, name, name, options.helm), name, options))
     if not options.rollback:
         lines.append(
             f"--no-rollback: run `invoke rollback --hub {name.rsplit('-', 1)[0]} --env {name.rsplit('-', 1)[1]}` to go back"
         )
     return "\n".join(lines)
+
+
+def _serving_after_failure(revisions: list[dict], name: str, options: DeployOptions) -> str:
+    """One line on what serves after a failed upgrade: the rollback's revision, or why none."""
+    if not revisions:
+        return f"release {name} does not exist (the first install failed and was removed)"
+    latest = revisions[-1]
+    if latest["status"] == "deployed":
+        how = "rolled back" if options.rollback else "unchanged"
+        return f"serving now ({how}): revision {latest['revision']} of {name}"
+    serving = [r for r in revisions if r["status"] == "deployed"]
+    if options.rollback:
+        hint = f"the rollback did not finish in time (revision {latest['revision']} {latest['status']})"
+    else:
+        hint = f"revision {latest['revision']} is {latest['status']}"
+    if serving:
+        hint += f"; revision {serving[-1]['revision']} is the last one marked deployed"
+    return hint + ": check `invoke status`, then `invoke rollback`"
 
 
 def rollback_hub(
