@@ -7,7 +7,6 @@ read through the one Runner, and only at the edges.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import json
 import re
 import tarfile
@@ -18,7 +17,6 @@ from pathlib import Path
 
 from .config import Fleet, Hub
 from .errors import FleetError
-from .redact import redact_text
 from .rules import ALL, CLUSTER, HUB, IMAGE, NOTHING, classify
 from .runner import Runner
 
@@ -366,7 +364,8 @@ def markdown(data: dict, notes: list[str], diffs: dict[tuple[str, str], str],
         lines.append("")
     if diffs:
         lines += ["### Manifest changes", "",
-                  "Rendered with `helm template`; secret values are placeholders, never the real ones.", ""]
+                  "Rendered with `helm template`: secret values are typed placeholders, Secret data are "
+                  "fingerprints; no secret value is ever shown.", ""]
     body = "\n".join(lines)
     for (hub, env), diff in diffs.items():
         changed = sum(1 for line in diff.splitlines() if line[:1] in "+-"
@@ -451,8 +450,12 @@ def _copy_chart_deps(head: Fleet, base: Fleet) -> None:
 def manifest_diffs(fleet: Fleet, runner: Runner, base: str, data: dict,
                    notes: list[str]) -> dict[tuple[str, str], str]:
     """For each planned hub x env, a unified diff of its rendered manifests from base to head."""
-    from . import config
+    import secrets as _random
 
+    from . import config
+    from .diff import unified
+
+    key = _random.token_bytes(32)
     quiet = Runner(runner.dry_run, False, runner.env, runner.secrets)
     diffs: dict[tuple[str, str], str] = {}
     with contextlib.ExitStack() as stack:
@@ -474,10 +477,10 @@ def manifest_diffs(fleet: Fleet, runner: Runner, base: str, data: dict,
                     before = render_for_review(base_fleet, old, env, quiet)
                 except FleetError as exc:
                     notes.append(f"{name} ({env}) did not render at the base: {str(exc).splitlines()[0]}")
-            diff = "".join(difflib.unified_diff(
-                before.splitlines(keepends=True), after.splitlines(keepends=True),
-                fromfile=f"{name}-{env} at base", tofile=f"{name}-{env} at head"))
-            diffs[(name, env)] = redact_text(diff, runner.secrets)
+            # Normalised manifests, Secret data as fingerprints, known secret strings redacted.
+            diffs[(name, env)] = unified(before, after, runner.secrets,
+                                         live_label=f"{name}-{env} at {base[:12]}",
+                                         new_label=f"{name}-{env} at head", key=key)
     return diffs
 
 
