@@ -25,6 +25,9 @@ REQUIRED_TOOLS = ("helm", "helm3", "helm4", "sops", "kwok", "kwokctl", *versions
 REQUIRED_SYSTEM_TOOLS = ("kubectl", "docker", "docker-registry", "etcd", "age", "age-keygen", "gpg")
 
 SESSION_DIR = stack.test_session_dir()
+# helm keeps repository caches in these: keep the user's own out of the tests.
+for _var in ("HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"):
+    os.environ.setdefault(_var, str(SESSION_DIR / "helm" / _var.split("_")[1].lower()))
 
 
 def _teardown_session() -> None:

@@ -101,7 +101,7 @@ def test_rollout_status_fails_for_pods_that_never_become_ready(helm4, kubeconfig
         "4.4.0",
         "--create-namespace",
         *TEST_VALUES,
-        "--set",
+        "--set-string",
         "hub.nodeSelector.hubfleet-test/no-such-node=true",
         "--kubeconfig",
         kubeconfig,

@@ -34,7 +34,11 @@ def go_install(name: str, package: str, version: str) -> Path:
     gobin = cache.build_dir() / "gobin" / name
     shutil.rmtree(gobin, ignore_errors=True)
     gobin.mkdir(parents=True)
-    print(f"building {name} {version} with go install... (a few minutes on first run)", flush=True)
+    print(
+        f"building {name} {version} with go install... (a few minutes on first run)",
+        file=sys.stderr,
+        flush=True,
+    )
     run([go, "install", f"{package}@{version}"], step=f"building {name}", env={"GOBIN": str(gobin)})
     built = gobin / package.rsplit("/", 1)[-1]
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -43,10 +47,16 @@ def go_install(name: str, package: str, version: str) -> Path:
     return target
 
 
+def kube_stamp(version: str) -> str:
+    """What the stamps of the Kubernetes binaries record: the version and the build recipe."""
+    return f"{version} build-{versions.KUBE_BUILD_REVISION}"
+
+
 def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
     """Build kube-apiserver, kube-controller-manager and kube-scheduler of a Kubernetes release."""
     targets = [cache.bin_dir() / name for name in versions.KUBE_BINARIES]
-    if all(installed(t.name, version) for t in targets):
+    stamp = kube_stamp(version)
+    if all(installed(t.name, stamp) for t in targets):
         return targets
     go = require_go()
     staging = "v0." + version.removeprefix("v1.")
@@ -67,11 +77,13 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
         staging_version=staging,
     )
     (scratch / "go.mod").write_text(text)
+    build_date = json.loads(Path(info["Info"]).read_text())["Time"]
     outdir = scratch / "out"
     outdir.mkdir(exist_ok=True)
     print(
         f"building {', '.join(versions.KUBE_BINARIES)} {version}... "
         "(this takes ~15-25 min on 2 cores on first run)",
+        file=sys.stderr,
         flush=True,
     )
     # -mod=mod lets go fill in go.sum (`go mod tidy` would need the sources of every package).
@@ -80,6 +92,8 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
             go,
             "build",
             "-mod=mod",
+            "-ldflags",
+            gomod.kube_version_ldflags(version, build_date),
             "-o",
             f"{outdir}/",
             *[f"k8s.io/kubernetes/cmd/{name}" for name in versions.KUBE_BINARIES],
@@ -90,6 +104,6 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
     cache.bin_dir().mkdir(parents=True, exist_ok=True)
     for target in targets:
         os.replace(outdir / target.name, target)
-        cache.write_stamp(target.name, version)
+        cache.write_stamp(target.name, stamp)
     print(f"built {', '.join(versions.KUBE_BINARIES)} {version}", file=sys.stderr)
     return targets

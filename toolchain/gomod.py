@@ -46,3 +46,21 @@ def scratch_gomod(
     out += [f"\t{name} => {name} {staging_version}" for name in names]
     out += [")", ""]
     return "\n".join(out)
+
+
+def kube_version_ldflags(version: str, build_date: str) -> str:
+    """-ldflags stamping a Kubernetes version into its binaries, as its own build does.
+
+    Without them a binary reports v0.0.0-master+$Format:%H$, which kubectl and helm reject.
+    """
+    major, minor = version.removeprefix("v").split(".")[:2]
+    flags = []
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {package}.gitVersion={version}",
+            f"-X {package}.gitMajor={major}",
+            f"-X {package}.gitMinor={minor}",
+            f"-X {package}.gitTreeState=clean",
+            f"-X {package}.buildDate={build_date}",
+        ]
+    return " ".join(flags)

@@ -1,5 +1,6 @@
 """A kwok cluster: a real control plane with fake nodes, run from local binaries only."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -9,6 +10,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from . import cache, procs
 from .run import MissingPrerequisite, ToolError, run
@@ -35,6 +38,44 @@ def _env() -> dict[str, str]:
     return {"KWOK_WORKDIR": str(workdir())}
 
 
+PORT_OPTIONS = (
+    "kubeApiserverPort",
+    "etcdPort",
+    "etcdPeerPort",
+    "kubeControllerManagerPort",
+    "kubeSchedulerPort",
+    "kwokControllerPort",
+)
+
+
+def _write_default_config() -> Path:
+    config = workdir() / "kwok.yaml"
+    if not config.exists():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text("# hubfleet: kwokctl reads this instead of ~/.kwok/kwok.yaml\n")
+    return config
+
+
+def _write_cluster_config(name: str) -> Path:
+    """A kwokctl config choosing free ports for every component of the cluster.
+
+    kwokctl's own choice counts down from 32767 and skips ports in use, so two clusters
+    created at the same moment (cluster-up and a test session) could pick the same ones.
+    """
+    ports: set[int] = set()
+    while len(ports) < len(PORT_OPTIONS):
+        ports.add(procs.free_port())
+    config = {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokctlConfiguration",
+        "options": dict(zip(PORT_OPTIONS, sorted(ports), strict=True)),
+    }
+    path = workdir() / "configs" / f"{name}.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def _kwokctl_base(name: str) -> list[str | Path]:
     # An explicit config path, so a ~/.kwok/kwok.yaml of the user's is never read.
     return [_binary("kwokctl"), "--name", name, "--config", workdir() / "kwok.yaml"]
@@ -51,17 +92,19 @@ def create(name: str, *, nodes: int = NODES, timeout: float = 60) -> Cluster:
     """Create the cluster from the cache's binaries, add fake nodes and wait for one Ready."""
     if not shutil.which("kubectl"):
         raise MissingPrerequisite("`kubectl` is not on PATH: install kubectl 1.31-1.33")
-    workdir().mkdir(parents=True, exist_ok=True)
-    config = workdir() / "kwok.yaml"
-    if not config.exists():
-        config.write_text("# hubfleet: kwokctl reads this instead of ~/.kwok/kwok.yaml\n")
+    _write_default_config()
     if cluster_dir(name).exists():
         delete(name)
     start = time.monotonic()
     print(f"creating kwok cluster {name}...", file=sys.stderr, flush=True)
+    config = _write_cluster_config(name)
     run(
         [
-            *_kwokctl_base(name),
+            _binary("kwokctl"),
+            "--name",
+            name,
+            "--config",
+            config,
             "create",
             "cluster",
             "--runtime",
@@ -142,21 +185,33 @@ def delete(name: str) -> None:
         print(f"warning: {error}", file=sys.stderr)
     _kill_leftovers(cluster_dir(name))
     shutil.rmtree(cluster_dir(name), ignore_errors=True)
+    (workdir() / "configs" / f"{name}.yaml").unlink(missing_ok=True)
 
 
-def _kill_leftovers(directory: Path) -> None:
-    """Kill processes recorded in the cluster's pid files that still run in its directory."""
+def _leftovers(directory: Path) -> dict[str, int]:
+    """Processes recorded in the cluster's pid files that still run in its directory."""
+    alive = {}
     for pid_file in (directory / "pids").glob("*.pid"):
         try:
             pid = int(pid_file.read_text().strip())
             # kwokctl runs each component with the cluster dir as its working directory,
             # which tells its processes apart from any process that reused the pid.
-            if Path(os.readlink(f"/proc/{pid}/cwd")) != directory.resolve():
-                continue
-            os.kill(pid, signal.SIGKILL)
-            print(f"killed leftover {pid_file.stem} (pid {pid})", file=sys.stderr)
+            if Path(os.readlink(f"/proc/{pid}/cwd")) == directory.resolve():
+                alive[pid_file.stem] = pid
         except (ValueError, FileNotFoundError, ProcessLookupError, PermissionError):
             continue
+    return alive
+
+
+def _kill_leftovers(directory: Path, grace: float = 5) -> None:
+    """Give the cluster's processes a few seconds to exit, then kill what still runs."""
+    deadline = time.monotonic() + grace
+    while _leftovers(directory) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for component, pid in _leftovers(directory).items():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            print(f"killed leftover {component} (pid {pid})", file=sys.stderr)
 
 
 def running_clusters() -> list[str]:

@@ -79,7 +79,8 @@ def ensure_optional_go_tools() -> list[str]:
 
 
 def ensure_kube_binaries() -> str:
-    present = all(gobuild.installed(n, versions.KUBERNETES) for n in versions.KUBE_BINARIES)
+    stamp = gobuild.kube_stamp(versions.KUBERNETES)
+    present = all(gobuild.installed(n, stamp) for n in versions.KUBE_BINARIES)
     gobuild.build_kubernetes(versions.KUBERNETES)
     state = "present" if present else "built"
     return f"{', '.join(versions.KUBE_BINARIES)} {versions.KUBERNETES} {state}"

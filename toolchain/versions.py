@@ -38,3 +38,5 @@ OPTIONAL_GO_TOOLS = {
 }
 
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# Bump when the recipe of the Kubernetes build changes, so `invoke toolchain` rebuilds it.
+KUBE_BUILD_REVISION = "2"
