@@ -1,0 +1,140 @@
+"""The GitHub workflows of a freshly generated repo: clean under zizmor, the GitHub workflow schema
+and actionlint, and built the way the plan needs (no hard-coded hubs, pinned actions, no secrets
+where PR code runs)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from bake import bake
+
+pytestmark = pytest.mark.bake
+
+# actionlint v1.7.12 predates `concurrency.queue` (which the GitHub schema has): queued deploys
+# must wait, never be cancelled, and `queue: max` is how GitHub says so.
+ACTIONLINT_IGNORE = 'unexpected key "queue" for "concurrency" section'
+
+
+@pytest.fixture(scope="module")
+def workflows(tmp_path_factory, toolchain_bin) -> Path:
+    repo = bake(tmp_path_factory.mktemp("workflows"), hubs="alpha,beta", sops_recipient="")
+    return repo / ".github" / "workflows"
+
+
+def run(argv: list, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def load(path: Path) -> dict:
+    # PyYAML reads `on:` as True.
+    data = yaml.safe_load(path.read_text())
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def test_zizmor_finds_nothing(workflows):
+    proc = run(["zizmor", "--offline", "--format", "plain", "."], workflows.parent.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "No findings to report" in proc.stdout + proc.stderr
+
+
+def test_the_github_workflow_schema_accepts_them(workflows):
+    files = sorted(workflows.glob("*.yaml"))
+    proc = run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files], workflows)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_actionlint_finds_nothing(workflows, toolchain_bin):
+    actionlint = toolchain_bin / "actionlint"
+    assert actionlint.exists(), "actionlint is missing: run `invoke toolchain` (it builds it by default)"
+    files = sorted(workflows.glob("*.yaml"))
+    proc = run([actionlint, "-ignore", ACTIONLINT_IGNORE, *files], workflows.parent.parent)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_every_action_is_pinned_by_commit_and_checkout_keeps_no_credentials(workflows):
+    for path in workflows.glob("*.yaml"):
+        for job in load(path)["jobs"].values():
+            for step in job.get("steps", []):
+                uses = step.get("uses")
+                if uses:
+                    assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), f"{path.name}: {uses}"
+                if uses and uses.startswith("actions/checkout@"):
+                    assert step["with"]["persist-credentials"] is False, path.name
+
+
+def test_no_hub_or_cluster_is_named_in_any_workflow(workflows):
+    for path in workflows.glob("*.yaml"):
+        text = path.read_text()
+        for name in ("alpha", "beta", "main"):
+            assert not re.search(rf"\b{name}\b", text), f"{path.name} names {name}"
+
+
+def test_pull_request_workflows_use_no_secret(workflows):
+    for name in ("plan.yaml", "checks.yaml", "prod-guard.yaml"):
+        text = (workflows / name).read_text()
+        assert "pull_request_target" not in text
+        assert "secrets." not in text, name
+
+
+def test_the_plan_comment_flow(workflows):
+    plan = load(workflows / "plan.yaml")
+    assert list(plan["on"]) == ["pull_request"]
+    steps = plan["jobs"]["plan"]["steps"]
+    assert any("invoke plan" in s.get("run", "") and "--markdown" in s["run"] for s in steps)
+    assert any(s.get("uses", "").startswith("actions/upload-artifact@") for s in steps)
+    comment = load(workflows / "comment.yaml")
+    assert comment["on"]["workflow_run"]["workflows"] == [plan["name"]]
+    script = comment["jobs"]["comment"]["steps"][-1]["run"]
+    assert "<!-- deployment-plan -->" in script and "^[1-9][0-9]{0,9}$" in script
+    assert "${{" not in script  # event data reaches the shell only through env
+
+
+def test_deploys_queue_per_cluster_and_environment_and_log_in_by_provider(workflows):
+    deploy = load(workflows / "deploy.yaml")
+    assert deploy["on"]["push"]["branches"] == ["staging", "prod"]
+    job = deploy["jobs"]["deploy"]
+    assert job["concurrency"] == {
+        "group": "deploy-${{ github.ref_name }}-${{ matrix.cluster }}",
+        "cancel-in-progress": False,
+        "queue": "max",
+    }
+    assert job["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.clusters) }}"
+    logins = {s["uses"].split("@")[0]: s["if"] for s in job["steps"] if "if" in s and "uses" in s}
+    assert logins == {
+        "google-github-actions/auth": "matrix.provider == 'gcp'",
+        "aws-actions/configure-aws-credentials": "matrix.provider == 'aws'",
+        "azure/login": "matrix.provider == 'azure'",
+    }
+    assert "invoke deploy" in job["steps"][-1]["run"] and "--plan plan.json" in job["steps"][-1]["run"]
+    guard = load(workflows / "prod-guard.yaml")
+    assert guard["on"]["pull_request"]["branches"] == ["prod"]
+
+
+def test_prod_guard_script_fails_on_a_commit_not_in_staging(workflows, tmp_path):
+    """The guard's own shell script, run on real branches: staging merged into prod passes;
+    a commit made straight on the PR branch fails, named in the output."""
+    script = load(workflows / "prod-guard.yaml")["jobs"]["staging-first"]["steps"][-1]["run"]
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@e",
+                               *args], capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q", "-b", "prod")
+    git("commit", "-q", "--allow-empty", "-m", "start")
+    git("checkout", "-q", "-b", "staging")
+    git("commit", "-q", "--allow-empty", "-m", "tested on staging")
+    git("update-ref", "refs/remotes/origin/staging", "staging")
+    git("checkout", "-q", "prod")
+    git("merge", "-q", "--no-ff", "-m", "merge staging", "staging")  # like refs/pull/N/merge
+    ok = run(["bash", "-c", script], tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+    git("commit", "-q", "--allow-empty", "-m", "hotfix straight to prod")
+    bad = run(["bash", "-c", script], tmp_path)
+    assert bad.returncode == 1
+    assert "hotfix straight to prod" in bad.stdout
