@@ -200,3 +200,25 @@ def test_warm_invoke_toolchain_is_fast(toolchain_bin):
     assert "toolchain ready in" in proc.stderr
     assert " built" not in proc.stderr, "a warm run should not rebuild anything"
     assert elapsed < 5, f"warm `invoke toolchain` took {elapsed:.1f}s"
+
+
+def test_kube_version_ldflags_stamp_the_release_version():
+    flags = gomod.kube_version_ldflags("v1.32.2", "2025-02-12T21:19:46Z").split(" ")
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        assert f"{package}.gitVersion=v1.32.2" in flags
+        assert f"{package}.gitMajor=1" in flags
+        assert f"{package}.gitMinor=32" in flags
+        assert f"{package}.buildDate=2025-02-12T21:19:46Z" in flags
+    assert flags.count("-X") == 10
+
+
+def test_kwok_cluster_config_gives_every_component_its_own_free_port(monkeypatch, tmp_path):
+    from toolchain import kwok
+
+    monkeypatch.setenv("HUBFLEET_CACHE", str(tmp_path))
+    config = yaml.safe_load(kwok._write_cluster_config("unit").read_text())
+    assert config["kind"] == "KwokctlConfiguration"
+    ports = config["options"]
+    assert set(ports) == set(kwok.PORT_OPTIONS)
+    assert len(set(ports.values())) == len(ports)
+    assert all(1024 < port < 65536 for port in ports.values())

@@ -14,8 +14,8 @@ def require_go() -> str:
     go = shutil.which("go")
     if not go:
         raise MissingPrerequisite(
-            "`go` is not installed: install Go >= 1.24 (https://go.dev/dl/ or `apt-get install "
-            "golang-1.24` from bookworm-backports) and put it on PATH"
+            f"`go` is not installed: install Go {versions.GO_MIN} or newer from https://go.dev/dl/ "
+            "and put its bin directory on PATH"
         )
     return go
 

@@ -1,5 +1,8 @@
 """Pinned versions of every tool the toolchain provisions."""
 
+# helm, kwok and sops at these versions need Go 1.26 to build.
+GO_MIN = "1.26"
+
 HELM3 = "v3.22.0"
 HELM4 = "v4.3.1"
 SOPS = "v3.13.3"
