@@ -1,0 +1,424 @@
+"""End to end: a generated repo's own `invoke build/deploy/diff/status/rollback`, run as an operator
+would, against the real local kwok cluster, docker registry, chart repository and sops.
+
+The tests of this module share one generated repo and build on each other's releases, in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from bake import bake, run_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+HUB, ENV = "alpha", "staging"
+RELEASE = f"{HUB}-{ENV}"
+
+
+class Ops:
+    """The generated repo, its environment, and helpers that check the cluster independently."""
+
+    def __init__(self, repo: Path, env: dict[str, str], kubeconfig: Path, helm: Path, tmp: Path):
+        self.repo, self.env, self.kubeconfig, self.helm, self.tmp = repo, env, kubeconfig, helm, tmp
+
+    def invoke(
+        self, *args: str, env: dict | None = None, check: bool = True, repo: Path | None = None
+    ):
+        """Run the repo's own invoke; TMPDIR is a fresh folder, checked afterwards by the caller."""
+        tmpdir = self.tmp / f"tmpdir-{time.monotonic_ns()}"
+        tmpdir.mkdir()
+        proc = run_in(
+            repo or self.repo,
+            ["invoke", *args],
+            env={**self.env, "TMPDIR": str(tmpdir), **(env or {})},
+            check=check,
+            timeout=600,
+        )
+        proc.tmpdir = tmpdir  # type: ignore[attr-defined]
+        proc.output = proc.stdout + proc.stderr  # type: ignore[attr-defined]
+        return proc
+
+    def kubectl_json(self, *args: str) -> dict:
+        out = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout)
+
+    def history(self, release: str = RELEASE) -> list[dict]:
+        out = subprocess.run(
+            [str(self.helm), "--kubeconfig", str(self.kubeconfig), "history", release,
+             "-n", release, "-o", "json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout)
+
+    def serving(self, release: str = RELEASE) -> dict:
+        return [r for r in self.history(release) if r["status"] == "deployed"][-1]
+
+    def release_labels(self, revision: int, release: str = RELEASE) -> dict:
+        secrets = self.kubectl_json(
+            "get", "secrets", "-n", release, "-l", f"owner=helm,name={release}"
+        )
+        for item in secrets["items"]:
+            if item["metadata"]["labels"]["version"] == str(revision):
+                return item["metadata"]["labels"]
+        raise AssertionError(f"no release secret for revision {revision}")
+
+    def hub_secret_values(self, release: str = RELEASE) -> str:
+        secret = self.kubectl_json("get", "secret", "hub", "-n", release)
+        return base64.b64decode(secret["data"]["values.yaml"]).decode()
+
+    def commit(self, message: str) -> str:
+        git = [
+            "git",
+            "-C",
+            str(self.repo),
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@example.org",
+        ]
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-qm", message], check=True)
+        return subprocess.run(
+            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def revert(self) -> None:
+        """Undo the last commit, with a new commit (as an operator reverting a bad change)."""
+        git = [
+            "git",
+            "-C",
+            str(self.repo),
+            "-c",
+            "user.name=e2e",
+            "-c",
+            "user.email=e2e@example.org",
+        ]
+        subprocess.run([*git, "revert", "--no-edit", "HEAD"], check=True, capture_output=True)
+
+    def set_values(self, hub: str, change) -> None:
+        path = self.repo / "hubs" / hub / "values.yaml"
+        values = yaml.safe_load(path.read_text()) or {}
+        change(values.setdefault("jupyterhub", {}))
+        path.write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def built_image(ops: Ops) -> str:
+    """The reference `invoke build` gives the default image (already pushed, so it only checks)."""
+    proc = ops.invoke("build", "--image", "default")
+    line = next(line for line in proc.stderr.splitlines() if ": already in the registry" in line)
+    return line.split(": already in the registry")[0]
+
+
+def assert_clean(proc) -> None:
+    """No decrypted secrets (nor anything else) left in the run's TMPDIR."""
+    left = sorted(p.name for p in proc.tmpdir.iterdir())
+    assert left == [], f"left in TMPDIR: {left}"
+
+
+def error_line(proc) -> str:
+    """The one line of a failed task's message: the last line, starting with `error:`."""
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("error: "), proc.stderr[-3000:]
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def secrets_of(age_key):
+    def decrypt(repo: Path, hub: str = HUB, env: str = ENV) -> dict:
+        out = subprocess.run(
+            ["sops", "--decrypt", str(repo / "hubs" / hub / "secrets" / f"{env}.yaml")],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "SOPS_AGE_KEY_FILE": str(age_key.key_file)},
+        )  # fmt: skip
+        return yaml.safe_load(out.stdout)["jupyterhub"]
+
+    return decrypt
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4) -> Ops:
+    tmp = tmp_path_factory.mktemp("deploy-e2e")
+    repo = bake(
+        tmp,
+        org_name="E2E",
+        hubs="alpha,beta",
+        registry=f"{registry}/e2e",
+        jupyterhub_chart_repository=chart_repo,
+        sops_recipient=age_key.public,
+    )
+    env = {
+        "FLEET_KUBECONFIG": str(kubeconfig),
+        "FLEET_HELM": str(helm4),
+        "FLEET_BASE_IMAGE": base_image,
+        "SOPS_AGE_KEY_FILE": str(age_key.key_file),
+    }
+    result = Ops(repo, env, kubeconfig, helm4, tmp)
+    for hub in ("alpha", "beta"):
+        # No PVC binds on kwok.
+        result.set_values(
+            hub, lambda v: v.setdefault("hub", {}).setdefault("db", {}).update(type="sqlite-memory")
+        )
+    result.commit("e2e: sqlite-memory hub database")
+    return result
+
+
+def test_build_pushes_then_skips(ops, registry):
+    first = ops.invoke("build", "--push")
+    assert "Step 1/" in first.stderr and ": pushed" in first.stderr
+    tag_line = next(line for line in first.stderr.splitlines() if line.endswith(": pushed"))
+    ref = tag_line.split(": pushed")[0]
+    tag = ref.rsplit(":", 1)[1]
+    with urllib.request.urlopen(f"http://{registry}/v2/e2e/default/tags/list") as response:
+        assert tag in json.load(response)["tags"]
+
+    again = ops.invoke("build", "--image", "default", "--push")
+    assert f"{ref}: already in the registry; build and push skipped" in again.stderr
+    assert "Step 1/" not in again.stderr
+
+
+def test_deploy_with_helm4_then_helm3(ops, helm3, helm4, secrets_of):
+    secrets = secrets_of(ops.repo)
+    commit = subprocess.run(
+        ["git", "-C", str(ops.repo), "rev-parse", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    for helm, flag in ((helm4, "--rollback-on-failure"), (helm3, "--atomic")):
+        before = len(ops.history()) if helm == helm3 else 0
+        proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, env={"FLEET_HELM": str(helm)})
+        assert flag in proc.stderr
+        assert_clean(proc)
+        serving = ops.serving()
+        assert serving["revision"] == before + 1
+        assert f"{HUB}/{ENV}: deployed revision {serving['revision']}" in proc.stdout
+        labels = ops.release_labels(serving["revision"])
+        assert labels["fleet-commit"] == commit
+        assert f"image {built_image(ops)}" in proc.stdout
+        values = yaml.safe_load(ops.hub_secret_values())
+        assert values["hub"]["cookieSecret"] == secrets["hub"]["cookieSecret"]
+        image = values["singleuser"]["image"]
+        assert f"{image['name']}:{image['tag']}" == built_image(ops)
+        assert labels["fleet-image-tag"] == image["tag"]
+        assert secrets["hub"]["cookieSecret"] not in proc.output
+        assert secrets["proxy"]["secretToken"] not in proc.output
+
+    status = ops.invoke("status", "--hub", HUB, "--env", ENV)
+    assert RELEASE in status.stdout and "deployed" in status.stdout and commit[:12] in status.stdout
+
+
+def test_diff_shows_exactly_the_change_then_deploy(ops, secrets_of):
+    secrets = secrets_of(ops.repo)
+    revision = ops.serving()["revision"]
+    assert (
+        ops.invoke("diff", "--hub", HUB, "--env", ENV).stdout.strip() == f"{HUB}/{ENV}: no changes"
+    )
+
+    ops.set_values(HUB, lambda v: v.setdefault("proxy", {}).setdefault("service", {}).update(
+        annotations={"e2e.example.org/touched": "yes"}))  # fmt: skip
+    commit = ops.commit("e2e: annotate the proxy service")
+    diff = ops.invoke("diff", "--hub", HUB, "--env", ENV)
+    changed = [
+        line for line in diff.stdout.splitlines()
+        if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    ]  # fmt: skip
+    added = {line for line in changed if line.startswith("+")}
+    assert "+  annotations:" in added and "+    e2e.example.org/touched: 'yes'" in added
+    # The only other changes: the hub Secret (its values hold the annotation too), shown as
+    # fingerprints, and the hub pods' checksum of that Secret.
+    others = [
+        line for line in changed if "annotations:" not in line and "e2e.example.org" not in line
+    ]
+    assert len(others) == 4, diff.stdout
+    assert sum("values.yaml: <redacted hmac:" in line for line in others) == 2
+    assert sum("checksum/secret:" in line for line in others) == 2
+    for secret in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
+        assert secret not in diff.output
+        assert base64.b64encode(secret.encode()).decode() not in diff.output
+
+    ops.invoke("deploy", "--hub", HUB, "--env", ENV)
+    serving = ops.serving()
+    assert serving["revision"] == revision + 1
+    assert ops.release_labels(serving["revision"])["fleet-commit"] == commit
+    service = ops.kubectl_json("get", "service", "proxy-public", "-n", RELEASE)
+    assert service["metadata"]["annotations"]["e2e.example.org/touched"] == "yes"
+    assert (
+        ops.invoke("diff", "--hub", HUB, "--env", ENV).stdout.strip() == f"{HUB}/{ENV}: no changes"
+    )
+
+
+def test_dry_run_prints_commands_without_secrets_and_changes_nothing(ops, secrets_of):
+    secrets = secrets_of(ops.repo)
+    history = ops.history()
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--dry-run")
+    assert (
+        "[dry-run] " in proc.stderr and "helm" in proc.stderr and "upgrade --install" in proc.stderr
+    )
+    assert "--dry-run=server" in proc.stderr
+    assert "kind: Secret" in proc.stdout and "<redacted hmac:" in proc.stdout
+    for secret in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
+        assert secret not in proc.output
+        assert base64.b64encode(secret.encode()).decode() not in proc.output
+    assert ops.history() == history
+    assert_clean(proc)
+
+
+def test_pods_never_ready_fails_in_time_names_workload_and_rolls_back(ops):
+    good = ops.serving()
+    ops.set_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
+    ops.commit("e2e: a hub that cannot be scheduled")
+    started = time.monotonic()
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "60s", check=False)
+    elapsed = time.monotonic() - started
+    assert proc.returncode != 0
+    # The upgrade fails at its timeout; helm's rollback then waits (at most) as long again.
+    assert elapsed < 2 * 60 + 30, f"took {elapsed:.0f}s for a 60s timeout"
+    assert "failed at step helm upgrade" in proc.stderr
+    assert "deployment/hub: pod hub-" in proc.stderr
+    assert "node(s) didn't match" in proc.stderr
+    assert f"serving now (rolled back): revision {good['revision'] + 2}" in proc.stderr
+    assert_clean(proc)
+
+    history = ops.history()
+    assert [r["status"] for r in history[-2:]] == ["failed", "deployed"]
+    # The revision serving now runs the good revision's config, and its pods are ready.
+    deployment = ops.kubectl_json("get", "deployment", "hub", "-n", RELEASE)
+    assert not deployment["spec"]["template"]["spec"].get("nodeSelector")
+    assert deployment["status"].get("readyReplicas") == 1
+    assert (
+        ops.release_labels(history[-1]["revision"])["fleet-commit"]
+        == ops.release_labels(good["revision"])["fleet-commit"]
+    )
+    ops.revert()
+
+
+def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
+    ops.set_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
+    ops.commit("e2e: a deploy that waits long enough to interrupt")
+    tmpdir = ops.tmp / "tmpdir-sigint"
+    tmpdir.mkdir()
+    child = subprocess.Popen(
+        ["invoke", "deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s"],
+        cwd=ops.repo, env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if line.startswith(f"==> [{HUB}/{ENV}] helm upgrade"):
+            break
+    time.sleep(4)
+    child.send_signal(signal.SIGINT)
+    _, rest = child.communicate(timeout=60)
+    assert child.returncode != 0, "".join(seen) + rest
+    assert "interrupted" in rest
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
+
+    ops.revert()
+    stuck = ops.history()[-1]["status"]
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s")
+    if stuck.startswith("pending-"):
+        assert f"was left in {stuck}" in proc.stderr
+    assert ops.history()[-1]["status"] == "deployed"
+    assert_clean(proc)
+
+
+def test_rollback_to_previous_good_revision(ops):
+    history = ops.history()
+    serving = history[-1]["revision"]
+    previous = [r["revision"] for r in history if r["status"] == "superseded"][-1]
+    proc = ops.invoke("rollback", "--hub", HUB, "--env", ENV, "--timeout", "120s")
+    assert f"to revision {previous}" in proc.stderr
+    assert "deployment/hub: rolled out" in proc.stderr
+    now = ops.serving()
+    assert now["revision"] == serving + 1
+    assert (
+        ops.release_labels(now["revision"])["fleet-commit"]
+        == ops.release_labels(previous)["fleet-commit"]
+    )
+    status = ops.invoke("status")
+    assert RELEASE in status.stdout and "not installed" in status.stdout  # beta is not deployed
+
+
+@pytest.fixture
+def scratch(ops, tmp_path) -> Path:
+    """A copy of the generated repo to break on purpose."""
+    copy = tmp_path / "repo"
+    shutil.copytree(ops.repo, copy, symlinks=True, ignore=shutil.ignore_patterns("charts"))
+    return copy
+
+
+def test_unknown_hub(ops):
+    proc = ops.invoke("deploy", "--hub", "gamma", "--env", ENV, check=False)
+    assert proc.returncode == 1
+    assert error_line(proc).endswith("unknown hub 'gamma'; valid hubs: alpha, beta")
+
+
+def test_unknown_env(ops):
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", "dev", check=False)
+    assert proc.returncode == 1
+    assert error_line(proc).endswith("unknown env 'dev' for hub 'alpha'; valid envs: staging, prod")
+
+
+def test_plaintext_secrets_file(ops, scratch):
+    path = scratch / "hubs" / "beta" / "secrets" / "staging.yaml"
+    path.write_text("jupyterhub:\n  hub:\n    cookieSecret: plaintext-oops\n")
+    proc = ops.invoke("deploy", "--hub", "beta", "--env", ENV, check=False, repo=scratch)
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert (
+        "step secrets" in line
+        and "hubs/beta/secrets/staging.yaml" in line
+        and "no sops metadata" in line
+    )
+    assert "plaintext-oops" not in proc.output
+
+
+def test_secrets_file_sops_cannot_decrypt(ops, tmp_path):
+    other = tmp_path / "other-age.txt"
+    subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
+    proc = ops.invoke(
+        "deploy", "--hub", "beta", "--env", ENV, check=False, env={"SOPS_AGE_KEY_FILE": str(other)}
+    )
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert "hubs/beta/secrets/staging.yaml: sops cannot decrypt it" in line
+    assert_clean(proc)
+
+
+def test_missing_image_tag_in_registry(ops, scratch):
+    (scratch / "images" / "default" / "requirements.txt").write_text("pytest==8.3.4\n")
+    proc = ops.invoke("deploy", "--hub", "beta", "--env", ENV, check=False, repo=scratch)
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert "step image" in line and "hub beta: image default tag" in line
+    assert "invoke build --image default --push" in line and "--build" in line
+
+
+def test_unreachable_cluster(ops, tmp_path):
+    config = yaml.safe_load(ops.kubeconfig.read_text())
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = "https://127.0.0.1:9"
+    bad = tmp_path / "unreachable.yaml"
+    bad.write_text(yaml.safe_dump(config))
+    proc = ops.invoke(
+        "deploy", "--hub", HUB, "--env", ENV, check=False, env={"FLEET_KUBECONFIG": str(bad)}
+    )
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert "step credentials: cluster main unreachable" in line
+    assert_clean(proc)
