@@ -51,8 +51,10 @@ def cluster_up(c, name=stack.DEV_NAME):
 @_one_line_errors
 def cluster_down(c, name=stack.DEV_NAME):
     """Stop the cluster, registry and chart repository that cluster-up started."""
-    stack.down(name)
-    print(f"stopped {name}", file=sys.stderr)
+    if stack.down(name):
+        print(f"stopped {name}: cluster, registry and chart repository", file=sys.stderr)
+    else:
+        print(f"nothing to stop: {name} is not running", file=sys.stderr)
 
 
 ns = Collection(toolchain, cluster_up, cluster_down)

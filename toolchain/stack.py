@@ -82,18 +82,19 @@ def up(name: str = DEV_NAME) -> Stack:
     return Stack(cluster=cluster, registry=reg, chart_repo=repo)
 
 
-def down_dir(directory: Path) -> None:
-    """Stop everything recorded in a state dir and remove it."""
+def down_dir(directory: Path) -> bool:
+    """Stop everything recorded in a state dir and remove it; False if there was none."""
     if not directory.exists():
-        return
+        return False
     stop_cluster(directory)
     registry.stop(directory)
     chartrepo.stop(directory)
     shutil.rmtree(directory, ignore_errors=True)
+    return True
 
 
-def down(name: str = DEV_NAME) -> None:
-    down_dir(state_dir(name))
+def down(name: str = DEV_NAME) -> bool:
+    return down_dir(state_dir(name))
 
 
 def clean_stale_test_sessions() -> None:
