@@ -179,6 +179,11 @@ def test_background_process_is_recorded_and_stopped(tmp_path):
 
 def test_recorded_pid_ignores_a_reused_pid(tmp_path):
     pid_file = tmp_path / "other.pid"
+    # This test process has the recorded pid, but started at another time than recorded.
+    pid_file.write_text(f"{os.getpid()}\n/usr/bin/docker-registry\n1\n")
+    assert procs.recorded_pid(pid_file) is None
+    assert not procs.stop(pid_file)
+    # Pid files without a start time: the program must match.
     pid_file.write_text(f"{os.getpid()}\n/usr/bin/docker-registry\n")
     assert procs.recorded_pid(pid_file) is None
     assert not procs.stop(pid_file)

@@ -37,24 +37,32 @@ def start(
             start_new_session=True,
             env={**os.environ, **env} if env else None,
         )
-    pid_file.write_text(f"{proc.pid}\n{args[0]}\n")
+    pid_file.write_text(f"{proc.pid}\n{args[0]}\n{_start_time(proc.pid)}\n")
     return proc.pid
 
 
 def recorded_pid(pid_file: Path) -> int | None:
-    """The pid in pid_file if that process still runs the recorded program."""
+    """The pid in pid_file if that very process still runs (not one that reused its pid)."""
     try:
-        pid_text, program = pid_file.read_text().splitlines()[:2]
+        pid_text, program, *rest = pid_file.read_text().splitlines()
         pid = int(pid_text)
+        if _is_zombie(pid):
+            return None
+        if rest:
+            # The start time of a process tells it apart from a later one with the same pid.
+            return pid if _start_time(pid) == rest[0] else None
+        # Older pid files have no start time: compare the program instead.
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-    # A pid can be reused by an unrelated process: only trust it if the program matches.
     if not cmdline or os.path.basename(cmdline[0].decode()) != os.path.basename(program):
         return None
-    if _is_zombie(pid):
-        return None
     return pid
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: when the process started, in clock ticks since boot."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
 
 
 def _is_zombie(pid: int) -> bool:
