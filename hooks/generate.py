@@ -169,6 +169,29 @@ def make_hubs(root: Path, answers: dict, recipient: str = "") -> None:
         ) from None
 
 
+def lock_chart(root: Path) -> list[str]:
+    """Write chart/Chart.lock (committed with the rest) when the chart repository answers.
+
+    Deploys then run `helm dependency build` against the committed lock; without it the first
+    deploy writes the lock and records a dirty work tree.
+    """
+    helm = shutil.which(os.environ.get("FLEET_HELM", "helm"))
+    later = "`helm dependency update chart`, then commit chart/Chart.lock"
+    if not helm:
+        return [f"helm is not on PATH, so chart/Chart.lock was not written: run {later}."]
+    try:
+        proc = subprocess.run(
+            [helm, "dependency", "update", "chart"],
+            check=False, cwd=root, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return [f"the chart repository did not answer in 120 s: run {later}."]
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return [f"could not fetch the jupyterhub chart ({last}): run {later}."]
+    return []
+
+
 def main(answers: dict, root: Path) -> list[str]:
     """Finish the repo at root; returns the lines to print for the operator."""
     remove_unused(root, answers)
@@ -203,6 +226,7 @@ def main(answers: dict, root: Path) -> list[str]:
             "secrets with `invoke secrets.edit HUB staging` and `invoke secrets.edit HUB prod`.",
         ]
 
+    notes += lock_chart(root)
     init_git(root)
     notes += [
         f"Created {root} with hubs {', '.join(hub_names(answers))}; branches staging (default) and prod.",

@@ -29,6 +29,10 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(tmp_path, chart_repo,
 @pytest.mark.parametrize("answers", [{}, {"hubs": "alpha,beta,gamma"}], ids=["defaults", "three-hubs"])
 def test_generated_checks_pass(tmp_path, chart_repo, answers):
     repo = bake(tmp_path, jupyterhub_chart_repository=chart_repo, **answers)
+    # The chart's lock was written at generation and committed: the tree starts clean.
+    tracked = run_in(repo, ["git", "ls-files", "chart"]).stdout.split()
+    assert "chart/Chart.lock" in tracked
+    assert run_in(repo, ["git", "status", "--porcelain"]).stdout == ""
     # The key generated at creation sits outside the repo; without it, placeholders stand in.
     keys = tmp_path / "age-keys" if not answers else tmp_path / "no-keys"
     out = run_in(repo, [*NOX, "-s", "lint", "templates", "secrets"],

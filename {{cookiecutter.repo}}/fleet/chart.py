@@ -2,9 +2,9 @@
 
 API used by the other modules:
 - `helm_bin()`: env FLEET_HELM, default `helm`.
-- `dependency_build(fleet, runner)`: `helm dependency build` (or `update` when there is no
-  Chart.lock yet), once per state of Chart.yaml + Chart.lock, under a file lock so two processes
-  never run it at once (helm cannot).
+- `dependency_build(fleet, runner)`: `helm dependency build` of the committed Chart.lock (or
+  `update` when there is no lock yet), once per state of Chart.yaml + Chart.lock, under a file
+  lock so two processes never run it at once (helm cannot).
 - `template(fleet, hub, env, values_files, runner, extra_args=()) -> str`: `helm template` of the
   hub's release; a failure names the hub and env.
 - `render(fleet, hub, env, runner) -> (manifests, mode)`: dependencies, secrets (decrypted or typed
@@ -62,8 +62,18 @@ def _deps_present(chart: Path) -> bool:
     return all(any(charts.glob(f"{d['name']}-*.tgz")) or (charts / d["name"]).is_dir() for d in deps)
 
 
+def _http_repositories(chart: Path) -> list[str]:
+    deps = (yaml.safe_load((chart / "Chart.yaml").read_text()) or {}).get("dependencies") or []
+    return sorted({d["repository"] for d in deps if str(d.get("repository", "")).startswith("http")})
+
+
 def dependency_build(fleet: Fleet, runner: Runner) -> None:
-    """Fetch the chart's dependencies into chart/charts/, once per Chart.yaml + Chart.lock state."""
+    """Fetch the chart's dependencies into chart/charts/, once per Chart.yaml + Chart.lock state.
+
+    With a committed Chart.lock this is `helm dependency build`, which fetches exactly the locked
+    versions; helm needs the lock's repositories added for that, so they are added to a private
+    repository config, never to the user's. Without a lock it is `helm dependency update`.
+    """
     chart = fleet.chart
     charts = chart / "charts"
     with _locked(charts / ".lock"):
@@ -71,12 +81,31 @@ def dependency_build(fleet: Fleet, runner: Runner) -> None:
         state = _state(chart)
         if stamp.exists() and stamp.read_text() == state and _deps_present(chart):
             return
-        command = "build" if (chart / "Chart.lock").exists() else "update"
-        runner.run(
-            [helm_bin(), "dependency", command, str(chart)],
-            step=f"helm dependency {command}",
-            mutates=False,
-        )
+        if not (chart / "Chart.lock").exists():
+            runner.run(
+                [helm_bin(), "dependency", "update", str(chart)],
+                step="helm dependency update",
+                mutates=False,
+            )
+        else:
+            from .secrets import private_dir
+
+            with private_dir("fleet-helm-repos-") as home:
+                private = [
+                    f"--repository-config={home / 'repositories.yaml'}",
+                    f"--repository-cache={home / 'cache'}",
+                ]
+                for number, url in enumerate(_http_repositories(chart)):
+                    runner.run(
+                        [helm_bin(), "repo", "add", f"dependency-{number}", url, *private],
+                        step=f"helm repo add {url}",
+                        mutates=False,
+                    )
+                runner.run(
+                    [helm_bin(), "dependency", "build", str(chart), *private],
+                    step="helm dependency build",
+                    mutates=False,
+                )
         # `update` writes Chart.lock, which changes the state: stamp what is there now.
         stamp.write_text(_state(chart))
 
