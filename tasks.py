@@ -5,7 +5,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from toolchain import cache, provision, stack
+from toolchain import cache, provision, stack, versions
 from toolchain.run import MissingPrerequisite, ToolError
 
 
@@ -39,9 +39,11 @@ def cluster_up(c, name=stack.DEV_NAME):
     print(
         f"\nkubeconfig:       {up.cluster.kubeconfig}\n"
         f"registry:         {up.registry.address}\n"
-        f"chart repository: {up.chart_repo.url}\n\n"
+        f"chart repository: {up.chart_repo.url}\n"
+        f"base image:       {versions.BASE_IMAGE} (local to docker)\n\n"
         f'export PATH="{cache.bin_dir()}:$PATH"\n'
-        f'export KUBECONFIG="{up.cluster.kubeconfig}"\n\n'
+        f'export KUBECONFIG="{up.cluster.kubeconfig}" FLEET_KUBECONFIG="{up.cluster.kubeconfig}"\n'
+        f'export FLEET_BASE_IMAGE="{versions.BASE_IMAGE}"\n\n'
         f"stop it all with: invoke cluster-down"
         + (f" --name {name}" if name != stack.DEV_NAME else "")
     )
