@@ -238,13 +238,13 @@ def test_diff_shows_exactly_the_change_then_deploy(ops, secrets_of):
     ]  # fmt: skip
     added = {line for line in changed if line.startswith("+")}
     assert "+  annotations:" in added and "+    e2e.example.org/touched: 'yes'" in added
-    # The only other changes: the hub Secret (its values hold the annotation too), shown as
-    # fingerprints, and the hub pods' checksum of that Secret.
+    # The hub Secret holds the values, shown decoded (its secret leaves masked): the annotation
+    # shows there too. The only other change is the hub pods' checksum of that Secret.
+    assert sum("e2e.example.org/touched: 'yes'" in line for line in added) == 2, diff.stdout
     others = [
         line for line in changed if "annotations:" not in line and "e2e.example.org" not in line
     ]
-    assert len(others) == 4, diff.stdout
-    assert sum("values.yaml: <redacted hmac:" in line for line in others) == 2
+    assert len(others) == 2, diff.stdout
     assert sum("checksum/secret:" in line for line in others) == 2
     for secret in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
         assert secret not in diff.output
@@ -270,6 +270,9 @@ def test_dry_run_prints_commands_without_secrets_and_changes_nothing(ops, secret
     )
     assert "--dry-run=server" in proc.stderr
     assert "kind: Secret" in proc.stdout and "<redacted hmac:" in proc.stdout
+    # The hub's values are printed decoded, each value from its secrets file masked.
+    assert "cookieSecret: <redacted hmac:" in proc.stdout
+    assert "secretToken: <redacted hmac:" in proc.stdout
     for secret in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
         assert secret not in proc.output
         assert base64.b64encode(secret.encode()).decode() not in proc.output

@@ -67,3 +67,56 @@ def test_not_installed_shows_everything_as_added():
 def test_mask_manifests():
     text = diff.mask_manifests(LIVE, {"ClusterIP"}, KEY)
     assert SECRET not in text and "ClusterIP" not in text and "# Service/proxy-public" in text
+
+
+def _values_secret(values: dict) -> str:
+    import yaml
+
+    encoded = base64.b64encode(yaml.safe_dump(values).encode()).decode()
+    token = base64.b64encode(b"chart-made-token").decode()
+    return (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: hub\n"
+        f"data:\n  values.yaml: {encoded}\n  auth_token: {token}\n"
+    )
+
+
+OLD_VALUES = {"hub": {"cookieSecret": "old-cookie-secret-1"}, "singleuser": {"defaultUrl": "/lab"}}
+NEW_VALUES = {"hub": {"cookieSecret": "new-cookie-secret-2"}, "singleuser": {"defaultUrl": "/tree"}}
+# The paths of the hub's encrypted values, as in hubs/<hub>/secrets/<env>.yaml.
+SECRET_PATHS = {("jupyterhub", "hub", "cookieSecret")}
+
+
+def test_config_in_a_secret_is_shown_decoded_with_secret_leaves_masked():
+    live, new = _values_secret(OLD_VALUES), _values_secret(NEW_VALUES)
+    # Only the new secret is known as a string (the files decrypt to it); the old one is found
+    # by its path, so a rotated secret's previous value never shows either.
+    text = diff.unified(live, new, {"new-cookie-secret-2"}, live_label="a", new_label="b",
+                        key=KEY, secret=SECRET_PATHS)  # fmt: skip
+    assert "-      defaultUrl: /lab" in text and "+      defaultUrl: /tree" in text
+    assert "old-cookie-secret-1" not in text and "new-cookie-secret-2" not in text
+    assert "values.yaml (decoded):" in text
+    assert sum("cookieSecret: <redacted hmac:" in line for line in text.splitlines()) == 2
+    # A value that is not a mapping stays a fingerprint whole.
+    assert "chart-made-token" not in text and "auth_token: <redacted hmac:" in text
+
+
+def test_without_secret_paths_secret_data_is_never_decoded():
+    text = diff.mask_manifests(_values_secret(OLD_VALUES), set(), KEY)
+    assert "/lab" not in text and "old-cookie-secret-1" not in text
+
+
+def test_is_secret_path_matches_on_the_common_end():
+    assert diff.is_secret_path(("hub", "cookieSecret"), SECRET_PATHS)
+    assert diff.is_secret_path(("jupyterhub", "hub", "cookieSecret"), SECRET_PATHS)
+    assert not diff.is_secret_path(("singleuser", "cookieSecret"), SECRET_PATHS)
+    assert not diff.is_secret_path(("cookieSecret",), SECRET_PATHS)
+    assert diff.is_secret_path(("x", "token"), {("token",)})
+
+
+def test_secret_paths_read_encrypted_files_without_a_key(tmp_path):
+    encrypted = tmp_path / "staging.yaml"
+    encrypted.write_text(
+        "jupyterhub:\n  hub:\n    cookieSecret: ENC[AES256_GCM,data:abc=,iv:i=,tag:t=,type:str]\n"
+        "sops:\n  mac: ENC[AES256_GCM,data:m=,iv:i=,tag:t=,type:str]\n  version: 3.13.3\n"
+    )
+    assert diff.secret_paths([encrypted, tmp_path / "missing.yaml"]) == SECRET_PATHS

@@ -282,9 +282,10 @@ def _upgrade(
         steps("helm upgrade", "printed, not run; helm's server-side dry run follows")
         runner.run(argv, step="helm upgrade")
         manifests = server_dry_run(release)
-        from .diff import mask_manifests
+        from .diff import mask_manifests, secret_paths
 
-        print(mask_manifests(manifests, runner.secrets), flush=True)
+        paths = secret_paths([release.hub.secrets_file(release.env)])
+        print(mask_manifests(manifests, runner.secrets, secret=paths), flush=True)
         say(
             release.hub.name,
             release.env,

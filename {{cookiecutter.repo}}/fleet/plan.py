@@ -453,7 +453,7 @@ def manifest_diffs(fleet: Fleet, runner: Runner, base: str, data: dict,
     import secrets as _random
 
     from . import config
-    from .diff import unified
+    from .diff import secret_paths, unified
 
     key = _random.token_bytes(32)
     quiet = Runner(runner.dry_run, False, runner.env, runner.secrets)
@@ -478,9 +478,11 @@ def manifest_diffs(fleet: Fleet, runner: Runner, base: str, data: dict,
                 except FleetError as exc:
                     notes.append(f"{name} ({env}) did not render at the base: {str(exc).splitlines()[0]}")
             # Normalised manifests, Secret data as fingerprints, known secret strings redacted.
+            files = [fleet.hubs[name].secrets_file(env)] + ([old.secrets_file(env)] if old else [])
             diffs[(name, env)] = unified(before, after, runner.secrets,
                                          live_label=f"{name}-{env} at {base[:12]}",
-                                         new_label=f"{name}-{env} at head", key=key)
+                                         new_label=f"{name}-{env} at head", key=key,
+                                         secret=secret_paths(files))
     return diffs
 
 
