@@ -21,8 +21,17 @@ TOOLCHAIN_BIN = cache.bin_dir()
 # Every subprocess, including generated repos' own tasks, finds the pinned tools first.
 os.environ["PATH"] = f"{TOOLCHAIN_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
-REQUIRED_TOOLS = ("helm", "helm3", "helm4", "sops", "kwok", "kwokctl", *versions.KUBE_BINARIES)
-REQUIRED_SYSTEM_TOOLS = ("kubectl", "docker", "docker-registry", "etcd", "age", "age-keygen", "gpg")
+REQUIRED_TOOLS = (
+    "helm",
+    "helm3",
+    "helm4",
+    "sops",
+    "kwok",
+    "kwokctl",
+    "etcd",
+    *versions.KUBE_BINARIES,
+)
+REQUIRED_SYSTEM_TOOLS = ("kubectl", "docker", "docker-registry", "age", "age-keygen", "gpg")
 
 SESSION_DIR = stack.test_session_dir()
 # helm keeps repository caches in these: keep the user's own out of the tests.

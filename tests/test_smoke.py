@@ -284,3 +284,44 @@ def test_container_pip_reaches_the_package_index(base_image):
     )
     assert proc.stdout.splitlines()[0] == "/opt/venv/bin/pip"
     assert "six-" in proc.stdout.splitlines()[-1]
+
+
+def test_changed_pod_template_rolls_out_within_seconds(kubeconfig):
+    """Pods re-created by a template change become Ready quickly, round after round.
+
+    With an etcd older than 3.4.31/3.5.13, kube-apiserver rejects the kwok-controller's
+    watches ("RequestWatchProgress is disabled"); the controller then only sees new pods on
+    relists spaced by a growing backoff, and the third rollout takes 20-60 s.
+    """
+    namespace = "smoke-rollout"
+    kubectl(kubeconfig, "create", "namespace", namespace)
+    try:
+        kubectl(
+            kubeconfig,
+            "-n",
+            namespace,
+            "create",
+            "deployment",
+            "web",
+            "--image=registry.invalid/web:1",
+        )
+        kubectl(kubeconfig, "-n", namespace, "rollout", "status", "deployment/web", "--timeout=60s")
+        for round_ in range(3):
+            kubectl(kubeconfig, "-n", namespace, "set", "env", "deployment/web", f"ROUND={round_}")
+            start = time.monotonic()
+            proc = kubectl(
+                kubeconfig,
+                "-n",
+                namespace,
+                "rollout",
+                "status",
+                "deployment/web",
+                "--timeout=15s",
+                check=False,
+            )
+            elapsed = time.monotonic() - start
+            assert proc.returncode == 0, (
+                f"rollout {round_ + 1} not done after {elapsed:.0f}s:\n{proc.stdout}{proc.stderr}"
+            )
+    finally:
+        kubectl(kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)

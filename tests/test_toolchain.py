@@ -65,6 +65,63 @@ def test_scratch_gomod_needs_a_go_directive_and_staging_replaces():
         )
 
 
+ETCD_SERVER_GOMOD = """\
+module go.etcd.io/etcd/server/v3
+
+go 1.26.0
+
+toolchain go1.26.10
+
+require (
+\tgithub.com/coreos/go-semver v0.3.0
+\tgo.etcd.io/etcd/api/v3 v3.5.35
+\tgo.etcd.io/etcd/client/v2 v2.305.35 // a comment
+\tgo.etcd.io/etcd/raft/v3 v3.5.35
+)
+
+require go.uber.org/atomic v1.7.0 // indirect
+
+replace (
+\tgo.etcd.io/etcd/api/v3 => ../api
+\tgo.etcd.io/etcd/client/v2 => ../client/v2
+\tgo.etcd.io/etcd/raft/v3 => ../raft
+)
+
+replace (
+\tgo.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
+\tgo.etcd.io/tests/v3 => ./FORBIDDEN_DEPENDENCY
+)
+"""
+
+
+def test_pinned_scratch_gomod_requires_the_locally_replaced_siblings_at_their_versions():
+    text = gomod.pinned_scratch_gomod(
+        ETCD_SERVER_GOMOD,
+        module="hubfleet/etcdbuild",
+        require="go.etcd.io/etcd/server/v3",
+        version="v3.5.35",
+    )
+    lines = [line.strip() for line in text.splitlines()]
+    assert lines[0] == "module hubfleet/etcdbuild"
+    assert "go 1.26.0" in lines
+    assert "go.etcd.io/etcd/server/v3 v3.5.35" in lines
+    assert "go.etcd.io/etcd/api/v3 v3.5.35" in lines
+    assert "go.etcd.io/etcd/client/v2 v2.305.35" in lines
+    assert "go.etcd.io/etcd/raft/v3 v3.5.35" in lines
+    # Neither the upstream replaces nor its toolchain line (it would make go download one).
+    assert "=>" not in text
+    assert "toolchain" not in text
+    assert "FORBIDDEN" not in text
+    assert "coreos" not in text
+
+
+def test_pinned_scratch_gomod_needs_local_replaces():
+    with pytest.raises(ValueError, match="replaces no required module"):
+        gomod.pinned_scratch_gomod(
+            "module x\n\ngo 1.22\n\nrequire y v1.0.0\n", module="m", require="x", version="v1"
+        )
+
+
 def test_strip_descriptions_keeps_properties_named_description():
     schema = {
         "type": "object",

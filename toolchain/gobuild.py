@@ -47,6 +47,17 @@ def go_install(name: str, package: str, version: str) -> Path:
     return target
 
 
+def _download_module(go: str, module: str, version: str) -> dict:
+    """`go mod download -json module@version`: where its go.mod, info and sources are."""
+    return json.loads(
+        run(
+            [go, "mod", "download", "-json", f"{module}@{version}"],
+            step=f"downloading {module}",
+            capture=True,
+        ).stdout
+    )
+
+
 def kube_stamp(version: str) -> str:
     """What the stamps of the Kubernetes binaries record: the version and the build recipe."""
     return f"{version} build-{versions.KUBE_BUILD_REVISION}"
@@ -60,13 +71,7 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
         return targets
     go = require_go()
     staging = "v0." + version.removeprefix("v1.")
-    info = json.loads(
-        run(
-            [go, "mod", "download", "-json", f"k8s.io/kubernetes@{version}"],
-            step="downloading k8s.io/kubernetes",
-            capture=True,
-        ).stdout
-    )
+    info = _download_module(go, "k8s.io/kubernetes", version)
     scratch = cache.build_dir() / f"kubernetes-{version}"
     scratch.mkdir(parents=True, exist_ok=True)
     text = gomod.scratch_gomod(
@@ -107,3 +112,42 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
         cache.write_stamp(target.name, stamp)
     print(f"built {', '.join(versions.KUBE_BINARIES)} {version}", file=sys.stderr)
     return targets
+
+
+def etcd_stamp(version: str) -> str:
+    """What the stamp of the etcd binary records: the version and the build recipe."""
+    return f"{version} build-{versions.ETCD_BUILD_REVISION}"
+
+
+def build_etcd(version: str = versions.ETCD) -> Path:
+    """Build the etcd server of a release from its Go module, in a scratch module."""
+    target = cache.bin_dir() / "etcd"
+    stamp = etcd_stamp(version)
+    if installed(target.name, stamp):
+        return target
+    go = require_go()
+    info = _download_module(go, versions.ETCD_MODULE, version)
+    scratch = cache.build_dir() / f"etcd-{version}"
+    scratch.mkdir(parents=True, exist_ok=True)
+    (scratch / "go.mod").write_text(
+        gomod.pinned_scratch_gomod(
+            Path(info["GoMod"]).read_text(),
+            module="hubfleet/etcdbuild",
+            require=versions.ETCD_MODULE,
+            version=version,
+        )
+    )
+    outdir = scratch / "out"
+    outdir.mkdir(exist_ok=True)
+    print(f"building etcd {version}... (about a minute on first run)", file=sys.stderr, flush=True)
+    # The etcd command is the main package at the root of go.etcd.io/etcd/server/v3.
+    run(
+        [go, "build", "-mod=mod", "-o", f"{outdir}/etcd", versions.ETCD_MODULE],
+        step="building etcd",
+        cwd=scratch,
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(outdir / "etcd", target)
+    cache.write_stamp(target.name, stamp)
+    print(f"built etcd {version}", file=sys.stderr)
+    return target

@@ -120,12 +120,10 @@ def check_kubectl() -> str:
     )
 
 
-def check_etcd() -> str:
-    etcd = shutil.which("etcd")
-    if not etcd:
-        raise MissingPrerequisite("`etcd` is missing: apt-get install etcd-server")
-    out = run([etcd, "--version"], step="checking etcd", capture=True, echo=False).stdout
-    return f"etcd {out.splitlines()[0].split()[-1]} ({etcd})"
+def ensure_etcd() -> str:
+    present = gobuild.installed("etcd", gobuild.etcd_stamp(versions.ETCD))
+    gobuild.build_etcd(versions.ETCD)
+    return f"etcd {versions.ETCD} " + ("present" if present else "built")
 
 
 def provision(*, optional: bool = True) -> float:
@@ -137,7 +135,7 @@ def provision(*, optional: bool = True) -> float:
         ("apt packages", lambda: [ensure_apt_packages()]),
         ("go tools", ensure_go_tools),
         ("kubernetes", lambda: [ensure_kube_binaries()]),
-        ("etcd", lambda: [check_etcd()]),
+        ("etcd", lambda: [ensure_etcd()]),
         ("kubectl", lambda: [check_kubectl()]),
         ("dockerd", lambda: [dockerd.ensure_running()]),
         ("base image", lambda: [baseimage.ensure()]),

@@ -21,7 +21,7 @@ KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 JUPYTERHUB_CHART = "4.4.0"
 JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 
-APT_PACKAGES = ("docker.io", "docker-registry", "age", "gnupg", "debootstrap", "etcd-server")
+APT_PACKAGES = ("docker.io", "docker-registry", "age", "gnupg", "debootstrap")
 
 BASE_IMAGE = "hubfleet/base:bookworm"
 BASE_IMAGE_SUITE = "bookworm"
@@ -43,3 +43,12 @@ OPTIONAL_GO_TOOLS = {
 KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 # Bump when the recipe of the Kubernetes build changes, so `invoke toolchain` rebuilds it.
 KUBE_BUILD_REVISION = "2"
+
+# etcd for the kwok clusters, built from its Go module (`go.etcd.io/etcd/server/v3` is the
+# etcd command). Not Debian's etcd-server 3.4.23: kube-apiserver only trusts etcd's
+# RequestProgress from 3.4.31 / 3.5.13 on, and without it rejects the kwok-controller's
+# watches, so re-created pods waited for its relists (20-60 s) to become Ready.
+ETCD = "v3.5.35"
+ETCD_MODULE = "go.etcd.io/etcd/server/v3"
+# Bump when the recipe of the etcd build changes, so `invoke toolchain` rebuilds it.
+ETCD_BUILD_REVISION = "1"
