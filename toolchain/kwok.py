@@ -173,7 +173,10 @@ def delete(name: str) -> None:
         return
     try:
         run(
-            [*_kwokctl_base(name), "delete", "cluster", "--kubeconfig", ""],
+            # A throwaway file, so kwokctl never edits the user's ~/.kube/config
+            # (it refuses an empty path here, unlike `create`).
+            [*_kwokctl_base(name), "delete", "cluster",
+             "--kubeconfig", str(cluster_dir(name) / "scratch-kubeconfig.yaml")],
             step=f"deleting kwok cluster {name}",
             env=_env(),
             timeout=120,
