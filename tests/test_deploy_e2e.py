@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from bake import bake, run_in
+from generated import GeneratedRepo, local_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -26,101 +25,17 @@ HUB, ENV = "alpha", "staging"
 RELEASE = f"{HUB}-{ENV}"
 
 
-class Ops:
-    """The generated repo, its environment, and helpers that check the cluster independently."""
-
-    def __init__(self, repo: Path, env: dict[str, str], kubeconfig: Path, helm: Path, tmp: Path):
-        self.repo, self.env, self.kubeconfig, self.helm, self.tmp = repo, env, kubeconfig, helm, tmp
-
-    def invoke(
-        self, *args: str, env: dict | None = None, check: bool = True, repo: Path | None = None
-    ):
-        """Run the repo's own invoke; TMPDIR is a fresh folder, checked afterwards by the caller."""
-        tmpdir = self.tmp / f"tmpdir-{time.monotonic_ns()}"
-        tmpdir.mkdir()
-        proc = run_in(
-            repo or self.repo,
-            ["invoke", *args],
-            env={**self.env, "TMPDIR": str(tmpdir), **(env or {})},
-            check=check,
-            timeout=600,
-        )
-        proc.tmpdir = tmpdir  # type: ignore[attr-defined]
-        proc.output = proc.stdout + proc.stderr  # type: ignore[attr-defined]
-        return proc
-
-    def kubectl_json(self, *args: str) -> dict:
-        out = subprocess.run(
-            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return json.loads(out.stdout)
-
-    def history(self, release: str = RELEASE) -> list[dict]:
-        out = subprocess.run(
-            [str(self.helm), "--kubeconfig", str(self.kubeconfig), "history", release,
-             "-n", release, "-o", "json"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return json.loads(out.stdout)
-
-    def serving(self, release: str = RELEASE) -> dict:
-        return [r for r in self.history(release) if r["status"] == "deployed"][-1]
-
-    def release_labels(self, revision: int, release: str = RELEASE) -> dict:
-        secrets = self.kubectl_json(
-            "get", "secrets", "-n", release, "-l", f"owner=helm,name={release}"
-        )
-        for item in secrets["items"]:
-            if item["metadata"]["labels"]["version"] == str(revision):
-                return item["metadata"]["labels"]
-        raise AssertionError(f"no release secret for revision {revision}")
-
-    def hub_secret_values(self, release: str = RELEASE) -> str:
-        secret = self.kubectl_json("get", "secret", "hub", "-n", release)
-        return base64.b64decode(secret["data"]["values.yaml"]).decode()
-
-    def commit(self, message: str) -> str:
-        git = [
-            "git",
-            "-C",
-            str(self.repo),
-            "-c",
-            "user.name=e2e",
-            "-c",
-            "user.email=e2e@example.org",
-        ]
-        subprocess.run([*git, "add", "-A"], check=True)
-        subprocess.run([*git, "commit", "-qm", message], check=True)
-        return subprocess.run(
-            [*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-
-    def revert(self) -> None:
-        """Undo the last commit, with a new commit (as an operator reverting a bad change)."""
-        git = [
-            "git",
-            "-C",
-            str(self.repo),
-            "-c",
-            "user.name=e2e",
-            "-c",
-            "user.email=e2e@example.org",
-        ]
-        subprocess.run([*git, "revert", "--no-edit", "HEAD"], check=True, capture_output=True)
-
-    def set_values(self, hub: str, change) -> None:
-        path = self.repo / "hubs" / hub / "values.yaml"
-        values = yaml.safe_load(path.read_text()) or {}
-        change(values.setdefault("jupyterhub", {}))
-        path.write_text(yaml.safe_dump(values, sort_keys=False))
-
-
-def built_image(ops: Ops) -> str:
+def built_image(ops: GeneratedRepo) -> str:
     """The reference `invoke build` gives the default image (already pushed, so it only checks)."""
     proc = ops.invoke("build", "--image", "default")
     line = next(line for line in proc.stderr.splitlines() if ": already in the registry" in line)
     return line.split(": already in the registry")[0]
+
+
+def hub_secret_values(ops: GeneratedRepo, release: str = RELEASE) -> str:
+    """The values the chart put into the hub Secret, as the cluster has them."""
+    secret = ops.kubectl_json("get", "secret", "hub", "-n", release)
+    return base64.b64decode(secret["data"]["values.yaml"]).decode()
 
 
 def assert_clean(proc) -> None:
@@ -150,30 +65,13 @@ def secrets_of(age_key):
 
 
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4) -> Ops:
-    tmp = tmp_path_factory.mktemp("deploy-e2e")
-    repo = bake(
-        tmp,
-        org_name="E2E",
-        hubs="alpha,beta",
-        registry=f"{registry}/e2e",
-        jupyterhub_chart_repository=chart_repo,
-        sops_recipient=age_key.public,
-    )
-    env = {
-        "FLEET_KUBECONFIG": str(kubeconfig),
-        "FLEET_HELM": str(helm4),
-        "FLEET_BASE_IMAGE": base_image,
-        "SOPS_AGE_KEY_FILE": str(age_key.key_file),
-    }
-    result = Ops(repo, env, kubeconfig, helm4, tmp)
-    for hub in ("alpha", "beta"):
-        # No PVC binds on kwok.
-        result.set_values(
-            hub, lambda v: v.setdefault("hub", {}).setdefault("db", {}).update(type="sqlite-memory")
-        )
-    result.commit("e2e: sqlite-memory hub database")
-    return result
+def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
+    repo = local_repo(
+        tmp_path_factory.mktemp("deploy-e2e"), org="E2E", hubs="alpha,beta", kubeconfig=kubeconfig,
+        registry=registry, chart_repo=chart_repo, base_image=base_image, age_key=age_key, helm=helm4,
+    )  # fmt: skip
+    repo.commit("e2e: sqlite-memory hub database")
+    return repo
 
 
 def test_build_pushes_then_skips(ops, registry):
@@ -191,25 +89,25 @@ def test_build_pushes_then_skips(ops, registry):
 
 
 def test_deploy_with_helm4_then_helm3(ops, helm3, helm4, secrets_of):
-    secrets = secrets_of(ops.repo)
+    secrets = secrets_of(ops.path)
     commit = subprocess.run(
-        ["git", "-C", str(ops.repo), "rev-parse", "HEAD"],
+        ["git", "-C", str(ops.path), "rev-parse", "HEAD"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
     for helm, flag in ((helm4, "--rollback-on-failure"), (helm3, "--atomic")):
-        before = len(ops.history()) if helm == helm3 else 0
+        before = len(ops.history(RELEASE)) if helm == helm3 else 0
         proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, env={"FLEET_HELM": str(helm)})
         assert flag in proc.stderr
         assert_clean(proc)
-        serving = ops.serving()
+        serving = ops.serving(RELEASE)
         assert serving["revision"] == before + 1
         assert f"{HUB}/{ENV}: deployed revision {serving['revision']}" in proc.stdout
-        labels = ops.release_labels(serving["revision"])
+        labels = ops.release_labels(RELEASE, serving["revision"])
         assert labels["fleet-commit"] == commit
         assert f"image {built_image(ops)}" in proc.stdout
-        values = yaml.safe_load(ops.hub_secret_values())
+        values = yaml.safe_load(hub_secret_values(ops))
         assert values["hub"]["cookieSecret"] == secrets["hub"]["cookieSecret"]
         image = values["singleuser"]["image"]
         assert f"{image['name']}:{image['tag']}" == built_image(ops)
@@ -222,13 +120,13 @@ def test_deploy_with_helm4_then_helm3(ops, helm3, helm4, secrets_of):
 
 
 def test_diff_shows_exactly_the_change_then_deploy(ops, secrets_of):
-    secrets = secrets_of(ops.repo)
-    revision = ops.serving()["revision"]
+    secrets = secrets_of(ops.path)
+    revision = ops.serving(RELEASE)["revision"]
     assert (
         ops.invoke("diff", "--hub", HUB, "--env", ENV).stdout.strip() == f"{HUB}/{ENV}: no changes"
     )
 
-    ops.set_values(HUB, lambda v: v.setdefault("proxy", {}).setdefault("service", {}).update(
+    ops.edit_values(HUB, lambda v: v.setdefault("proxy", {}).setdefault("service", {}).update(
         annotations={"e2e.example.org/touched": "yes"}))  # fmt: skip
     commit = ops.commit("e2e: annotate the proxy service")
     diff = ops.invoke("diff", "--hub", HUB, "--env", ENV)
@@ -251,9 +149,9 @@ def test_diff_shows_exactly_the_change_then_deploy(ops, secrets_of):
         assert base64.b64encode(secret.encode()).decode() not in diff.output
 
     ops.invoke("deploy", "--hub", HUB, "--env", ENV)
-    serving = ops.serving()
+    serving = ops.serving(RELEASE)
     assert serving["revision"] == revision + 1
-    assert ops.release_labels(serving["revision"])["fleet-commit"] == commit
+    assert ops.release_labels(RELEASE, serving["revision"])["fleet-commit"] == commit
     service = ops.kubectl_json("get", "service", "proxy-public", "-n", RELEASE)
     assert service["metadata"]["annotations"]["e2e.example.org/touched"] == "yes"
     assert (
@@ -262,8 +160,8 @@ def test_diff_shows_exactly_the_change_then_deploy(ops, secrets_of):
 
 
 def test_dry_run_prints_commands_without_secrets_and_changes_nothing(ops, secrets_of):
-    secrets = secrets_of(ops.repo)
-    history = ops.history()
+    secrets = secrets_of(ops.path)
+    history = ops.history(RELEASE)
     proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--dry-run")
     assert (
         "[dry-run] " in proc.stderr and "helm" in proc.stderr and "upgrade --install" in proc.stderr
@@ -276,13 +174,13 @@ def test_dry_run_prints_commands_without_secrets_and_changes_nothing(ops, secret
     for secret in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
         assert secret not in proc.output
         assert base64.b64encode(secret.encode()).decode() not in proc.output
-    assert ops.history() == history
+    assert ops.history(RELEASE) == history
     assert_clean(proc)
 
 
 def test_pods_never_ready_fails_in_time_names_workload_and_rolls_back(ops):
-    good = ops.serving()
-    ops.set_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
+    good = ops.serving(RELEASE)
+    ops.edit_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
     ops.commit("e2e: a hub that cannot be scheduled")
     started = time.monotonic()
     proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "60s", check=False)
@@ -296,27 +194,27 @@ def test_pods_never_ready_fails_in_time_names_workload_and_rolls_back(ops):
     assert f"serving now (rolled back): revision {good['revision'] + 2}" in proc.stderr
     assert_clean(proc)
 
-    history = ops.history()
+    history = ops.history(RELEASE)
     assert [r["status"] for r in history[-2:]] == ["failed", "deployed"]
     # The revision serving now runs the good revision's config, and its pods are ready.
     deployment = ops.kubectl_json("get", "deployment", "hub", "-n", RELEASE)
     assert not deployment["spec"]["template"]["spec"].get("nodeSelector")
     assert deployment["status"].get("readyReplicas") == 1
     assert (
-        ops.release_labels(history[-1]["revision"])["fleet-commit"]
-        == ops.release_labels(good["revision"])["fleet-commit"]
+        ops.release_labels(RELEASE, history[-1]["revision"])["fleet-commit"]
+        == ops.release_labels(RELEASE, good["revision"])["fleet-commit"]
     )
     ops.revert()
 
 
 def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
-    ops.set_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
+    ops.edit_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
     ops.commit("e2e: a deploy that waits long enough to interrupt")
     tmpdir = ops.tmp / "tmpdir-sigint"
     tmpdir.mkdir()
     child = subprocess.Popen(
         ["invoke", "deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s"],
-        cwd=ops.repo, env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
+        cwd=ops.path, env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     seen = []
@@ -332,37 +230,35 @@ def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
     assert sorted(p.name for p in tmpdir.iterdir()) == []
 
     ops.revert()
-    stuck = ops.history()[-1]["status"]
+    stuck = ops.history(RELEASE)[-1]["status"]
     proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s")
     if stuck.startswith("pending-"):
         assert f"was left in {stuck}" in proc.stderr
-    assert ops.history()[-1]["status"] == "deployed"
+    assert ops.history(RELEASE)[-1]["status"] == "deployed"
     assert_clean(proc)
 
 
 def test_rollback_to_previous_good_revision(ops):
-    history = ops.history()
+    history = ops.history(RELEASE)
     serving = history[-1]["revision"]
     previous = [r["revision"] for r in history if r["status"] == "superseded"][-1]
     proc = ops.invoke("rollback", "--hub", HUB, "--env", ENV, "--timeout", "120s")
     assert f"to revision {previous}" in proc.stderr
     assert "deployment/hub: rolled out" in proc.stderr
-    now = ops.serving()
+    now = ops.serving(RELEASE)
     assert now["revision"] == serving + 1
     assert (
-        ops.release_labels(now["revision"])["fleet-commit"]
-        == ops.release_labels(previous)["fleet-commit"]
+        ops.release_labels(RELEASE, now["revision"])["fleet-commit"]
+        == ops.release_labels(RELEASE, previous)["fleet-commit"]
     )
     status = ops.invoke("status")
     assert RELEASE in status.stdout and "not installed" in status.stdout  # beta is not deployed
 
 
 @pytest.fixture
-def scratch(ops, tmp_path) -> Path:
+def scratch(ops, tmp_path):
     """A copy of the generated repo to break on purpose."""
-    copy = tmp_path / "repo"
-    shutil.copytree(ops.repo, copy, symlinks=True, ignore=shutil.ignore_patterns("charts"))
-    return copy
+    return ops.copy(tmp_path / "repo")
 
 
 def test_unknown_hub(ops):
@@ -377,10 +273,10 @@ def test_unknown_env(ops):
     assert error_line(proc).endswith("unknown env 'dev' for hub 'alpha'; valid envs: staging, prod")
 
 
-def test_plaintext_secrets_file(ops, scratch):
-    path = scratch / "hubs" / "beta" / "secrets" / "staging.yaml"
+def test_plaintext_secrets_file(scratch):
+    path = scratch.path / "hubs" / "beta" / "secrets" / "staging.yaml"
     path.write_text("jupyterhub:\n  hub:\n    cookieSecret: plaintext-oops\n")
-    proc = ops.invoke("deploy", "--hub", "beta", "--env", ENV, check=False, repo=scratch)
+    proc = scratch.invoke("deploy", "--hub", "beta", "--env", ENV, check=False)
     assert proc.returncode == 1
     line = error_line(proc)
     assert (
@@ -403,9 +299,9 @@ def test_secrets_file_sops_cannot_decrypt(ops, tmp_path):
     assert_clean(proc)
 
 
-def test_missing_image_tag_in_registry(ops, scratch):
-    (scratch / "images" / "default" / "requirements.txt").write_text("pytest==8.3.4\n")
-    proc = ops.invoke("deploy", "--hub", "beta", "--env", ENV, check=False, repo=scratch)
+def test_missing_image_tag_in_registry(scratch):
+    (scratch.path / "images" / "default" / "requirements.txt").write_text("pytest==8.3.4\n")
+    proc = scratch.invoke("deploy", "--hub", "beta", "--env", ENV, check=False)
     assert proc.returncode == 1
     line = error_line(proc)
     assert "step image" in line and "hub beta: image default tag" in line

@@ -7,14 +7,13 @@ The tests share one generated repo and build on each other's commits and release
 from __future__ import annotations
 
 import base64
-import json
 import os
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
-from bake import bake, run_in
+from bake import run_in
+from generated import local_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -22,68 +21,17 @@ HUBS = ("alpha", "beta", "gamma")
 EXTERNAL = "quay.io/jupyter/base-notebook:2025-03-14"
 
 
-class Repo:
-    def __init__(self, path: Path, env: dict[str, str], kubeconfig: Path, helm: Path):
-        self.path, self.env, self.kubeconfig, self.helm = path, env, kubeconfig, helm
-
-    def invoke(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return run_in(self.path, ["invoke", *args], env=self.env, check=check, timeout=600)
-
-    def plan(self, *args: str) -> dict:
-        return json.loads(self.invoke("plan", "--json", *args).stdout)
-
-    def git(self, *args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(self.path), "-c", "user.name=e2e", "-c", "user.email=e2e@example.org", *args],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-
-    def commit(self, message: str) -> str:
-        self.git("add", "-A")
-        self.git("commit", "-qm", message)
-        return self.git("rev-parse", "HEAD")
-
-    def edit_values(self, hub: str, change) -> None:
-        path = self.path / "hubs" / hub / "values.yaml"
-        values = yaml.safe_load(path.read_text()) or {}
-        change(values.setdefault("jupyterhub", {}))
-        path.write_text(yaml.safe_dump(values, sort_keys=False))
-
-    def history(self, release: str) -> list[dict]:
-        proc = subprocess.run(
-            [str(self.helm), "--kubeconfig", str(self.kubeconfig), "history", release, "-n", release,
-             "-o", "json"], capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return json.loads(proc.stdout) if proc.returncode == 0 else []
-
-
 def deployed(data: dict) -> set[tuple[str, str]]:
     return {(d["hub"], d["env"]) for d in data["deploy"]}
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4) -> Repo:
-    tmp = tmp_path_factory.mktemp("plan-e2e")
-    path = bake(
-        tmp,
-        org_name="Plan",
-        hubs=",".join(HUBS),
-        registry=f"{registry}/plan",
-        jupyterhub_chart_repository=chart_repo,
-        sops_recipient=age_key.public,
-    )
-    env = {
-        "FLEET_KUBECONFIG": str(kubeconfig),
-        "FLEET_HELM": str(helm4),
-        "FLEET_BASE_IMAGE": base_image,
-        "SOPS_AGE_KEY_FILE": str(age_key.key_file),
-        "FLEET_LABELS": "",
-    }
-    result = Repo(path, env, kubeconfig, helm4)
-    for hub in HUBS:
-        # No PVC binds on kwok.
-        result.edit_values(hub, lambda v: v.setdefault("hub", {}).setdefault("db", {}).update(
-            type="sqlite-memory"))  # fmt: skip
+def repo(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
+    result = local_repo(
+        tmp_path_factory.mktemp("plan-e2e"), org="Plan", hubs=",".join(HUBS), kubeconfig=kubeconfig,
+        registry=registry, chart_repo=chart_repo, base_image=base_image, age_key=age_key, helm=helm4,
+    )  # fmt: skip
+    path = result.path
     # gamma runs an image built elsewhere, so an image change must leave it out.
     (path / "hubs" / "gamma" / "hub.yaml").write_text(f"cluster: main\nexternal_image: {EXTERNAL}\n")
     result.commit("e2e: sqlite-memory hub database; gamma on an external image")

@@ -1,0 +1,113 @@
+"""A generated repo set up for the local cluster, and what e2e tests do with it as an operator would."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+from bake import bake, run_in
+
+
+class GeneratedRepo:
+    """The generated repo, the environment its tasks run with, and independent checks of the cluster."""
+
+    def __init__(self, path: Path, env: dict[str, str], kubeconfig: Path, helm: Path, tmp: Path):
+        self.path, self.env, self.kubeconfig, self.helm, self.tmp = path, env, kubeconfig, helm, tmp
+
+    def invoke(self, *args: str, env: dict | None = None, check: bool = True):
+        """Run the repo's own invoke with a fresh TMPDIR (`proc.tmpdir`), for the caller to check."""
+        tmpdir = self.tmp / f"tmpdir-{time.monotonic_ns()}"
+        tmpdir.mkdir()
+        proc = run_in(
+            self.path, ["invoke", *args],
+            env={**self.env, "TMPDIR": str(tmpdir), **(env or {})}, check=check, timeout=600,
+        )  # fmt: skip
+        proc.tmpdir = tmpdir  # type: ignore[attr-defined]
+        proc.output = proc.stdout + proc.stderr  # type: ignore[attr-defined]
+        return proc
+
+    def copy(self, dest: Path) -> GeneratedRepo:
+        """A copy of the repo (without fetched charts) to break on purpose; same environment."""
+        shutil.copytree(self.path, dest, symlinks=True, ignore=shutil.ignore_patterns("charts"))
+        return GeneratedRepo(dest, self.env, self.kubeconfig, self.helm, self.tmp)
+
+    def plan(self, *args: str) -> dict:
+        return json.loads(self.invoke("plan", "--json", *args).stdout)
+
+    def git(self, *args: str) -> str:
+        identity = ["-c", "user.name=e2e", "-c", "user.email=e2e@example.org"]
+        return subprocess.run(
+            ["git", "-C", str(self.path), *identity, *args], capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-qm", message)
+        return self.git("rev-parse", "HEAD")
+
+    def revert(self) -> None:
+        """Undo the last commit with a new one, as an operator reverting a bad change."""
+        self.git("revert", "--no-edit", "HEAD")
+
+    def edit_values(self, hub: str, change) -> None:
+        """Apply `change` to the `jupyterhub:` section of hubs/<hub>/values.yaml."""
+        path = self.path / "hubs" / hub / "values.yaml"
+        values = yaml.safe_load(path.read_text()) or {}
+        change(values.setdefault("jupyterhub", {}))
+        path.write_text(yaml.safe_dump(values, sort_keys=False))
+
+    def kubectl_json(self, *args: str) -> dict:
+        out = subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return json.loads(out.stdout)
+
+    def history(self, release: str) -> list[dict]:
+        """helm's history of the release, [] when it does not exist."""
+        proc = subprocess.run(
+            [str(self.helm), "--kubeconfig", str(self.kubeconfig), "history", release,
+             "-n", release, "-o", "json"], capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return json.loads(proc.stdout) if proc.returncode == 0 else []
+
+    def serving(self, release: str) -> dict:
+        return [r for r in self.history(release) if r["status"] == "deployed"][-1]
+
+    def release_labels(self, release: str, revision: int) -> dict:
+        found = self.kubectl_json("get", "secrets", "-n", release, "-l", f"owner=helm,name={release}")
+        for item in found["items"]:
+            if item["metadata"]["labels"]["version"] == str(revision):
+                return item["metadata"]["labels"]
+        raise AssertionError(f"no release secret for revision {revision} of {release}")
+
+
+def local_repo(
+    tmp: Path, *, org: str, hubs: str, kubeconfig, registry, chart_repo, base_image, age_key, helm
+) -> GeneratedRepo:
+    """Bake a repo whose tasks use the local cluster, registry, chart repository and age key."""
+    path = bake(
+        tmp,
+        org_name=org,
+        hubs=hubs,
+        registry=f"{registry}/{org.lower()}",
+        jupyterhub_chart_repository=chart_repo,
+        sops_recipient=age_key.public,
+    )
+    env = {
+        "FLEET_KUBECONFIG": str(kubeconfig),
+        "FLEET_HELM": str(helm),
+        "FLEET_BASE_IMAGE": base_image,
+        "SOPS_AGE_KEY_FILE": str(age_key.key_file),
+        "FLEET_LABELS": "",
+    }
+    repo = GeneratedRepo(path, env, kubeconfig, helm, tmp)
+    for hub in hubs.split(","):
+        # No PersistentVolumeClaim binds on kwok's fake nodes.
+        repo.edit_values(hub, lambda v: v.setdefault("hub", {}).setdefault("db", {}).update(
+            type="sqlite-memory"))  # fmt: skip
+    return repo
