@@ -93,3 +93,40 @@ def test_encrypt_file_refuses_encrypted(tmp_path):
     path = write(tmp_path / "secrets" / "staging.yaml", ENCRYPTED)
     with pytest.raises(FleetError, match="already sops-encrypted"):
         secrets.encrypt_file(tmp_path, path)
+
+
+def test_sigterm_removes_the_private_dirs_of_every_thread(tmp_path):
+    """A real process with private dirs open in worker threads, terminated with SIGTERM."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    code = (
+        "import sys, threading, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / '{{cookiecutter.repo}}')!r})\n"
+        "from fleet import secrets\n"
+        "secrets.install_sigterm_cleanup()\n"
+        "lock = threading.Lock()\n"
+        "def hold():\n"
+        "    with secrets.private_dir() as path:\n"
+        "        (path / 'staging.yaml').write_text('cookieSecret: s3cret')\n"
+        "        with lock:\n"
+        "            print(path, flush=True)\n"
+        "        time.sleep(60)\n"
+        "for _ in range(2):\n"
+        "    threading.Thread(target=hold, daemon=True).start()\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )  # fmt: skip
+    made = [Path(proc.stdout.readline().strip()) for _ in range(2)]
+    assert all((path / "staging.yaml").exists() for path in made)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    time.sleep(0.1)
+    assert list(tmp_path.iterdir()) == []

@@ -12,7 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import chart, images
+from . import chart, images, secrets
 from .config import Fleet
 from .deploy import DeployOptions, DeployResult, deploy_hub, with_options
 from .errors import FleetError
@@ -61,6 +61,8 @@ def deploy_many(fleet: Fleet, pairs: list[tuple[str, str]], options: DeployOptio
         raise FleetError(f"--jobs {jobs}: expected 1 or more")
     if not pairs:
         return []
+    # Worker threads cannot handle signals: a SIGTERM must still remove their decrypted secrets.
+    secrets.install_sigterm_cleanup()
     chart.dependency_build(fleet, runner)
     results: dict[tuple[str, str], DeployResult] = {}
     if options.build:

@@ -127,25 +127,44 @@ def _require_encrypted(path: Path) -> None:
         )
 
 
+# Private dirs that exist now, in any thread, so a SIGTERM can remove them all at once.
+_LIVE_DIRS: set[Path] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _remove_live_dirs() -> None:
+    with _LIVE_LOCK:
+        for path in list(_LIVE_DIRS):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _on_sigterm(signum, frame):
+    # Python runs handlers in the main thread only, so with several deploys running in worker
+    # threads, their decrypted secrets are removed here before the process exits.
+    _remove_live_dirs()
+    raise SystemExit(128 + signum)
+
+
+def install_sigterm_cleanup() -> None:
+    """On SIGTERM, remove every private dir of every thread, then exit (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 @contextlib.contextmanager
 def private_dir(prefix: str = "fleet-") -> Iterator[Path]:
-    """A 0700 temp dir removed on every exit path, SIGTERM included (when in the main thread)."""
+    """A 0700 temp dir removed on every exit path: success, failure, Ctrl-C and SIGTERM."""
+    install_sigterm_cleanup()
     path = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(path, 0o700)
-    previous = None
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:
-
-        def on_term(signum, frame):
-            raise SystemExit(128 + signum)
-
-        previous = signal.signal(signal.SIGTERM, on_term)
+    with _LIVE_LOCK:
+        _LIVE_DIRS.add(path)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
+        with _LIVE_LOCK:
+            _LIVE_DIRS.discard(path)
 
 
 def age_key_file(root: Path) -> Path | None:
