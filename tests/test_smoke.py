@@ -30,6 +30,11 @@ def sh(*argv, env=None, check=True, timeout=300) -> subprocess.CompletedProcess:
     return proc
 
 
+def chart(chart_repo: str) -> list[str]:
+    """The jupyterhub chart, as helm arguments, from the session's chart repository."""
+    return ["jupyterhub", "--repo", chart_repo, "--version", "4.4.0"]
+
+
 def kubectl(kubeconfig, *args, **kwargs):
     return sh("kubectl", "--kubeconfig", kubeconfig, *args, **kwargs)
 
@@ -44,11 +49,7 @@ def test_helm_installs_and_uninstalls_the_chart(request, helm_name, kubeconfig, 
         "upgrade",
         "--install",
         "jh",
-        "jupyterhub",
-        "--repo",
-        chart_repo,
-        "--version",
-        "4.4.0",
+        *chart(chart_repo),
         "--create-namespace",
         "--wait",
         "--timeout",
@@ -94,11 +95,7 @@ def test_rollout_status_fails_for_pods_that_never_become_ready(helm4, kubeconfig
         "upgrade",
         "--install",
         "jh",
-        "jupyterhub",
-        "--repo",
-        chart_repo,
-        "--version",
-        "4.4.0",
+        *chart(chart_repo),
         "--create-namespace",
         *TEST_VALUES,
         "--set-string",
@@ -152,11 +149,7 @@ def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
         helm,
         "template",
         "jh",
-        "jupyterhub",
-        "--repo",
-        chart_repo,
-        "--version",
-        "4.4.0",
+        *chart(chart_repo),
         *TEST_VALUES,
     )
     assert "name: proxy-public" in good.stdout
@@ -165,11 +158,7 @@ def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
         helm,
         "template",
         "jh",
-        "jupyterhub",
-        "--repo",
-        chart_repo,
-        "--version",
-        "4.4.0",
+        *chart(chart_repo),
         "--set",
         "hub.extraConfg=x",
         check=False,
