@@ -187,8 +187,11 @@ def lock_chart(root: Path) -> list[str]:
     except subprocess.TimeoutExpired:
         return [f"the chart repository did not answer in 120 s: run {later}."]
     if proc.returncode:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return [f"could not fetch the jupyterhub chart ({last}): run {later}."]
+        said = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+        # helm names the unreachable repository on a line of its own, then why on the next.
+        reached = [n for n, line in enumerate(said) if "Unable to get an update" in line]
+        why = " ".join(said[reached[0]:reached[0] + 2]) if reached else (said or ["no output"])[-1]
+        return [f"could not fetch the jupyterhub chart: {why}", f"Once it is reachable, run {later}."]
     return []
 
 

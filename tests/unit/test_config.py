@@ -151,3 +151,12 @@ def test_runner_passes_env():
         ["sh", "-c", "echo $FLEET_X"], step="env", mutates=False
     )
     assert proc.stdout.strip() == "1"
+
+
+def test_runner_failure_keeps_what_the_tool_said_on_stdout():
+    with pytest.raises(StepFailed) as err:
+        Runner(echo=False).run(
+            ["sh", "-c", "echo 'Unable to reach the repository'; echo 'Error: no index' >&2; exit 1"],
+            step="helm dependency update",
+        )
+    assert str(err.value).splitlines()[1:] == ["Unable to reach the repository", "Error: no index"]

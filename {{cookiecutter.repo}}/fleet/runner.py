@@ -65,5 +65,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             raise StepFailed(step, -1, f"timed out after {timeout}s") from None
         if check and proc.returncode != 0:
-            raise StepFailed(step, proc.returncode, redact_text(proc.stderr or "", self.secrets))
+            # Some tools (helm dependency update) say why on stdout: keep its last lines too.
+            said = "\n".join((proc.stdout or "").strip().splitlines()[-5:] + [proc.stderr or ""])
+            raise StepFailed(step, proc.returncode, redact_text(said.strip(), self.secrets))
         return proc
