@@ -201,15 +201,15 @@ def deploy(
         context=context, build=build,
     )  # fmt: skip
     if plan or all or cluster or len(hub or []) != 1:
-        from fleet import fleet_deploy
+        from fleet import parallel
 
         fleet = config.load()
-        pairs = fleet_deploy.targets_from(
+        pairs = parallel.targets_from(
             fleet, hubs=hub or [], env=env, everything=all, plan_file=plan, cluster=cluster
         )
-        results = fleet_deploy.deploy_many(fleet, pairs, options, Runner(dry_run=dry_run), int(jobs))
-        print(fleet_deploy.summary(results))
-        fleet_deploy.report_to_github(results)
+        results = parallel.deploy_many(fleet, pairs, options, Runner(dry_run=dry_run), int(jobs))
+        print(parallel.summary(results))
+        parallel.report_to_github(results)
         failed = [f"{r.hub}/{r.env}" for r in results if not r.ok]
         if failed:
             raise Exit(f"error: deploy failed for {len(failed)} of {len(results)}: {', '.join(failed)}", code=1)

@@ -1,4 +1,4 @@
-"""Deploy many hubs at once, `jobs` at a time; one hub's failure never stops the others.
+"""Deploy many hubs in parallel, `jobs` at a time; one hub's failure never stops the others.
 
 Safe in threads because `fleet.deploy.deploy_hub` keeps its state to itself (its own runner and
 temporary KUBECONFIG); the one thing hubs share, the chart's dependencies, is fetched once first.

@@ -1,11 +1,11 @@
-"""Unit tests of fleet.fleet_deploy: which (hub, env) pairs a multi-hub deploy targets, and how
+"""Unit tests of fleet.parallel: which (hub, env) pairs a multi-hub deploy targets, and how
 results are reported. The deploys themselves run for real in tests/test_plan_e2e.py."""
 
 import json
 from pathlib import Path
 
 import pytest
-from fleet import config, fleet_deploy
+from fleet import config, parallel
 from fleet.deploy import DeployOptions, DeployResult
 from fleet.errors import FleetError
 from fleet.runner import Runner
@@ -29,11 +29,11 @@ def fleet(tmp_path: Path) -> config.Fleet:
 
 
 def test_hubs_all_and_cluster(fleet):
-    assert fleet_deploy.targets_from(fleet, hubs=["beta", "alpha", "beta"], env="prod") == [
+    assert parallel.targets_from(fleet, hubs=["beta", "alpha", "beta"], env="prod") == [
         ("beta", "prod"), ("alpha", "prod")]
-    assert fleet_deploy.targets_from(fleet, everything=True, env="prod") == [
+    assert parallel.targets_from(fleet, everything=True, env="prod") == [
         ("alpha", "prod"), ("beta", "prod")]
-    assert fleet_deploy.targets_from(fleet, everything=True, env="staging", cluster="main") == [
+    assert parallel.targets_from(fleet, everything=True, env="staging", cluster="main") == [
         ("alpha", "staging"), ("gamma", "staging")]
 
 
@@ -41,8 +41,8 @@ def test_a_plan_file_filtered_by_env(fleet, tmp_path):
     plan = write(tmp_path / "plan.json", json.dumps({"deploy": [
         {"hub": "alpha", "env": "staging", "reasons": []},
         {"hub": "beta", "env": "prod", "reasons": []}], "build": []}))
-    assert fleet_deploy.targets_from(fleet, plan_file=str(plan)) == [("alpha", "staging"), ("beta", "prod")]
-    assert fleet_deploy.targets_from(fleet, plan_file=str(plan), env="prod") == [("beta", "prod")]
+    assert parallel.targets_from(fleet, plan_file=str(plan)) == [("alpha", "staging"), ("beta", "prod")]
+    assert parallel.targets_from(fleet, plan_file=str(plan), env="prod") == [("beta", "prod")]
 
 
 @pytest.mark.parametrize(
@@ -59,31 +59,31 @@ def test_a_plan_file_filtered_by_env(fleet, tmp_path):
 )
 def test_mistakes_are_caught_before_any_deploy(fleet, kwargs, message):
     with pytest.raises(FleetError, match=message):
-        fleet_deploy.targets_from(fleet, **kwargs)
+        parallel.targets_from(fleet, **kwargs)
 
 
 def test_a_plan_file_that_is_not_a_plan(fleet, tmp_path):
     bad = write(tmp_path / "plan.json", "[1, 2]")
     with pytest.raises(FleetError, match="not a plan"):
-        fleet_deploy.targets_from(fleet, plan_file=str(bad))
+        parallel.targets_from(fleet, plan_file=str(bad))
 
 
 def test_jobs_must_be_positive(fleet):
     with pytest.raises(FleetError, match="--jobs 0"):
-        fleet_deploy.deploy_many(fleet, [("alpha", "prod")], DeployOptions(), Runner(echo=False), jobs=0)
+        parallel.deploy_many(fleet, [("alpha", "prod")], DeployOptions(), Runner(echo=False), jobs=0)
 
 
 def test_summary_and_github_report(tmp_path):
     results = [DeployResult("alpha", "staging", ok=True, revision=3, image="r/i:t"),
                DeployResult("beta", "staging", ok=False, step="rollout", error="pod Pending\nmore")]
-    text = fleet_deploy.summary(results)
+    text = parallel.summary(results)
     assert "ok     alpha/staging: deployed revision 3" in text
     assert "FAILED beta/staging: FAILED at step rollout: pod Pending" in text
     assert text.endswith("1 deployed, 1 failed")
     summary = tmp_path / "summary.md"
     out = tmp_path / "out.txt"
     with open(out, "w") as handle:
-        fleet_deploy.report_to_github(
+        parallel.report_to_github(
             results, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, handle)
     assert out.read_text() == "::error title=deploy beta/staging failed at rollout::pod Pending%0Amore\n"
     assert "| beta | staging | ❌ failed | failed at rollout: pod Pending |" in summary.read_text()
