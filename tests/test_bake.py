@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bake import ROOT, bake, run_in
+from bake import ROOT, bake, clean_template, run_in
 
 pytestmark = pytest.mark.bake
 
@@ -156,3 +156,25 @@ def test_missing_sops_says_what_to_install_and_leaves_nothing(tmp_path):
     assert "sops 3.9 or newer: https://github.com/getsops/sops/releases" in failed.value.stderr
     assert "run again" in failed.value.stderr
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_cruft_update_brings_in_a_newer_template(tmp_path, age_key):
+    # The template as an organisation would generate it: from a git repository.
+    template = clean_template(tmp_path)
+    identity = ["-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "template v1"]):
+        subprocess.run(["git", "-C", str(template), *identity, *args], check=True)
+    repo = bake(tmp_path, sops_recipient=age_key.public)
+    assert "up to date" in run_in(repo, ["cruft", "check"]).stdout
+
+    requirements = template / "{{cookiecutter.repo}}" / "images" / "default" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "rich==14.0.0\n")
+    subprocess.run(["git", "-C", str(template), *identity, "commit", "-qam", "template v2"], check=True)
+    assert run_in(repo, ["cruft", "check"], check=False).returncode != 0
+
+    run_in(repo, ["cruft", "update", "--skip-apply-ask"])
+    assert "rich==14.0.0" in (repo / "images" / "default" / "requirements.txt").read_text()
+    assert "up to date" in run_in(repo, ["cruft", "check"]).stdout
+    # Only the template's change (and the record of it) arrived: hubs and secrets are untouched.
+    changed = set(git(repo, "diff", "--name-only", "HEAD").split())
+    assert changed == {".cruft.json", "images/default/requirements.txt"}
