@@ -88,10 +88,13 @@ def ensure_chart(helm: Path) -> Path:
     """The packaged jupyterhub chart in the cache, built or pulled if missing or stale."""
     package_dir = chart_package_dir()
     package = package_dir / f"jupyterhub-{versions.JUPYTERHUB_CHART}.tgz"
-    if use_standin():
-        stamp = f"standin {_standin_digest()}"
-        if package.exists() and cache.read_stamp("jupyterhub-chart") == stamp:
-            return package
+    standin = use_standin()
+    stamp = f"standin {_standin_digest()}" if standin else f"pulled {versions.JUPYTERHUB_CHART_REPO}"
+    if package.exists() and cache.read_stamp("jupyterhub-chart") == stamp:
+        return package
+    package_dir.mkdir(parents=True, exist_ok=True)
+    package.unlink(missing_ok=True)
+    if standin:
         print(
             "jupyterhub chart: building the STAND-IN chart from "
             f"{fixture_chart_inputs()} (no internet access here)",
@@ -99,20 +102,13 @@ def ensure_chart(helm: Path) -> Path:
         )
         src = cache.build_dir() / "jupyterhub-chart" / "jupyterhub"
         build_standin(src)
-        package_dir.mkdir(parents=True, exist_ok=True)
-        package.unlink(missing_ok=True)
         run([helm, "package", src, "--destination", package_dir], step="packaging the chart")
     else:
-        stamp = f"pulled {versions.JUPYTERHUB_CHART_REPO}"
-        if package.exists() and cache.read_stamp("jupyterhub-chart") == stamp:
-            return package
         print(
             "jupyterhub chart: pulling the REAL chart "
             f"{versions.JUPYTERHUB_CHART} from {versions.JUPYTERHUB_CHART_REPO}",
             file=sys.stderr,
         )
-        package_dir.mkdir(parents=True, exist_ok=True)
-        package.unlink(missing_ok=True)
         run(
             [
                 helm,

@@ -40,20 +40,24 @@ def staging_replaces(upstream_gomod: str) -> list[str]:
     return names
 
 
+def _header(upstream_gomod: str, *, module: str, require: str) -> list[str]:
+    """The scratch module's name, and the upstream's `go` and `godebug` directives."""
+    go = _GO_DIRECTIVE.search(upstream_gomod)
+    if not go:
+        raise ValueError(f"no `go` directive in the go.mod of {require}")
+    out = [f"module {module}", "", f"go {go.group(1)}", ""]
+    godebug = _GODEBUG.findall(upstream_gomod)
+    return out + ([*godebug, ""] if godebug else [])
+
+
 def scratch_gomod(
     upstream_gomod: str, *, module: str, require: str, version: str, staging_version: str
 ) -> str:
     """A go.mod requiring `require@version` with its local staging replaces made remote."""
-    go = _GO_DIRECTIVE.search(upstream_gomod)
-    if not go:
-        raise ValueError(f"no `go` directive in the go.mod of {require}")
     names = staging_replaces(upstream_gomod)
     if not names:
         raise ValueError(f"the go.mod of {require} has no ./staging/src replaces")
-    out = [f"module {module}", "", f"go {go.group(1)}", ""]
-    godebug = _GODEBUG.findall(upstream_gomod)
-    if godebug:
-        out += [*godebug, ""]
+    out = _header(upstream_gomod, module=module, require=require)
     out += [f"require {require} {version}", "", "replace ("]
     out += [f"\t{name} => {name} {staging_version}" for name in names]
     out += [")", ""]
@@ -90,16 +94,10 @@ def local_sibling_requires(upstream_gomod: str) -> dict[str, str]:
 def pinned_scratch_gomod(upstream_gomod: str, *, module: str, require: str, version: str) -> str:
     """A go.mod requiring `require@version` and its locally replaced siblings at the versions
     its go.mod requires, so the build uses the published siblings of the same release."""
-    go = _GO_DIRECTIVE.search(upstream_gomod)
-    if not go:
-        raise ValueError(f"no `go` directive in the go.mod of {require}")
     siblings = local_sibling_requires(upstream_gomod)
     if not siblings:
         raise ValueError(f"the go.mod of {require} replaces no required module locally")
-    out = [f"module {module}", "", f"go {go.group(1)}", ""]
-    godebug = _GODEBUG.findall(upstream_gomod)
-    if godebug:
-        out += [*godebug, ""]
+    out = _header(upstream_gomod, module=module, require=require)
     out += ["require (", f"\t{require} {version}"]
     out += [f"\t{name} {ver}" for name, ver in siblings.items()]
     out += [")", ""]
