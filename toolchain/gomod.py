@@ -54,10 +54,10 @@ def scratch_gomod(
     upstream_gomod: str, *, module: str, require: str, version: str, staging_version: str
 ) -> str:
     """A go.mod requiring `require@version` with its local staging replaces made remote."""
+    out = _header(upstream_gomod, module=module, require=require)
     names = staging_replaces(upstream_gomod)
     if not names:
         raise ValueError(f"the go.mod of {require} has no ./staging/src replaces")
-    out = _header(upstream_gomod, module=module, require=require)
     out += [f"require {require} {version}", "", "replace ("]
     out += [f"\t{name} => {name} {staging_version}" for name in names]
     out += [")", ""]
@@ -94,10 +94,10 @@ def local_sibling_requires(upstream_gomod: str) -> dict[str, str]:
 def pinned_scratch_gomod(upstream_gomod: str, *, module: str, require: str, version: str) -> str:
     """A go.mod requiring `require@version` and its locally replaced siblings at the versions
     its go.mod requires, so the build uses the published siblings of the same release."""
+    out = _header(upstream_gomod, module=module, require=require)
     siblings = local_sibling_requires(upstream_gomod)
     if not siblings:
         raise ValueError(f"the go.mod of {require} replaces no required module locally")
-    out = _header(upstream_gomod, module=module, require=require)
     out += ["require (", f"\t{require} {version}"]
     out += [f"\t{name} {ver}" for name, ver in siblings.items()]
     out += [")", ""]
