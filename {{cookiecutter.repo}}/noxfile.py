@@ -1,7 +1,7 @@
 # /// script
 # dependencies = ["nox>=2024.10.9"]
 # ///
-"""Checks of this repository: `nox -s lint templates secrets images` (CI runs the same).
+"""Checks of this repository: `nox` runs lint, tests, templates and secrets (CI runs the same).
 
 The sessions use the tools of the current environment (`pip install -r requirements.txt`, plus
 helm, sops, hadolint and docker on PATH). A missing tool fails the session; nothing is skipped.
@@ -15,15 +15,24 @@ from pathlib import Path
 
 import nox
 
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # the fleet package of this repository
+
+from fleet import chart, config, sops  # noqa: E402 - importable once ROOT is on sys.path
+from fleet.errors import FleetError  # noqa: E402
+from fleet.runner import Runner  # noqa: E402
+
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "none"
 nox.options.error_on_external_run = True
-nox.options.sessions = ["lint", "templates", "secrets"]
+nox.options.sessions = ["lint", "tests", "templates", "secrets"]
 
-ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.y*ml"))
-CONFIGS = {"fleet": ["fleet.yaml"], "cluster": ["clusters/*/cluster.yaml"], "hub": ["hubs/*/hub.yaml"]}
+CONFIGS = {
+    "fleet": ["fleet.yaml"],
+    "cluster": ["clusters/*/cluster.yaml"],
+    "hub": ["hubs/*/hub.yaml"],
+}
 
 
 def _files(*patterns: str) -> list[str]:
@@ -37,21 +46,19 @@ def _selected_hubs(session: nox.Session, fleet) -> list:
 
 @nox.session(venv_backend="none", tags=["lint"])
 def lint(session: nox.Session) -> None:
-    """Lint YAML, Python, Dockerfiles and workflows; validate every config file against its schema."""
-    from fleet import config
-    from fleet.errors import FleetError
-
+    """Lint YAML, Python (rules, format, import layers), Dockerfiles, workflows and config."""
     session.run("yamllint", "--strict", ".", external=True)
     session.run("ruff", "check", ".", external=True)
+    session.run("ruff", "format", "--check", ".", external=True)
+    session.run("lint-imports", external=True)
     dockerfiles = _files("images/*/Dockerfile")
     if dockerfiles:
         session.run("hadolint", *dockerfiles, external=True)
     if WORKFLOWS:
         workflows = [str(p.relative_to(ROOT)) for p in WORKFLOWS]
         session.run("zizmor", "--offline", *workflows, external=True)
-        session.run(
-            "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows, external=True
-        )
+        schema = "vendor.github-workflows"
+        session.run("check-jsonschema", "--builtin-schema", schema, *workflows, external=True)
     for kind, patterns in CONFIGS.items():
         files = _files(*patterns)
         if files:
@@ -61,16 +68,19 @@ def lint(session: nox.Session) -> None:
         fleet = config.load(ROOT)  # cross-file checks: each hub's cluster and image exist
     except FleetError as exc:
         session.error(str(exc))
-    session.log(f"config: {len(fleet.clusters)} clusters, {len(fleet.hubs)} hubs, {len(fleet.images)} images")
+    counts = f"{len(fleet.clusters)} clusters, {len(fleet.hubs)} hubs, {len(fleet.images)} images"
+    session.log(f"config: {counts}")
+
+
+@nox.session(venv_backend="none", tags=["tests"])
+def tests(session: nox.Session) -> None:
+    """Unit tests of the fleet package (tests/): pure functions and real sops, git and docker."""
+    session.run("pytest", *session.posargs, external=True)
 
 
 @nox.session(venv_backend="none", tags=["chart"])
 def templates(session: nox.Session) -> None:
     """helm lint the chart, then render and validate every hub x env with its secrets."""
-    from fleet import chart, config
-    from fleet.errors import FleetError
-    from fleet.runner import Runner
-
     runner = Runner()
     try:
         fleet = config.load(ROOT)
@@ -95,13 +105,12 @@ def templates(session: nox.Session) -> None:
 @nox.session(venv_backend="none", tags=["secrets"])
 def secrets(session: nox.Session) -> None:
     """Every file under a secrets/ folder is sops-encrypted; a plaintext one fails, named."""
-    from fleet import secrets as fleet_secrets
-
-    files = fleet_secrets.secret_files(ROOT)
-    plaintext = [str(p.relative_to(ROOT)) for p in fleet_secrets.plaintext_files(ROOT)]
+    files = sops.secret_files(ROOT)
+    plaintext = [str(p.relative_to(ROOT)) for p in sops.plaintext_files(ROOT)]
     if plaintext:
         session.error(
-            "not sops-encrypted (run `invoke secrets.encrypt PATH` on each): " + ", ".join(plaintext)
+            "not sops-encrypted (run `invoke secrets.encrypt PATH` on each): "
+            + ", ".join(plaintext)
         )
     session.log(f"{len(files)} secrets files, all sops-encrypted")
 
@@ -116,14 +125,26 @@ def images(session: nox.Session) -> None:
         folder = ROOT / "images" / name
         if not (folder / "Dockerfile").exists():
             session.error(f"images/{name}/Dockerfile: not found")
+        if not (folder / "tests").is_dir():
+            session.error(f"images/{name}/tests: missing; every image carries its tests")
         tag = f"fleet-check/{name}:nox"
         build_args = ["--build-arg", f"BASE_IMAGE={base}"] if base else []
         session.run("docker", "build", *build_args, "-t", tag, str(folder), external=True)
-        if (folder / "tests").is_dir():
-            session.run(
-                "docker", "run", "--rm", tag,
-                "python", "-m", "pytest", "-p", "no:cacheprovider", "/opt/image-tests",
-                external=True,
-            )
-        else:
-            session.error(f"images/{name}/tests: missing; every image carries its tests")
+        pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider", "/opt/image-tests"]
+        session.run("docker", "run", "--rm", tag, *pytest, external=True)
+
+
+@nox.session(venv_backend="none", tags=["lock"])
+def lock(session: nox.Session) -> None:
+    """Refresh requirements.txt, the locked versions CI installs, from requirements.in."""
+    session.run(
+        "pip-compile",
+        "--quiet",
+        "--strip-extras",
+        "--no-emit-index-url",
+        "--no-emit-find-links",
+        "--output-file=requirements.txt",
+        "requirements.in",
+        external=True,
+        env={"CUSTOM_COMPILE_COMMAND": "nox -s lock"},
+    )

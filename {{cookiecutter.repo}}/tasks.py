@@ -6,17 +6,29 @@ Run `invoke --list` for the tasks and `invoke --help TASK` for each one's option
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 
 from invoke import Collection, Exit, task
 
+from fleet import config, images, parallel, private, scaffold, sops
+from fleet import plan as planning
+from fleet.credentials import Access
+from fleet.deploy import deploy_hub, rollback_hub
+from fleet.diff import diff_hub
 from fleet.errors import FleetError
+from fleet.release import DeployOptions
+from fleet.runner import Runner
+from fleet.status import print_table as print_status
+from fleet.status import rows as status_rows
 
 
 def _errors_exit(fn):
-    """Turn a FleetError into a one-line message and exit code 1, not a traceback."""
+    """The entry of every task: signal handlers set, a FleetError as one line and exit code 1."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        private.install_signal_handlers()
         try:
             return fn(*args, **kwargs)
         except FleetError as exc:
@@ -30,12 +42,10 @@ def _errors_exit(fn):
 ns = Collection()
 
 
-# --- hubs, clusters and secrets (fleet.scaffold, fleet.secrets) ---
+# --- hubs, clusters and secrets (fleet.scaffold, fleet.sops) ---
 
 
 def _root():
-    from fleet import config
-
     return config.find_root()
 
 
@@ -49,10 +59,10 @@ def _root():
 @_errors_exit
 def new_hub(c, name, cluster=None, image=None):
     """Add hubs/NAME from the skeleton, with freshly generated, encrypted secrets."""
-    from fleet import scaffold
-
     folder = scaffold.new_hub(_root(), name, cluster=cluster, image=image)
-    print(f"created {folder}; edit its values, and its secrets with `invoke secrets.edit {name} staging`")
+    print(
+        f"created {folder}; edit its values, and its secrets with `invoke secrets.edit {name} staging`"
+    )
 
 
 @task(
@@ -67,11 +77,15 @@ def new_hub(c, name, cluster=None, image=None):
 )
 @_errors_exit
 def new_cluster(
-    c, name, provider="kubeconfig", project=None, cloud_cluster=None, location=None, resource_group=None
+    c,
+    name,
+    provider="kubeconfig",
+    project=None,
+    cloud_cluster=None,
+    location=None,
+    resource_group=None,
 ):
     """Add clusters/NAME/cluster.yaml for a provider."""
-    from fleet import scaffold
-
     path = scaffold.new_cluster(
         _root(),
         name,
@@ -85,8 +99,6 @@ def new_cluster(
 
 
 def _secrets_file(hub, env):
-    from fleet import config
-
     fleet = config.load()
     found = fleet.hub(hub)
     return fleet.root, found.secrets_file(fleet.check_env(found, env))
@@ -96,40 +108,30 @@ def _secrets_file(hub, env):
 @_errors_exit
 def secrets_edit(c, hub, env):
     """Edit a hub's secrets for an env in $EDITOR through sops (decrypted only in sops's temp file)."""
-    from fleet import secrets
-
     root, path = _secrets_file(hub, env)
-    secrets.edit(root, path)
+    sops.edit(root, path)
 
 
 @task(name="encrypt", help={"path": "a plaintext file under a secrets/ folder"})
 @_errors_exit
 def secrets_encrypt(c, path):
     """Encrypt a plaintext secrets file in place (refuses a file already encrypted)."""
-    from pathlib import Path
-
-    from fleet import secrets
-
-    secrets.encrypt_file(_root(), Path(path))
+    sops.encrypt_file(_root(), Path(path))
 
 
 @task(name="decrypt", help={"hub": "hub name", "env": "staging or prod"})
 @_errors_exit
 def secrets_decrypt(c, hub, env):
     """Print a hub's decrypted secrets for an env to stdout (never written to a file)."""
-    from fleet import secrets
-
     root, path = _secrets_file(hub, env)
-    secrets.decrypt_to_stdout(root, path)
+    sops.decrypt_to_stdout(root, path)
 
 
 @task(name="updatekeys")
 @_errors_exit
 def secrets_updatekeys(c):
     """Re-encrypt every secrets file for the keys now in .sops.yaml."""
-    from fleet import secrets
-
-    for path in secrets.updatekeys(_root()):
+    for path in sops.updatekeys(_root()):
         print(f"re-keyed {path}")
 
 
@@ -140,7 +142,7 @@ ns.add_collection(
 )
 
 
-# --- build, deploy, diff, status, rollback (fleet.images, fleet.deploy, fleet.diff, fleet.status)
+# --- build, deploy, diff, status, rollback (fleet.images, .deploy, .parallel, .diff, .status)
 
 _ACCESS_HELP = {
     "kubeconfig": "kubeconfig file to take the cluster's credentials from (env FLEET_KUBECONFIG)",
@@ -149,8 +151,6 @@ _ACCESS_HELP = {
 
 
 def _deploy_options(**given):
-    from fleet.deploy import DeployOptions
-
     return DeployOptions.from_env(**given)
 
 
@@ -165,8 +165,6 @@ def _deploy_options(**given):
 @_errors_exit
 def build(c, image=None, push=False, no_cache=False):
     """Build images tagged with the hash of their build context; skipped when the registry has it."""
-    from fleet import config, images
-
     images.build_all(config.load(), image or None, push=push, no_cache=no_cache)
 
 
@@ -184,25 +182,34 @@ def build(c, image=None, push=False, no_cache=False):
         "no-rollback": "leave a failed upgrade in place instead of rolling back",
         "build": "build and push the hub's image first when the registry lacks it",
         **_ACCESS_HELP,
-    }
+    },
 )
 @_errors_exit
 def deploy(
-    c, hub=None, env=None, dry_run=False, timeout=None, no_rollback=False, kubeconfig=None,
-    context=None, build=False, plan=None, all=False, cluster=None, jobs=4,
-):  # fmt: skip
+    c,
+    hub=None,
+    env=None,
+    dry_run=False,
+    timeout=None,
+    no_rollback=False,
+    kubeconfig=None,
+    context=None,
+    build=False,
+    plan=None,
+    all=False,
+    cluster=None,
+    jobs=4,
+):
     """Deploy hubs to an environment, wait for each, roll back a failed one; see --plan/--all/--jobs."""
-    from fleet import config
-    from fleet.deploy import deploy_hub
-    from fleet.runner import Runner
-
     options = _deploy_options(
-        dry_run=dry_run, timeout=timeout, rollback=not no_rollback, kubeconfig=kubeconfig,
-        context=context, build=build,
-    )  # fmt: skip
+        dry_run=dry_run,
+        timeout=timeout,
+        rollback=not no_rollback,
+        kubeconfig=kubeconfig,
+        context=context,
+        build=build,
+    )
     if plan or all or cluster or len(hub or []) != 1:
-        from fleet import parallel
-
         fleet = config.load()
         pairs = parallel.targets_from(
             fleet, hubs=hub or [], env=env, everything=all, plan_file=plan, cluster=cluster
@@ -212,14 +219,19 @@ def deploy(
         parallel.report_to_github(results)
         failed = [f"{r.hub}/{r.env}" for r in results if not r.ok]
         if failed:
-            raise Exit(f"error: deploy failed for {len(failed)} of {len(results)}: {', '.join(failed)}", code=1)
+            raise Exit(
+                f"error: deploy failed for {len(failed)} of {len(results)}: {', '.join(failed)}",
+                code=1,
+            )
         return
     hub = hub[0]
     if env is None:
         raise Exit("error: --env is required", code=1)
     result = deploy_hub(config.load(), hub, env, options, Runner(dry_run=dry_run))
     if not result.ok:
-        raise Exit(f"error: deploy {hub}/{env} failed at step {result.step}: {result.error}", code=1)
+        raise Exit(
+            f"error: deploy {hub}/{env} failed at step {result.step}: {result.error}", code=1
+        )
     print(result.summary())
 
 
@@ -227,10 +239,6 @@ def deploy(
 @_errors_exit
 def diff(c, hub, env, kubeconfig=None, context=None):
     """Show what a deploy would change in the live release, as a unified diff, secrets redacted."""
-    from fleet import config
-    from fleet.diff import diff_hub
-    from fleet.runner import Runner
-
     options = _deploy_options(kubeconfig=kubeconfig, context=context)
     text = diff_hub(config.load(), hub, env, options, Runner())
     print(text if text else f"{hub}/{env}: no changes")
@@ -238,17 +246,18 @@ def diff(c, hub, env, kubeconfig=None, context=None):
 
 @task(
     iterable=["hub", "env"],
-    help={"hub": "hub to show (repeatable; default: all)", "env": "environment (repeatable)", **_ACCESS_HELP},
+    help={
+        "hub": "hub to show (repeatable; default: all)",
+        "env": "environment (repeatable)",
+        **_ACCESS_HELP,
+    },
 )
 @_errors_exit
 def status(c, hub=None, env=None, kubeconfig=None, context=None):
     """Show each release: revision, status, image, deployed commit and time."""
-    from fleet import config
-    from fleet.runner import Runner
-    from fleet.status import print_table, rows
-
     options = _deploy_options(kubeconfig=kubeconfig, context=context)
-    print_table(rows(config.load(), hub or [], env or [], options, Runner(echo=False)))
+    found = status_rows(config.load(), hub or [], env or [], options, Runner(echo=False))
+    print_status(found)
 
 
 @task(
@@ -263,17 +272,15 @@ def status(c, hub=None, env=None, kubeconfig=None, context=None):
 @_errors_exit
 def rollback(c, hub, env, revision=None, timeout=None, kubeconfig=None, context=None):
     """Roll a release back to its previous good revision and wait for the rollout."""
-    from fleet import config
-    from fleet.deploy import rollback_hub
-    from fleet.runner import Runner
-
     options = _deploy_options(timeout=timeout, kubeconfig=kubeconfig, context=context)
     if revision is not None and not str(revision).isdigit():
         raise Exit(f"error: --revision {revision!r}: expected a revision number", code=1)
     number = int(revision) if revision is not None else None
     result = rollback_hub(config.load(), hub, env, options, Runner(), number)
     if not result.ok:
-        raise Exit(f"error: rollback {hub}/{env} failed at step {result.step}: {result.error}", code=1)
+        raise Exit(
+            f"error: rollback {hub}/{env} failed at step {result.step}: {result.error}", code=1
+        )
     print(f"{hub}/{env}: rolled back; revision {result.revision} serving, image {result.image}")
 
 
@@ -299,20 +306,31 @@ for _task in (build, deploy, diff, status, rollback):
     },
 )
 @_errors_exit
-def plan(c, base=None, head="HEAD", env=None, label=None, json=False, markdown=None,
-         kubeconfig=None, context=None):
+def plan(
+    c,
+    base=None,
+    head="HEAD",
+    env=None,
+    label=None,
+    json=False,
+    markdown=None,
+    kubeconfig=None,
+    context=None,
+):
     """Show which hubs a change deploys and which images it builds, with the reasons."""
-    import os
-
-    from fleet import plan as planning
-    from fleet.credentials import Access
-
     labels = [*(label or []), *filter(None, os.environ.get("FLEET_LABELS", "").split(","))]
     planning.run(
-        None, base=base or os.environ.get("FLEET_PLAN_BASE") or "HEAD~1", head=head, envs=env,
-        labels=[name.strip() for name in labels], as_json=json, markdown_file=markdown,
-        access=Access(kubeconfig or os.environ.get("FLEET_KUBECONFIG"),
-                      context or os.environ.get("FLEET_CONTEXT")),
+        None,
+        base=base or os.environ.get("FLEET_PLAN_BASE") or "HEAD~1",
+        head=head,
+        envs=env,
+        labels=[name.strip() for name in labels],
+        as_json=json,
+        markdown_file=markdown,
+        access=Access(
+            kubeconfig or os.environ.get("FLEET_KUBECONFIG"),
+            context or os.environ.get("FLEET_CONTEXT"),
+        ),
     )
 
 

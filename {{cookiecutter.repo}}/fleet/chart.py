@@ -1,7 +1,6 @@
 """The shared chart: fetch its dependencies once, and render it for one hub in one environment.
 
-API used by the other modules:
-- `helm_bin()`: env FLEET_HELM, default `helm`.
+What the other modules use:
 - `dependency_build(fleet, runner)`: `helm dependency build` of the committed Chart.lock (or
   `update` when there is no lock yet), once per state of Chart.yaml + Chart.lock, under a file
   lock so two processes never run it at once (helm cannot).
@@ -11,6 +10,7 @@ API used by the other modules:
   placeholders) and template in one call; what `nox -s templates` runs.
 - `validate_manifests(text, hub, env, k8s_version)`: every rendered object against the Kubernetes
   schema (kubernetes-validate); the error names the hub, env and object.
+- `write_lock(root, runner)`: `helm dependency update` to write Chart.lock (at generation).
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ from pathlib import Path
 
 import yaml
 
+from . import private, sops
 from .config import Fleet, Hub
-from .errors import FleetError
+from .errors import FleetError, StepFailed
+from .helm import binary as helm_bin
 from .runner import Runner
 
 STAMP = ".fleet-deps"
 # The Kubernetes version manifests are validated against (env FLEET_K8S_VERSION overrides).
 K8S_VERSION = "1.32.0"
-
-
-def helm_bin() -> str:
-    return os.environ.get("FLEET_HELM", "helm")
 
 
 def _state(chart: Path) -> str:
@@ -59,12 +57,16 @@ def _locked(path: Path) -> Iterator[None]:
 def _deps_present(chart: Path) -> bool:
     deps = (yaml.safe_load((chart / "Chart.yaml").read_text()) or {}).get("dependencies") or []
     charts = chart / "charts"
-    return all(any(charts.glob(f"{d['name']}-*.tgz")) or (charts / d["name"]).is_dir() for d in deps)
+    return all(
+        any(charts.glob(f"{d['name']}-*.tgz")) or (charts / d["name"]).is_dir() for d in deps
+    )
 
 
 def _http_repositories(chart: Path) -> list[str]:
     deps = (yaml.safe_load((chart / "Chart.yaml").read_text()) or {}).get("dependencies") or []
-    return sorted({d["repository"] for d in deps if str(d.get("repository", "")).startswith("http")})
+    return sorted(
+        {d["repository"] for d in deps if str(d.get("repository", "")).startswith("http")}
+    )
 
 
 def dependency_build(fleet: Fleet, runner: Runner) -> None:
@@ -88,21 +90,19 @@ def dependency_build(fleet: Fleet, runner: Runner) -> None:
                 mutates=False,
             )
         else:
-            from .secrets import private_dir
-
-            with private_dir("fleet-helm-repos-") as home:
-                private = [
+            with private.directory("fleet-helm-repos-") as home:
+                isolated = [
                     f"--repository-config={home / 'repositories.yaml'}",
                     f"--repository-cache={home / 'cache'}",
                 ]
                 for number, url in enumerate(_http_repositories(chart)):
                     runner.run(
-                        [helm_bin(), "repo", "add", f"dependency-{number}", url, *private],
+                        [helm_bin(), "repo", "add", f"dependency-{number}", url, *isolated],
                         step=f"helm repo add {url}",
                         mutates=False,
                     )
                 runner.run(
-                    [helm_bin(), "dependency", "build", str(chart), *private],
+                    [helm_bin(), "dependency", "build", str(chart), *isolated],
                     step="helm dependency build",
                     mutates=False,
                 )
@@ -138,19 +138,17 @@ def template(
 
 def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str, str]:
     """Template a hub x env with its values and secrets; returns (manifests, secrets mode)."""
-    from . import secrets
-
     hub = fleet.hub(hub) if isinstance(hub, str) else hub
     dependency_build(fleet, runner)
-    with secrets.for_render(fleet, hub, env, runner) as (path, found, mode):
-        quiet = Runner(runner.dry_run, runner.echo, runner.env, runner.secrets | found)
-        manifests = template(fleet, hub, env, [*hub.values_files(env), path], quiet)
+    with sops.for_render(fleet, hub, env, runner) as (path, found, mode):
+        own = runner.copy(secrets=runner.secrets | found)
+        manifests = template(fleet, hub, env, [*hub.values_files(env), path], own)
     return manifests, mode
 
 
 def validate_manifests(text: str, hub: str, env: str, k8s_version: str | None = None) -> int:
     """Validate every object in a multi-document YAML against the Kubernetes schema; returns the count."""
-    import kubernetes_validate
+    import kubernetes_validate  # noqa: PLC0415 - heavy (its schemas); only `nox -s templates` needs it
 
     version = k8s_version or os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
     count = 0
@@ -163,7 +161,37 @@ def validate_manifests(text: str, hub: str, env: str, k8s_version: str | None = 
         except kubernetes_validate.ValidationError as exc:
             where = ".".join(str(p) for p in exc.path) or "(top level)"
             raise FleetError(f"hub {hub} env {env}: {name}: field {where}: {exc.message}") from None
-        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
+        except (
+            kubernetes_validate.SchemaNotFoundError,
+            kubernetes_validate.InvalidSchemaError,
+        ) as exc:
             raise FleetError(f"hub {hub} env {env}: {name}: no Kubernetes schema: {exc}") from None
         count += 1
     return count
+
+
+def write_lock(root: Path, runner: Runner, timeout: float = 120) -> list[str]:
+    """Write chart/Chart.lock with `helm dependency update`; returns what to tell the operator.
+
+    Run once when the repo is generated, so deploys `helm dependency build` the committed lock.
+    """
+    later = "`helm dependency update chart`, then commit chart/Chart.lock"
+    try:
+        runner.run(
+            [helm_bin(), "dependency", "update", str(root / "chart")],
+            step="helm dependency update",
+            mutates=False,
+            timeout=timeout,
+        )
+    except StepFailed as exc:
+        said = [line.strip() for line in exc.stderr.splitlines() if line.strip()]
+        # helm names the unreachable repository on a line of its own, then why on the next.
+        reached = [n for n, line in enumerate(said) if "Unable to get an update" in line]
+        why = " ".join(said[reached[0] : reached[0] + 2]) if reached else exc.last_line()
+        return [
+            f"could not fetch the jupyterhub chart: {why}",
+            f"Once it is reachable, run {later}.",
+        ]
+    except FleetError:
+        return [f"helm is not on PATH, so chart/Chart.lock was not written: run {later}."]
+    return []

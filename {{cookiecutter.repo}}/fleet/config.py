@@ -46,7 +46,7 @@ def validate(data: object, kind: str, path: Path) -> dict:
         err = jsonschema.exceptions.best_match(errors)
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise FleetError(f"{path}: field {where}: {err.message}")
-    return data  # type: ignore[return-value]
+    return data
 
 
 def release_name(hub: str, env: str) -> str:
@@ -104,6 +104,12 @@ class Fleet:
             valid = ", ".join(sorted(self.hubs)) or "(none)"
             raise FleetError(f"unknown hub {name!r}; valid hubs: {valid}")
         return self.hubs[name]
+
+    def check_environment(self, env: str) -> str:
+        """The environment if the fleet has it, else an error listing the valid ones."""
+        if env not in self.environments:
+            raise FleetError(f"unknown env {env!r}; valid envs: {', '.join(self.environments)}")
+        return env
 
     def check_env(self, hub: Hub, env: str) -> str:
         """The environment if the hub deploys to it, else an error listing the valid ones."""

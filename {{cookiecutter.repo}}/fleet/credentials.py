@@ -7,11 +7,11 @@ Each deploy gets its own private file, which is also what makes parallel deploys
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import private, sops
 from .config import Cluster, Fleet
 from .errors import FleetError, StepFailed
 from .runner import Runner
@@ -29,33 +29,23 @@ def gcp_argv(settings: dict) -> list[str]:
     """gcloud writes the cluster's credentials to $KUBECONFIG (our temp file) and nothing else."""
     location = settings["location"]
     # A zone ends in -<letter> (europe-west1-b); a region does not (europe-west1).
-    flag = (
-        "--zone"
-        if location.rsplit("-", 1)[-1].isalpha() and location.count("-") == 2
-        else "--region"
-    )
-    return [
-        "gcloud", "container", "clusters", "get-credentials", settings["cluster"],
-        flag, location, "--project", settings["project"],
-    ]  # fmt: skip
+    zone = location.rsplit("-", 1)[-1].isalpha() and location.count("-") == 2
+    argv = ["gcloud", "container", "clusters", "get-credentials", settings["cluster"]]
+    return argv + ["--zone" if zone else "--region", location, "--project", settings["project"]]
 
 
 def aws_argv(settings: dict, kubeconfig: Path) -> list[str]:
-    argv = [
-        "aws", "eks", "update-kubeconfig", "--name", settings["cluster"],
-        "--region", settings["region"], "--kubeconfig", str(kubeconfig),
-    ]  # fmt: skip
+    argv = ["aws", "eks", "update-kubeconfig", "--name", settings["cluster"]]
+    argv += ["--region", settings["region"], "--kubeconfig", str(kubeconfig)]
     if settings.get("role_arn"):
         argv += ["--role-arn", settings["role_arn"]]
     return argv
 
 
 def azure_argv(settings: dict, kubeconfig: Path) -> list[str]:
-    return [
-        "az", "aks", "get-credentials", "--name", settings["cluster"],
-        "--resource-group", settings["resource_group"], "--file", str(kubeconfig),
-        "--overwrite-existing",
-    ]  # fmt: skip
+    argv = ["az", "aks", "get-credentials", "--name", settings["cluster"]]
+    argv += ["--resource-group", settings["resource_group"], "--file", str(kubeconfig)]
+    return argv + ["--overwrite-existing"]
 
 
 def flatten_argv(context: str | None) -> list[str]:
@@ -85,12 +75,6 @@ def kubeconfig_source(cluster: Cluster, access: Access) -> tuple[str, str, str |
     )
 
 
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-
-
 def _fill(fleet: Fleet, cluster: Cluster, access: Access, target: Path, runner: Runner) -> None:
     provider = cluster.provider
     if provider == "kubeconfig" or access.kubeconfig:
@@ -98,20 +82,20 @@ def _fill(fleet: Fleet, cluster: Cluster, access: Access, target: Path, runner: 
         if kind == "path" and not Path(source).is_file():
             raise FleetError(f"cluster {cluster.name}: kubeconfig {source} not found")
         if kind == "encrypted":
-            from . import secrets
-
             plain = target.parent / "source.yaml"
-            _write_private(plain, secrets._decrypt(fleet.root, Path(source), runner))
+            private.write(plain, sops.decrypt_text(fleet.root, Path(source), runner))
             source = str(plain)
         proc = runner.run(
-            flatten_argv(context), step=f"kubeconfig for cluster {cluster.name}", mutates=False,
+            flatten_argv(context),
+            step=f"kubeconfig for cluster {cluster.name}",
+            mutates=False,
             env={"KUBECONFIG": source},
-        )  # fmt: skip
-        _write_private(target, proc.stdout)
+        )
+        private.write(target, proc.stdout)
         if kind == "encrypted":
             (target.parent / "source.yaml").unlink()
         return
-    _write_private(target, "")
+    private.write(target, "")
     if provider == "gcp":
         argv, env = gcp_argv(cluster.settings), {"KUBECONFIG": str(target)}
     elif provider == "aws":
@@ -132,9 +116,7 @@ def temporary_kubeconfig(
     fleet: Fleet, cluster: Cluster, runner: Runner, access: Access = Access()
 ) -> Iterator[Path]:
     """A private KUBECONFIG for this cluster, removed on every exit path."""
-    from .secrets import private_dir
-
-    with private_dir("fleet-kube-") as folder:
+    with private.directory("fleet-kube-") as folder:
         target = folder / "kubeconfig"
         _fill(fleet, cluster, access, target, runner)
         yield target
@@ -142,11 +124,10 @@ def temporary_kubeconfig(
 
 def check_reachable(cluster: Cluster, runner: Runner, timeout: str = "10s") -> None:
     """One quick read of the API server, so an unreachable cluster is one clear line, not a timeout."""
+    argv = ["kubectl", "get", "--raw", "/readyz", f"--request-timeout={timeout}"]
     try:
-        runner.run(
-            ["kubectl", "get", "--raw", "/readyz", f"--request-timeout={timeout}"],
-            step=f"reach cluster {cluster.name}", mutates=False,
-        )  # fmt: skip
+        runner.run(argv, step=f"reach cluster {cluster.name}", mutates=False)
     except StepFailed as exc:
-        last = (exc.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise FleetError(f"cluster {cluster.name} unreachable: {last}") from None
+        raise FleetError(
+            f"cluster {cluster.name} unreachable: {exc.last_line('no answer')}"
+        ) from None

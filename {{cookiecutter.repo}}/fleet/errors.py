@@ -15,3 +15,8 @@ class StepFailed(FleetError):
         tail = "\n".join(stderr.strip().splitlines()[-15:])
         message = f"{step} failed (exit {returncode})"
         super().__init__(f"{message}:\n{tail}" if tail else message)
+
+    def last_line(self, default: str = "no output") -> str:
+        """The last line the tool said: usually the one that says why."""
+        lines = self.stderr.strip().splitlines()
+        return lines[-1] if lines else default

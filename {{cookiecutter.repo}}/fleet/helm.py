@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import sys
+from collections.abc import Mapping
 
-from .chart import helm_bin
 from .errors import FleetError, StepFailed
 from .runner import Runner
 
@@ -23,6 +24,11 @@ LABEL_DIRTY = "fleet-dirty"
 GOOD = ("deployed", "superseded")
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def binary(environ: Mapping[str, str] = os.environ) -> str:
+    """The helm to run: env FLEET_HELM (a path or a name on PATH), else `helm`."""
+    return environ.get("FLEET_HELM") or "helm"
 
 
 def parse_timeout(text: str) -> int:
@@ -55,12 +61,24 @@ def _major(helm: str) -> int:
 
 def major_version(helm: str | None = None) -> int:
     """The helm major version (3 or 4), asked once per binary."""
-    return _major(helm or helm_bin())
+    return _major(helm or binary())
 
 
 def rollback_flag(major: int) -> str:
     """helm 4 renamed --atomic to --rollback-on-failure."""
     return "--atomic" if major == 3 else "--rollback-on-failure"
+
+
+def image_flags(name: str, tag: str) -> list[str]:
+    """The values naming the hub's user image; none when the chart's default image is used."""
+    if not name:
+        return []
+    return [
+        "--set-string",
+        f"jupyterhub.singleuser.image.name={name}",
+        "--set-string",
+        f"jupyterhub.singleuser.image.tag={tag}",
+    ]
 
 
 def render_argv(
@@ -73,24 +91,11 @@ def render_argv(
     image_tag: str,
 ) -> list[str]:
     """What every upgrade of the release shares: chart, namespace, values in order, the image."""
-    argv = [
-        helm,
-        "upgrade",
-        "--install",
-        release,
-        chart,
-        "--namespace",
-        release,
-        "--create-namespace",
-    ]
+    argv = [helm, "upgrade", "--install", release, chart]
+    argv += ["--namespace", release, "--create-namespace"]
     for path in values_files:
         argv += ["--values", str(path)]
-    if image_name:
-        argv += [
-            "--set-string", f"jupyterhub.singleuser.image.name={image_name}",
-            "--set-string", f"jupyterhub.singleuser.image.tag={image_tag}",
-        ]  # fmt: skip
-    return argv
+    return argv + image_flags(image_name, image_tag)
 
 
 def upgrade_argv(
@@ -103,7 +108,7 @@ def upgrade_argv(
     **render: object,
 ) -> list[str]:
     """The real upgrade: waits, cleans up on failure, rolls back unless told not to, records labels."""
-    argv = render_argv(**render)  # type: ignore[arg-type]
+    argv = render_argv(**render)
     argv += ["--wait", "--timeout", timeout, "--cleanup-on-fail"]
     if rollback:
         argv.append(rollback_flag(major))
@@ -115,14 +120,12 @@ def upgrade_argv(
 
 def dry_run_argv(**render: object) -> list[str]:
     """helm's server-side dry run of the upgrade; JSON, so the manifest is read without the NOTES."""
-    return render_argv(**render) + ["--dry-run=server", "--output", "json"]  # type: ignore[arg-type]
+    return render_argv(**render) + ["--dry-run=server", "--output", "json"]
 
 
 def rollback_argv(*, helm: str, release: str, revision: int, timeout: str) -> list[str]:
-    return [
-        helm, "rollback", release, str(revision), "--namespace", release,
-        "--wait", "--timeout", timeout, "--cleanup-on-fail",
-    ]  # fmt: skip
+    argv = [helm, "rollback", release, str(revision), "--namespace", release]
+    return argv + ["--wait", "--timeout", timeout, "--cleanup-on-fail"]
 
 
 def _not_found(exc: StepFailed) -> bool:
@@ -134,7 +137,7 @@ def history(runner: Runner, release: str, namespace: str, helm: str | None = Non
     try:
         proc = runner.run(
             [
-                helm or helm_bin(),
+                helm or binary(),
                 "history",
                 release,
                 "--namespace",
@@ -156,15 +159,10 @@ def history(runner: Runner, release: str, namespace: str, helm: str | None = Non
 
 def revision_labels(runner: Runner, release: str, namespace: str) -> dict[int, dict[str, str]]:
     """The labels helm stored with each revision (on its storage Secrets), by revision."""
-    proc = runner.run(
-        [
-            "kubectl", "get", "secrets", "--namespace", namespace,
-            "--selector", f"owner=helm,name={release}",
-            "--output", "jsonpath={range .items[*]}{.metadata.labels}{\"\\n\"}{end}",
-        ],
-        step=f"read labels of release {release}",
-        mutates=False,
-    )  # fmt: skip
+    argv = ["kubectl", "get", "secrets", "--namespace", namespace]
+    argv += ["--selector", f"owner=helm,name={release}"]
+    argv += ["--output", 'jsonpath={range .items[*]}{.metadata.labels}{"\\n"}{end}']
+    proc = runner.run(argv, step=f"read labels of release {release}", mutates=False)
     found = {}
     for line in proc.stdout.splitlines():
         if line.strip():
@@ -177,12 +175,9 @@ def deployed_image(
     runner: Runner, release: str, namespace: str, revision: int, helm: str | None = None
 ) -> str:
     """The user image a revision was deployed with, from its values (kept in memory, never printed)."""
-    proc = runner.run(
-        [helm or helm_bin(), "get", "values", release, "--namespace", namespace,
-         "--revision", str(revision), "--output", "json"],
-        step=f"helm get values {release}",
-        mutates=False,
-    )  # fmt: skip
+    argv = [helm or binary(), "get", "values", release, "--namespace", namespace]
+    argv += ["--revision", str(revision), "--output", "json"]
+    proc = runner.run(argv, step=f"helm get values {release}", mutates=False)
     values = json.loads(proc.stdout or "{}") or {}
     image = ((values.get("jupyterhub") or {}).get("singleuser") or {}).get("image") or {}
     if not image.get("name"):
@@ -238,7 +233,7 @@ def recover_pending(
     Rolls back to the last good revision, or uninstalls a release that never deployed.
     Returns what it did, or None when nothing was pending.
     """
-    helm = helm or helm_bin()
+    helm = helm or binary()
     revisions = history(runner, release, release, helm)
     if not revisions or not revisions[-1]["status"].startswith("pending-"):
         return None

@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 
 TAG_LENGTH = 16
@@ -45,7 +46,7 @@ def dockerignore_patterns(context: Path) -> list[str]:
 
 def context_files(context: Path) -> list[str]:
     """Relative paths of the files that reach the build, sorted; docker's own .dockerignore rules."""
-    from docker.utils.build import exclude_paths
+    from docker.utils.build import exclude_paths  # noqa: PLC0415 - docker SDK: slow to import
 
     if not (context / "Dockerfile").is_file():
         raise FleetError(f"{context}: no Dockerfile")
@@ -125,7 +126,7 @@ def registry_credentials(host: str) -> dict | None:
     password = os.environ.get("FLEET_REGISTRY_PASSWORD")
     if user and password:
         return {"username": user, "password": password}
-    from docker import auth
+    from docker import auth  # noqa: PLC0415 - docker SDK: slow to import
 
     found = auth.resolve_authconfig(auth.load_config(), host)
     if found and found.get("username") and found.get("password"):
@@ -210,13 +211,33 @@ def image_context(root: Path, image: str) -> Path:
     return root / "images" / image
 
 
-def image_ref(fleet, image: str) -> ImageRef:
+def image_ref(fleet: Fleet, image: str) -> ImageRef:
     """The reference a fleet image is pushed to: <registry>/<image>:<context hash>."""
     return ImageRef.parse(fleet.image_ref(image, context_tag(image_context(fleet.root, image))))
 
 
+def hub_image(fleet: Fleet, hub: Hub) -> str:
+    """The image a hub runs: its external image, its fleet image's content tag, or "" (chart's)."""
+    if hub.external_image:
+        return hub.external_image
+    return str(image_ref(fleet, hub.image)) if hub.image else ""
+
+
+def split_image(ref: str) -> tuple[str, str]:
+    """name and tag for the chart's image.name/image.tag; a digest rides in the tag (tag@sha256:...)."""
+    if not ref:
+        return "", ""
+    if "@" in ref:
+        name, digest = ref.split("@", 1)
+        return name, f"pinned@{digest}"
+    name, _, tag = ref.rpartition(":")
+    if not name or "/" in tag:
+        return ref, "latest"
+    return name, tag
+
+
 def _docker():
-    import docker
+    import docker  # noqa: PLC0415 - docker SDK: slow to import
 
     try:
         client = docker.from_env()
@@ -229,7 +250,7 @@ def _docker():
 
 
 def build(
-    fleet, image: str, *, push: bool = False, no_cache: bool = False, out=sys.stderr
+    fleet: Fleet, image: str, *, push: bool = False, no_cache: bool = False, out=sys.stderr
 ) -> ImageRef:
     """Build (and push) one image unless the registry already has its tag; returns its reference."""
     if image not in fleet.images:
@@ -318,6 +339,6 @@ def _stream_push(client, ref: ImageRef, out) -> None:
     print(f"{ref}: pushed", file=out, flush=True)
 
 
-def build_all(fleet, images: list[str] | None = None, **kwargs) -> list[ImageRef]:
+def build_all(fleet: Fleet, images: list[str] | None = None, **kwargs) -> list[ImageRef]:
     """Build each named image, or every image of the fleet."""
     return [build(fleet, image, **kwargs) for image in (images or fleet.images)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Iterable
+from collections.abc import Iterable
 
 REDACTED = "<redacted>"
 

@@ -99,7 +99,7 @@ def diagnose(
 
     Pods already gone (scaled away by a rollback) are still found through their events.
     """
-    quiet = Runner(runner.dry_run, False, runner.env, runner.secrets)
+    quiet = runner.quiet()
     names = names if names is not None else workloads(quiet, namespace)
     events = _events(quiet, namespace)
     by_pod: dict[str, list[dict]] = {}
@@ -157,7 +157,7 @@ def wait(runner: Runner, namespace: str, timeout_seconds: int, out=sys.stderr) -
                 mutates=False,
             )
         except StepFailed as exc:
-            last = (exc.stderr.strip().splitlines() or ["not ready in time"])[-1]
+            last = exc.last_line("not ready in time")
             detail = diagnose(runner, namespace, names)
             raise RolloutFailed(
                 "\n".join([f"rollout: {workload} in {namespace} not ready: {last}", *detail])

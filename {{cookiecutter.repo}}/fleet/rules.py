@@ -55,6 +55,7 @@ RULES: tuple[Rule, ...] = (
     Rule("fleet/**", ALL, "deploy package changed"),
     Rule("tasks.py", ALL, "deploy tasks changed"),
     Rule("requirements.txt", ALL, "Python dependencies changed"),
+    Rule("requirements.in", NOTHING, "Python dependencies to lock (requirements.txt deploys)"),
     Rule("fleet.yaml", ALL, "fleet settings changed"),
     Rule(".sops.yaml", ALL, "sops settings changed"),
     # Checks and CI: they decide whether a change may merge, not what is deployed.
@@ -62,6 +63,7 @@ RULES: tuple[Rule, ...] = (
     Rule("noxfile.py", NOTHING, "checks only"),
     Rule(".yamllint.yaml", NOTHING, "checks only"),
     Rule("ruff.toml", NOTHING, "checks only"),
+    Rule("pyproject.toml", NOTHING, "checks only"),
     Rule(".pre-commit-config.yaml", NOTHING, "checks only"),
     Rule("tests/**", NOTHING, "checks only"),
     Rule("benchmarks/**", NOTHING, "checks only"),

@@ -6,8 +6,8 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
 
 from .errors import FleetError, StepFailed
 from .redact import redact_text
@@ -23,9 +23,23 @@ class Runner:
     secrets: set[str] = field(default_factory=set)
     out = sys.stderr
 
-    def with_env(self, **env: str) -> "Runner":
-        """A runner sharing settings, with extra environment variables."""
-        return Runner(self.dry_run, self.echo, {**self.env, **env}, self.secrets)
+    def copy(self, **changes: object) -> Runner:
+        """A runner with these settings changed; its env and secrets are copies of its own."""
+        settings = {
+            "dry_run": self.dry_run,
+            "echo": self.echo,
+            "env": dict(self.env),
+            "secrets": set(self.secrets),
+        }
+        return Runner(**{**settings, **changes})
+
+    def with_env(self, **env: str) -> Runner:
+        """A copy with extra environment variables."""
+        return self.copy(env={**self.env, **env})
+
+    def quiet(self) -> Runner:
+        """A copy that does not echo the commands it runs."""
+        return self.copy(echo=False)
 
     def show(self, argv: Iterable[str]) -> str:
         """The command as printed: shell-quoted, with secret values replaced by <redacted>."""

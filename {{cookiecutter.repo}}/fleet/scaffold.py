@@ -6,13 +6,13 @@ The cookiecutter hook makes the first hubs with this same code (`invoke new-hub`
 from __future__ import annotations
 
 import re
-import secrets as tokens
+import secrets
 from pathlib import Path
 from string import Template
 
 import yaml
 
-from . import config, secrets
+from . import config, sops
 from .errors import FleetError
 from .runner import Runner
 
@@ -38,8 +38,8 @@ def initial_secrets() -> dict:
     """A hub's first secrets for one environment: random tokens, different in every environment."""
     return {
         "jupyterhub": {
-            "hub": {"cookieSecret": tokens.token_hex(32)},
-            "proxy": {"secretToken": tokens.token_hex(32)},
+            "hub": {"cookieSecret": secrets.token_hex(32)},
+            "proxy": {"secretToken": secrets.token_hex(32)},
         }
     }
 
@@ -94,7 +94,7 @@ def new_hub(
         for env in fleet.environments:
             relpath = f"hubs/{name}/secrets/{env}.yaml"
             text = yaml.safe_dump(initial_secrets(), sort_keys=False)
-            encrypted[relpath] = secrets.encrypt_text(fleet.root, relpath, text, runner)
+            encrypted[relpath] = sops.encrypt_text(fleet.root, relpath, text, runner)
     for relpath, text in files.items():
         target = folder / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -111,7 +111,11 @@ def cluster_settings(provider: str, name: str, **fields: str) -> dict:
     if provider == "kubeconfig":
         return {"provider": provider, "kubeconfig": {"path": f"~/.kube/{name}.yaml"}}
     if provider == "gcp":
-        settings = {"project": fields.get("project"), "cluster": cloud, "location": fields.get("location")}
+        settings = {
+            "project": fields.get("project"),
+            "cluster": cloud,
+            "location": fields.get("location"),
+        }
     elif provider == "aws":
         settings = {"cluster": cloud, "region": fields.get("location")}
     elif provider == "azure":
@@ -135,6 +139,8 @@ def new_cluster(root: Path, name: str, provider: str = "kubeconfig", **fields: s
     path = folder / "cluster.yaml"
     config.validate(doc, "cluster", path)
     folder.mkdir(parents=True)
-    header = f"# How deploys reach cluster {name}. Validated by fleet/schemas/cluster.schema.json.\n"
+    header = (
+        f"# How deploys reach cluster {name}. Validated by fleet/schemas/cluster.schema.json.\n"
+    )
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
     return path

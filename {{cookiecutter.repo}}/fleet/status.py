@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.console import Console
+from rich.table import Table
+
 from . import helm
 from .config import Fleet
-from .deploy import DeployOptions, cluster_runner
-from .errors import FleetError
+from .release import DeployOptions, cluster_runner
 from .runner import Runner
 
 COLUMNS = ("hub", "env", "release", "revision", "status", "image", "commit", "updated")
@@ -37,9 +39,7 @@ def row(hub: str, env: str, release: str, latest: dict | None, serving: dict | N
         status += f" (serving {serving['revision']})"
     commit = latest["commit"][:12] + (" (dirty)" if latest.get("dirty") else "")
     updated = str(latest.get("updated", ""))[:19].replace("T", " ")
-    return Row(
-        hub, env, release, str(latest["revision"]), status, latest["image"], commit, updated
-    )
+    return Row(hub, env, release, str(latest["revision"]), status, latest["image"], commit, updated)
 
 
 def rows(
@@ -48,14 +48,13 @@ def rows(
     """A row for each hub x env asked for; one temporary KUBECONFIG per cluster."""
     selected = [fleet.hub(h) for h in hubs] if hubs else list(fleet.hubs.values())
     for env in envs:
-        if env not in fleet.environments:
-            raise FleetError(f"unknown env {env!r}; valid envs: {', '.join(fleet.environments)}")
+        fleet.check_environment(env)
     found: list[Row] = []
     by_cluster: dict[str, list] = {}
     for hub in selected:
         by_cluster.setdefault(hub.cluster, []).append(hub)
-    for _, cluster_hubs in sorted(by_cluster.items()):
-        with cluster_runner(fleet, cluster_hubs[0], options, runner) as run:
+    for cluster, cluster_hubs in sorted(by_cluster.items()):
+        with cluster_runner(fleet, cluster, options.access, runner) as run:
             for hub in cluster_hubs:
                 for env in hub.environments:
                     if envs and env not in envs:
@@ -70,9 +69,6 @@ def rows(
 
 
 def print_table(found: list[Row]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(title="Releases")
     for column in COLUMNS:
         table.add_column(column, overflow="fold")

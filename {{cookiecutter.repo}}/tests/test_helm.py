@@ -1,6 +1,7 @@
 """Unit tests of fleet.helm: the argv for helm 3 and 4, durations, labels, revision choice."""
 
 import pytest
+
 from fleet import helm
 from fleet.errors import FleetError
 

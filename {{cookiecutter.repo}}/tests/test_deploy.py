@@ -3,7 +3,8 @@
 from pathlib import Path
 
 import pytest
-from fleet import config, deploy, status
+
+from fleet import config, deploy, images, release, status
 from fleet.runner import Runner
 
 
@@ -14,23 +15,23 @@ def test_options_from_env_and_flags():
         "FLEET_CONTEXT": "c",
         "FLEET_HELM": "helm3",
     }
-    options = deploy.DeployOptions.from_env(env)
+    options = release.DeployOptions.from_env(env)
     assert (options.timeout, options.kubeconfig, options.context, options.helm) == (
         "45s",
         "/k",
         "c",
         "helm3",
     )
-    options = deploy.DeployOptions.from_env(env, timeout="2m", kubeconfig=None, rollback=False)
+    options = release.DeployOptions.from_env(env, timeout="2m", kubeconfig=None, rollback=False)
     assert (options.timeout, options.kubeconfig, options.rollback) == ("2m", "/k", False)
-    assert deploy.DeployOptions.from_env({}).timeout == "10m"
-    assert deploy.DeployOptions.from_env({}).helm == "helm"
+    assert release.DeployOptions.from_env({}).timeout == "10m"
+    assert release.DeployOptions.from_env({}).helm == "helm"
 
 
 def test_split_image():
-    assert deploy.split_image("127.0.0.1:5000/x/y:abc") == ("127.0.0.1:5000/x/y", "abc")
-    assert deploy.split_image("quay.io/a/b:1.0") == ("quay.io/a/b", "1.0")
-    name, tag = deploy.split_image("quay.io/a/b@sha256:" + "0" * 64)
+    assert images.split_image("127.0.0.1:5000/x/y:abc") == ("127.0.0.1:5000/x/y", "abc")
+    assert images.split_image("quay.io/a/b:1.0") == ("quay.io/a/b", "1.0")
+    name, tag = images.split_image("quay.io/a/b@sha256:" + "0" * 64)
     assert name == "quay.io/a/b" and f"{name}:{tag}".endswith("@sha256:" + "0" * 64)
 
 
@@ -68,7 +69,7 @@ def fleet(tmp_path: Path):
     ],
 )
 def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
-    result = deploy.deploy_hub(fleet, hub, env, deploy.DeployOptions(), Runner(echo=False))
+    result = deploy.deploy_hub(fleet, hub, env, release.DeployOptions(), Runner(echo=False))
     assert not result.ok
     assert result.step == step
     assert message in result.error
@@ -78,7 +79,7 @@ def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
 
 def test_bad_timeout_is_a_validation_error(fleet):
     result = deploy.deploy_hub(
-        fleet, "alpha", "staging", deploy.DeployOptions(timeout="soon"), Runner()
+        fleet, "alpha", "staging", release.DeployOptions(timeout="soon"), Runner()
     )
     assert (result.ok, result.step) == (False, "validate")
     assert "timeout 'soon'" in result.error

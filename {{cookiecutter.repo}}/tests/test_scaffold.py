@@ -2,6 +2,7 @@
 
 import pytest
 import yaml
+
 from fleet import config, scaffold
 from fleet.errors import FleetError
 
@@ -15,10 +16,14 @@ def test_check_name():
 
 
 def test_skeleton_renders_valid_hub_files():
-    files = scaffold.render_skeleton("hub", hub="alpha", cluster="main", image="default", domain="x.org")
+    files = scaffold.render_skeleton(
+        "hub", hub="alpha", cluster="main", image="default", domain="x.org"
+    )
     assert set(files) == {"hub.yaml", "values.yaml", "staging.yaml", "prod.yaml"}
     config.validate(yaml.safe_load(files["hub.yaml"]), "hub", "hub.yaml")
-    assert yaml.safe_load(files["staging.yaml"])["jupyterhub"]["ingress"]["hosts"] == ["alpha.staging.x.org"]
+    assert yaml.safe_load(files["staging.yaml"])["jupyterhub"]["ingress"]["hosts"] == [
+        "alpha.staging.x.org"
+    ]
     assert yaml.safe_load(files["prod.yaml"])["jupyterhub"]["ingress"]["hosts"] == ["alpha.x.org"]
 
 
@@ -48,7 +53,9 @@ def test_cluster_settings_name_the_missing_option():
 
 
 def test_new_cluster_writes_a_valid_file(tmp_path):
-    (tmp_path / "fleet.yaml").write_text("registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n")
+    (tmp_path / "fleet.yaml").write_text(
+        "registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n"
+    )
     path = scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
     fleet = config.load(tmp_path)
     assert fleet.clusters["east"].settings == {"cluster": "east", "region": "eu-west-1"}

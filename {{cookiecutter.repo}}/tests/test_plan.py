@@ -5,8 +5,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from fleet import config, plan
+
+from fleet import config, plan, report
 from fleet.errors import FleetError
+from fleet.git import Git
 from fleet.runner import Runner
 
 
@@ -20,20 +22,29 @@ def write(path: Path, text: str) -> Path:
 def fleet(tmp_path: Path) -> config.Fleet:
     """alpha, beta on cluster main (image default); gamma on cluster edge (image other, staging only);
     delta on main with an external image."""
-    write(tmp_path / "fleet.yaml", "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n")
+    write(
+        tmp_path / "fleet.yaml",
+        "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
+    )
     write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
-    write(tmp_path / "clusters/edge/cluster.yaml",
-          "provider: gcp\ngcp: {project: my-project, cluster: edge, location: europe-west1}\n")
+    write(
+        tmp_path / "clusters/edge/cluster.yaml",
+        "provider: gcp\ngcp: {project: my-project, cluster: edge, location: europe-west1}\n",
+    )
     for image in ("default", "other"):
         write(tmp_path / f"images/{image}/Dockerfile", f"FROM {image}\n")
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
     write(tmp_path / "hubs/beta/hub.yaml", "cluster: main\nimage: default\n")
-    write(tmp_path / "hubs/gamma/hub.yaml", "cluster: edge\nimage: other\nenvironments: [staging]\n")
+    write(
+        tmp_path / "hubs/gamma/hub.yaml", "cluster: edge\nimage: other\nenvironments: [staging]\n"
+    )
     write(tmp_path / "hubs/delta/hub.yaml", "cluster: main\nexternal_image: quay.io/a/b:1\n")
     return config.load(tmp_path)
 
 
-EVERY = {(h, e) for h in ("alpha", "beta", "delta") for e in ("staging", "prod")} | {("gamma", "staging")}
+EVERY = {(h, e) for h in ("alpha", "beta", "delta") for e in ("staging", "prod")} | {
+    ("gamma", "staging")
+}
 
 
 def pairs(p: plan.Plan) -> set[tuple[str, str]]:
@@ -52,11 +63,17 @@ def pairs(p: plan.Plan) -> set[tuple[str, str]]:
         ("hubs/alpha/secrets/staging.yaml", {("alpha", "staging")}, set()),
         ("hubs/alpha/secrets/extra.yaml", {("alpha", "staging"), ("alpha", "prod")}, set()),
         ("hubs/gamma/prod.yaml", set(), set()),  # gamma has no prod environment
-        ("clusters/main/cluster.yaml",
-         {(h, e) for h in ("alpha", "beta", "delta") for e in ("staging", "prod")}, set()),
+        (
+            "clusters/main/cluster.yaml",
+            {(h, e) for h in ("alpha", "beta", "delta") for e in ("staging", "prod")},
+            set(),
+        ),
         ("clusters/edge/secrets/kubeconfig.yaml", {("gamma", "staging")}, set()),
-        ("images/default/requirements.txt",
-         {(h, e) for h in ("alpha", "beta") for e in ("staging", "prod")}, {"default"}),
+        (
+            "images/default/requirements.txt",
+            {(h, e) for h in ("alpha", "beta") for e in ("staging", "prod")},
+            {"default"},
+        ),
         ("images/other/Dockerfile", {("gamma", "staging")}, {"other"}),
         ("chart/values.yaml", EVERY, set()),
         ("chart/templates/extra.yaml", EVERY, set()),
@@ -90,7 +107,9 @@ def test_an_unclassified_path_plans_every_hub_saying_so(fleet):
 def test_reasons_name_the_path_and_count_the_rest(fleet):
     paths = [f"hubs/alpha/file{i}.yaml" for i in range(3)]
     result = plan.plan_paths(fleet, paths)
-    assert result.deploy[("alpha", "staging")] == ["hub alpha changed: hubs/alpha/file0.yaml (+2 more)"]
+    assert result.deploy[("alpha", "staging")] == [
+        "hub alpha changed: hubs/alpha/file0.yaml (+2 more)"
+    ]
 
 
 def test_env_filter(fleet):
@@ -99,19 +118,34 @@ def test_env_filter(fleet):
 
 
 def test_removed_hub_cluster_or_image_is_a_note_not_a_deploy(fleet):
-    result = plan.plan_paths(fleet, ["hubs/gone/values.yaml", "clusters/old/cluster.yaml",
-                                     "images/retired/Dockerfile"])
+    result = plan.plan_paths(
+        fleet, ["hubs/gone/values.yaml", "clusters/old/cluster.yaml", "images/retired/Dockerfile"]
+    )
     assert result.deploy == {} and result.build == {}
     assert len(result.notes) == 3 and "gone" in result.notes[0]
 
 
 def test_json_shape_is_ready_for_a_matrix(fleet):
-    data = plan.plan_paths(fleet, ["images/other/Dockerfile"]).as_data(fleet, lambda image: "t-" + image)
+    data = plan.plan_paths(fleet, ["images/other/Dockerfile"]).as_data(
+        fleet, lambda image: "t-" + image
+    )
     assert data == {
-        "deploy": [{"hub": "gamma", "env": "staging", "reasons": ["image other changed: images/other/Dockerfile"],
-                    "cluster": "edge", "provider": "gcp"}],
-        "build": [{"image": "other", "tag": "t-other",
-                   "reasons": ["image other changed: images/other/Dockerfile"]}],
+        "deploy": [
+            {
+                "hub": "gamma",
+                "env": "staging",
+                "reasons": ["image other changed: images/other/Dockerfile"],
+                "cluster": "edge",
+                "provider": "gcp",
+            }
+        ],
+        "build": [
+            {
+                "image": "other",
+                "tag": "t-other",
+                "reasons": ["image other changed: images/other/Dockerfile"],
+            }
+        ],
     }
     json.dumps(data)
 
@@ -136,9 +170,9 @@ def test_labels(fleet, tmp_path):
 def test_label_skip_plans_nothing_and_label_all_plans_everything(fleet, tmp_path):
     git_repo(tmp_path)
     runner = Runner(echo=False)
-    skip = plan.make_plan(fleet, runner, base="HEAD~1", labels=["deploy:skip"])
+    skip = plan.make_plan(fleet, Git(fleet.root, runner), base="HEAD~1", labels=["deploy:skip"])
     assert skip.deploy == {} and skip.build == {}
-    every = plan.make_plan(fleet, runner, base="HEAD~1", labels=["deploy:all"])
+    every = plan.make_plan(fleet, Git(fleet.root, runner), base="HEAD~1", labels=["deploy:all"])
     assert pairs(every) == EVERY
     assert set(every.build) == {"default", "other"}
     assert every.deploy[("alpha", "prod")] == ["label deploy:all"]
@@ -148,8 +182,9 @@ def test_label_skip_plans_nothing_and_label_all_plans_everything(fleet, tmp_path
 
 
 def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                          text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def git_repo(root: Path) -> list[str]:
@@ -168,7 +203,7 @@ def git_repo(root: Path) -> list[str]:
 
 def test_plan_between_two_commits(fleet, tmp_path):
     first, _ = git_repo(tmp_path)
-    result = plan.make_plan(fleet, Runner(echo=False), base=first)
+    result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=first)
     assert pairs(result) == {("beta", "staging"), ("beta", "prod")}
     assert result.deploy[("beta", "prod")] == ["hub beta changed: hubs/beta/values.yaml"]
 
@@ -177,14 +212,16 @@ def test_a_rename_counts_both_paths(fleet, tmp_path):
     _, second = git_repo(tmp_path)
     git(tmp_path, "mv", "hubs/beta/values.yaml", "hubs/alpha/values.yaml")
     git(tmp_path, "commit", "-q", "-m", "move")
-    result = plan.make_plan(fleet, Runner(echo=False), base=second)
+    result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=second)
     assert {h for h, _ in result.deploy} == {"alpha", "beta"}
 
 
-@pytest.mark.parametrize("base", ["0123456789abcdef0123456789abcdef01234567", "0" * 40, "no-such-branch"])
+@pytest.mark.parametrize(
+    "base", ["0123456789abcdef0123456789abcdef01234567", "0" * 40, "no-such-branch"]
+)
 def test_an_unknown_base_plans_every_hub_and_says_why(fleet, tmp_path, base):
     git_repo(tmp_path)
-    result = plan.make_plan(fleet, Runner(echo=False), base=base)
+    result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=base)
     assert pairs(result) == EVERY
     assert set(result.build) == {"default", "other"}
     reason = result.deploy[("alpha", "staging")][0]
@@ -195,7 +232,7 @@ def test_an_unknown_base_plans_every_hub_and_says_why(fleet, tmp_path, base):
 def test_an_unknown_head_is_an_error(fleet, tmp_path):
     git_repo(tmp_path)
     with pytest.raises(FleetError, match="head commit"):
-        plan.make_plan(fleet, Runner(echo=False), base="HEAD~1", head="nope")
+        plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base="HEAD~1", head="nope")
 
 
 # -- against the live releases ----------------------------------------------------------------------
@@ -212,12 +249,16 @@ def test_plan_deployed_compares_each_hub_with_its_release(fleet, tmp_path):
         ("delta", "staging"): {"status": "deployed", "commit": "f" * 40, "revision": 1},
         ("delta", "prod"): {"status": "deployed", "commit": None, "revision": 1},
     }
-    result = plan.plan_deployed(fleet, Runner(echo=False), lambda hub, env: live[(hub.name, env)])
+    result = plan.plan_deployed(
+        fleet, Git(fleet.root, Runner(echo=False)), lambda hub, env: live[(hub.name, env)]
+    )
     assert result.deploy == {
         ("beta", "staging"): ["hub beta changed: hubs/beta/values.yaml"],
         ("beta", "prod"): ["last deploy failed (revision 6)"],
         ("gamma", "staging"): ["never deployed"],
-        ("delta", "staging"): [f"deployed commit {'f' * 40} not found (force-push or shallow clone?)"],
+        ("delta", "staging"): [
+            f"deployed commit {'f' * 40} not found (force-push or shallow clone?)"
+        ],
         ("delta", "prod"): ["no commit recorded on the live release"],
     }
     # beta's and gamma's images are built as their hubs are planned without a usable base.
@@ -226,8 +267,11 @@ def test_plan_deployed_compares_each_hub_with_its_release(fleet, tmp_path):
 
 def test_plan_deployed_up_to_date_plans_nothing(fleet, tmp_path):
     _, second = git_repo(tmp_path)
-    result = plan.plan_deployed(fleet, Runner(echo=False),
-                                lambda hub, env: {"status": "deployed", "commit": second, "revision": 1})
+    result = plan.plan_deployed(
+        fleet,
+        Git(fleet.root, Runner(echo=False)),
+        lambda hub, env: {"status": "deployed", "commit": second, "revision": 1},
+    )
     assert result.deploy == {} and result.build == {}
 
 
@@ -236,7 +280,7 @@ def test_plan_deployed_up_to_date_plans_nothing(fleet, tmp_path):
 
 def test_markdown_starts_with_the_marker_and_has_a_table(fleet):
     data = plan.plan_paths(fleet, ["images/other/Dockerfile"]).as_data(fleet, lambda i: "abc")
-    text = plan.markdown(data, notes=["a note"], diffs={("gamma", "staging"): "-a\n+b\n"})
+    text = report.plan_markdown(data, notes=["a note"], diffs={("gamma", "staging"): "-a\n+b\n"})
     assert text.startswith("<!-- deployment-plan -->\n")
     assert "| gamma | staging | edge |" in text
     assert "| other | `abc` |" in text
@@ -245,5 +289,5 @@ def test_markdown_starts_with_the_marker_and_has_a_table(fleet):
 
 
 def test_markdown_of_an_empty_plan_says_nothing_to_deploy(fleet):
-    text = plan.markdown({"deploy": [], "build": []}, notes=[], diffs={})
+    text = report.plan_markdown({"deploy": [], "build": []}, notes=[], diffs={})
     assert "Nothing to deploy" in text and "Nothing to build" in text

@@ -2,10 +2,12 @@
 provider's choice of source. The kubeconfig copy itself runs the real kubectl."""
 
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
+
 from fleet import credentials
 from fleet.config import Cluster
 from fleet.errors import FleetError
@@ -91,8 +93,6 @@ def test_temporary_kubeconfig_is_a_private_minified_copy(tmp_path, monkeypatch):
     before = source.read_text()
     monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
-    import tempfile
-
     monkeypatch.setattr(tempfile, "tempdir", None)
     c = cluster(tmp_path, path=str(source))
     with credentials.temporary_kubeconfig(

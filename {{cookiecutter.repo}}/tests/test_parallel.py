@@ -5,9 +5,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from fleet import config, parallel
-from fleet.deploy import DeployOptions, DeployResult
+from fleet.deploy import DeployResult
 from fleet.errors import FleetError
+from fleet.release import DeployOptions
 from fleet.runner import Runner
 
 
@@ -19,7 +21,10 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> config.Fleet:
-    write(tmp_path / "fleet.yaml", "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n")
+    write(
+        tmp_path / "fleet.yaml",
+        "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
+    )
     write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
     write(tmp_path / "clusters/edge/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\n")
@@ -30,18 +35,36 @@ def fleet(tmp_path: Path) -> config.Fleet:
 
 def test_hubs_all_and_cluster(fleet):
     assert parallel.targets_from(fleet, hubs=["beta", "alpha", "beta"], env="prod") == [
-        ("beta", "prod"), ("alpha", "prod")]
+        ("beta", "prod"),
+        ("alpha", "prod"),
+    ]
     assert parallel.targets_from(fleet, everything=True, env="prod") == [
-        ("alpha", "prod"), ("beta", "prod")]
+        ("alpha", "prod"),
+        ("beta", "prod"),
+    ]
     assert parallel.targets_from(fleet, everything=True, env="staging", cluster="main") == [
-        ("alpha", "staging"), ("gamma", "staging")]
+        ("alpha", "staging"),
+        ("gamma", "staging"),
+    ]
 
 
 def test_a_plan_file_filtered_by_env(fleet, tmp_path):
-    plan = write(tmp_path / "plan.json", json.dumps({"deploy": [
-        {"hub": "alpha", "env": "staging", "reasons": []},
-        {"hub": "beta", "env": "prod", "reasons": []}], "build": []}))
-    assert parallel.targets_from(fleet, plan_file=str(plan)) == [("alpha", "staging"), ("beta", "prod")]
+    plan = write(
+        tmp_path / "plan.json",
+        json.dumps(
+            {
+                "deploy": [
+                    {"hub": "alpha", "env": "staging", "reasons": []},
+                    {"hub": "beta", "env": "prod", "reasons": []},
+                ],
+                "build": [],
+            }
+        ),
+    )
+    assert parallel.targets_from(fleet, plan_file=str(plan)) == [
+        ("alpha", "staging"),
+        ("beta", "prod"),
+    ]
     assert parallel.targets_from(fleet, plan_file=str(plan), env="prod") == [("beta", "prod")]
 
 
@@ -70,12 +93,16 @@ def test_a_plan_file_that_is_not_a_plan(fleet, tmp_path):
 
 def test_jobs_must_be_positive(fleet):
     with pytest.raises(FleetError, match="--jobs 0"):
-        parallel.deploy_many(fleet, [("alpha", "prod")], DeployOptions(), Runner(echo=False), jobs=0)
+        parallel.deploy_many(
+            fleet, [("alpha", "prod")], DeployOptions(), Runner(echo=False), jobs=0
+        )
 
 
 def test_summary_and_github_report(tmp_path):
-    results = [DeployResult("alpha", "staging", ok=True, revision=3, image="r/i:t"),
-               DeployResult("beta", "staging", ok=False, step="rollout", error="pod Pending\nmore")]
+    results = [
+        DeployResult("alpha", "staging", ok=True, revision=3, image="r/i:t"),
+        DeployResult("beta", "staging", ok=False, step="rollout", error="pod Pending\nmore"),
+    ]
     text = parallel.summary(results)
     assert "ok     alpha/staging: deployed revision 3" in text
     assert "FAILED beta/staging: FAILED at step rollout: pod Pending" in text
@@ -84,6 +111,10 @@ def test_summary_and_github_report(tmp_path):
     out = tmp_path / "out.txt"
     with open(out, "w") as handle:
         parallel.report_to_github(
-            results, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, handle)
-    assert out.read_text() == "::error title=deploy beta/staging failed at rollout::pod Pending%0Amore\n"
+            results, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, handle
+        )
+    assert (
+        out.read_text()
+        == "::error title=deploy beta/staging failed at rollout::pod Pending%0Amore\n"
+    )
     assert "| beta | staging | ❌ failed | failed at rollout: pod Pending |" in summary.read_text()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+
 from fleet import images
 from fleet.errors import FleetError
 

@@ -1,22 +1,19 @@
 """The sops wrapper: every encrypt, decrypt, edit and re-key of the files under a `secrets/` folder.
 
-API used by the other modules:
-- `decrypted(fleet, hub, env, runner=None)`: context manager yielding `(path, secret_strings)`; the
-  path is the hub's decrypted secrets for env, in a private 0700 temp dir (file 0600), removed on
-  success, failure, Ctrl-C and SIGTERM. A missing secrets file yields an empty values file.
-- `for_render(fleet, hub, env, runner=None)`: like `decrypted`, but when no key is available it
-  yields typed placeholders instead (so a render never runs without its secrets); yields
-  `(path, secret_strings, mode)` with mode "decrypted" or "placeholders".
-- `is_encrypted(path) -> bool`: the file carries sops metadata.
-- `placeholder_values(path) -> dict`: the encrypted document with each `ENC[...,type:T]` value
-  replaced by a placeholder of type T.
-- `encrypt_text(root, relpath, text, runner)`: encrypt in memory (stdin), for a file not yet written.
-- `encrypt_file`, `edit`, `decrypt_to_stdout`, `updatekeys`, `secret_files`, `plaintext_files`.
+What the other modules use:
+- `decrypted(fleet, hub, env, runner)`: context manager yielding `(path, secret_strings)`; the
+  path is the hub's decrypted secrets for env in a private temporary folder (`fleet.private`).
+  A file sops cannot decrypt is one line naming it. A missing secrets file yields empty values.
+- `for_render(fleet, hub, env, runner)`: like `decrypted`, but without a usable key it yields
+  typed placeholders instead (so a render never runs without its secrets), and the mode.
+- `is_encrypted`, `placeholder_values`, `secret_paths`: read encrypted files without a key.
+- `encrypt_text`, `encrypt_file`, `edit`, `decrypt_text`, `decrypt_to_stdout`, `updatekeys`,
+  `secret_files`, `plaintext_files`, `age_key_dir`, `age_key_file`.
 
 The sops binary comes from env FLEET_SOPS (default `sops`). With the pgp backend, env FLEET_PGP_KEY
 (an armored private key, as CI has it) is imported into a temporary GNUPGHOME for each call;
-with age, the key generated with the repo (~/.config/sops/age/<repo>.txt) is used when no
-SOPS_AGE_KEY or SOPS_AGE_KEY_FILE is set.
+with age, the key generated with the repo (`age_key_file`) is used when no SOPS_AGE_KEY or
+SOPS_AGE_KEY_FILE is set.
 """
 
 from __future__ import annotations
@@ -25,15 +22,12 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import signal
-import tempfile
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import yaml
 
+from . import private
 from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 from .redact import secret_strings
@@ -101,7 +95,7 @@ def placeholder_values(path: Path) -> dict:
         raise FleetError(f"{path}: not sops-encrypted; run `invoke secrets.encrypt {path}`")
     doc = yaml.safe_load(path.read_text())
     doc.pop("sops", None)
-    return _replace(doc)  # type: ignore[return-value]
+    return _replace(doc)
 
 
 def secret_files(root: Path) -> list[Path]:
@@ -127,57 +121,50 @@ def _require_encrypted(path: Path) -> None:
         )
 
 
-# Private dirs that exist now, in any thread, so a SIGTERM can remove them all at once.
-_LIVE_DIRS: set[Path] = set()
-_LIVE_LOCK = threading.Lock()
+KeyPath = tuple[str, ...]
 
 
-def _remove_live_dirs() -> None:
-    with _LIVE_LOCK:
-        for path in list(_LIVE_DIRS):
-            shutil.rmtree(path, ignore_errors=True)
+def leaf_paths(node: object, prefix: KeyPath = ()) -> set[KeyPath]:
+    """The key paths of every leaf of a YAML document (list items by index)."""
+    if isinstance(node, dict):
+        items: Iterable = node.items()
+    elif isinstance(node, list):
+        items = enumerate(node)
+    else:
+        return {prefix}
+    found: set[KeyPath] = set()
+    for name, value in items:
+        found |= leaf_paths(value, (*prefix, str(name)))
+    return found
 
 
-def _on_sigterm(signum, frame):
-    # Python runs handlers in the main thread only, so with several deploys running in worker
-    # threads, their decrypted secrets are removed here before the process exits.
-    _remove_live_dirs()
-    raise SystemExit(128 + signum)
+def secret_paths(files: Iterable[Path]) -> set[KeyPath]:
+    """The leaf paths of sops-encrypted files: sops leaves keys readable, so no key is needed."""
+    found: set[KeyPath] = set()
+    for path in map(Path, files):
+        if path.exists() and is_encrypted(path):
+            found |= leaf_paths(placeholder_values(path))
+    return found
 
 
-def install_sigterm_cleanup() -> None:
-    """On SIGTERM, remove every private dir of every thread, then exit (main thread only)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
-
-
-@contextlib.contextmanager
-def private_dir(prefix: str = "fleet-") -> Iterator[Path]:
-    """A 0700 temp dir removed on every exit path: success, failure, Ctrl-C and SIGTERM."""
-    install_sigterm_cleanup()
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    os.chmod(path, 0o700)
-    with _LIVE_LOCK:
-        _LIVE_DIRS.add(path)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-        with _LIVE_LOCK:
-            _LIVE_DIRS.discard(path)
+def age_key_dir() -> Path:
+    """Where age keys generated for repos live: $HUBFLEET_AGE_KEY_DIR, else sops's own folder."""
+    override = os.environ.get("HUBFLEET_AGE_KEY_DIR")
+    if override:
+        return Path(override).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "sops" / "age"
 
 
 def age_key_file(root: Path) -> Path | None:
     """The age key made for this repo at its creation, if it is where the template put it."""
-    folder = os.environ.get("HUBFLEET_AGE_KEY_DIR") or Path(
-        os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config", "sops", "age"
-    )
+    folder = age_key_dir()
     names = {root.name}
     cruft = root / ".cruft.json"
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         names.add(json.loads(cruft.read_text())["context"]["cookiecutter"]["repo"])
     for name in sorted(names):
-        candidate = Path(folder).expanduser() / f"{name}.txt"
+        candidate = folder / f"{name}.txt"
         if candidate.is_file():
             return candidate
     return None
@@ -196,9 +183,9 @@ def sops_env(root: Path) -> Iterator[dict[str, str]]:
     if not armored:
         yield env
         return
-    import gnupg
+    import gnupg  # noqa: PLC0415 - only the pgp backend needs python-gnupg
 
-    with private_dir("fleet-gnupg-") as home:
+    with private.directory("fleet-gnupg-") as home:
         gpg = gnupg.GPG(gnupghome=str(home))
         result = gpg.import_keys(armored)
         if not result.fingerprints:
@@ -206,11 +193,8 @@ def sops_env(root: Path) -> Iterator[dict[str, str]]:
         yield {**env, "GNUPGHOME": str(home)}
 
 
-def _runner(runner: Runner | None) -> Runner:
-    return runner if runner is not None else Runner()
-
-
-def _decrypt(root: Path, path: Path, runner: Runner) -> str:
+def decrypt_text(root: Path, path: Path, runner: Runner) -> str:
+    """The decrypted text of an encrypted file, in memory only."""
     _require_encrypted(path)
     with sops_env(root) as env:
         proc = runner.run(
@@ -219,35 +203,35 @@ def _decrypt(root: Path, path: Path, runner: Runner) -> str:
     return proc.stdout
 
 
-def _write_private(folder: Path, name: str, text: str) -> Path:
-    target = folder / name
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    return target
-
-
 def _hub(fleet: Fleet, hub: Hub | str) -> Hub:
     return fleet.hub(hub) if isinstance(hub, str) else hub
 
 
 @contextlib.contextmanager
 def decrypted(
-    fleet: Fleet, hub: Hub | str, env: str, runner: Runner | None = None
+    fleet: Fleet, hub: Hub | str, env: str, runner: Runner
 ) -> Iterator[tuple[Path, set[str]]]:
     """The hub's secrets for env, decrypted into a private temp file: yields (path, secret strings)."""
     hub = _hub(fleet, hub)
     fleet.check_env(hub, env)
     source = hub.secrets_file(env)
-    text = _decrypt(fleet.root, source, _runner(runner)) if source.exists() else "{}\n"
-    with private_dir() as folder:
-        path = _write_private(folder, f"{hub.name}-{env}.yaml", text)
+    text = "{}\n"
+    if source.exists():
+        try:
+            text = decrypt_text(fleet.root, source, runner)
+        except StepFailed as exc:
+            raise FleetError(
+                f"{source}: sops cannot decrypt it (is your key one of its recipients?): "
+                f"{exc.last_line()}"
+            ) from None
+    with private.directory() as folder:
+        path = private.write(folder / f"{hub.name}-{env}.yaml", text)
         yield path, secret_strings(yaml.safe_load(text) or {})
 
 
 @contextlib.contextmanager
 def for_render(
-    fleet: Fleet, hub: Hub | str, env: str, runner: Runner | None = None
+    fleet: Fleet, hub: Hub | str, env: str, runner: Runner
 ) -> Iterator[tuple[Path, set[str], str]]:
     """Decrypted secrets when a key is available, else typed placeholders: yields (path, secrets, mode).
 
@@ -262,14 +246,14 @@ def for_render(
         text = ""
         if os.environ.get("FLEET_SECRETS") != "placeholders":
             try:
-                text = _decrypt(fleet.root, source, _runner(runner))
+                text = decrypt_text(fleet.root, source, runner)
             except StepFailed as exc:
                 if exc.returncode not in NO_KEY_CODES:
                     raise
         if not text:
             text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
-    with private_dir() as folder:
-        path = _write_private(folder, f"{hub.name}-{env}.yaml", text)
+    with private.directory() as folder:
+        path = private.write(folder / f"{hub.name}-{env}.yaml", text)
         secrets = secret_strings(yaml.safe_load(text) or {}) if mode == "decrypted" else set()
         yield path, secrets, mode
 
@@ -278,7 +262,7 @@ def encrypt_text(root: Path, relpath: str | Path, text: str, runner: Runner | No
     """Encrypt YAML text in memory for the file that will live at relpath; returns the ciphertext."""
     relpath = str(relpath)
     with sops_env(root) as env:
-        proc = _runner(runner).run(
+        proc = (runner or Runner()).run(
             _sops(
                 root,
                 "--encrypt",
@@ -300,15 +284,6 @@ def encrypt_text(root: Path, relpath: str | Path, text: str, runner: Runner | No
     return proc.stdout
 
 
-def write_encrypted(root: Path, relpath: str | Path, values: dict, runner: Runner | None = None) -> Path:
-    """Encrypt a values dict and write only the ciphertext to root/relpath."""
-    ciphertext = encrypt_text(root, relpath, yaml.safe_dump(values, sort_keys=False), runner)
-    target = root / relpath
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(ciphertext)
-    return target
-
-
 def encrypt_file(root: Path, path: Path, runner: Runner | None = None) -> None:
     """Encrypt a plaintext file in place; refuses a file that is already encrypted."""
     path = Path(path)
@@ -317,7 +292,7 @@ def encrypt_file(root: Path, path: Path, runner: Runner | None = None) -> None:
     if is_encrypted(path):
         raise FleetError(f"{path}: already sops-encrypted; edit it with `invoke secrets.edit`")
     with sops_env(root) as env:
-        _runner(runner).run(
+        (runner or Runner()).run(
             _sops(root, "--encrypt", "--in-place", str(path)), step=f"sops encrypt {path}", env=env
         )
 
@@ -329,14 +304,16 @@ def edit(root: Path, path: Path, runner: Runner | None = None) -> None:
         _require_encrypted(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with sops_env(root) as env:
-        _runner(runner).run(_sops(root, str(path)), step=f"sops edit {path}", capture=False, env=env)
+        (runner or Runner()).run(
+            _sops(root, str(path)), step=f"sops edit {path}", capture=False, env=env
+        )
 
 
 def decrypt_to_stdout(root: Path, path: Path, runner: Runner | None = None) -> None:
     """Print the decrypted file to stdout only; nothing is written to disk."""
     _require_encrypted(path)
     with sops_env(root) as env:
-        _runner(runner).run(
+        (runner or Runner()).run(
             _sops(root, "--decrypt", str(path)),
             step=f"sops decrypt {path}",
             mutates=False,
@@ -352,7 +329,9 @@ def updatekeys(root: Path, runner: Runner | None = None) -> list[Path]:
         _require_encrypted(path)
     with sops_env(root) as env:
         for path in files:
-            _runner(runner).run(
-                _sops(root, "updatekeys", "--yes", str(path)), step=f"sops updatekeys {path}", env=env
+            (runner or Runner()).run(
+                _sops(root, "updatekeys", "--yes", str(path)),
+                step=f"sops updatekeys {path}",
+                env=env,
             )
     return files

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from fleet import config
 from fleet.errors import FleetError, StepFailed
 from fleet.redact import REDACTED, redact_text, secret_strings
@@ -18,11 +19,17 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    write(tmp_path / "fleet.yaml", "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n")
+    write(
+        tmp_path / "fleet.yaml",
+        "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
+    )
     write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
     write(tmp_path / "images/default/Dockerfile", "FROM x\n")
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
-    write(tmp_path / "hubs/beta/hub.yaml", "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n")
+    write(
+        tmp_path / "hubs/beta/hub.yaml",
+        "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n",
+    )
     write(tmp_path / "hubs/alpha/values.yaml", "jupyterhub: {}\n")
     write(tmp_path / "hubs/alpha/staging.yaml", "jupyterhub: {}\n")
     return tmp_path
@@ -71,7 +78,9 @@ def test_schema_error_names_file_and_field(repo):
 
 def test_hub_naming_a_missing_cluster_is_refused(repo):
     write(repo / "hubs/alpha/hub.yaml", "cluster: nowhere\n")
-    with pytest.raises(FleetError, match=r"field cluster: no cluster 'nowhere'.*valid clusters: main"):
+    with pytest.raises(
+        FleetError, match=r"field cluster: no cluster 'nowhere'.*valid clusters: main"
+    ):
         config.load(repo)
 
 
@@ -89,7 +98,9 @@ def test_image_and_external_image_together_are_refused(repo):
 
 def test_gcp_cluster_needs_its_settings(repo):
     write(repo / "clusters/main/cluster.yaml", "provider: gcp\n")
-    with pytest.raises(FleetError, match=r"clusters/main/cluster.yaml: .*'gcp' is a required property"):
+    with pytest.raises(
+        FleetError, match=r"clusters/main/cluster.yaml: .*'gcp' is a required property"
+    ):
         config.load(repo)
 
 
@@ -147,8 +158,10 @@ def test_runner_missing_program_is_a_one_line_error():
 
 
 def test_runner_passes_env():
-    proc = Runner(echo=False).with_env(FLEET_X="1").run(
-        ["sh", "-c", "echo $FLEET_X"], step="env", mutates=False
+    proc = (
+        Runner(echo=False)
+        .with_env(FLEET_X="1")
+        .run(["sh", "-c", "echo $FLEET_X"], step="env", mutates=False)
     )
     assert proc.stdout.strip() == "1"
 
@@ -156,7 +169,11 @@ def test_runner_passes_env():
 def test_runner_failure_keeps_what_the_tool_said_on_stdout():
     with pytest.raises(StepFailed) as err:
         Runner(echo=False).run(
-            ["sh", "-c", "echo 'Unable to reach the repository'; echo 'Error: no index' >&2; exit 1"],
+            [
+                "sh",
+                "-c",
+                "echo 'Unable to reach the repository'; echo 'Error: no index' >&2; exit 1",
+            ],
             step="helm dependency update",
         )
     assert str(err.value).splitlines()[1:] == ["Unable to reach the repository", "Error: no index"]

@@ -1,8 +1,10 @@
-"""Unit tests of fleet.diff: Secret data masked with keyed fingerprints, and the unified diff."""
+"""Unit tests of fleet.manifests (and sops.secret_paths): Secret data masked with keyed fingerprints, and the unified manifests."""
 
 import base64
 
-from fleet import diff
+import yaml
+
+from fleet import manifests, sops
 
 KEY = b"k" * 32
 SECRET = base64.b64encode(b"cookie-secret-value").decode()
@@ -27,18 +29,18 @@ spec:
 
 
 def test_secret_values_are_masked_and_stable():
-    docs = diff.documents(LIVE, KEY)
+    docs = manifests.documents(LIVE, KEY)
     secret = docs["Secret/hub"]
     assert secret["data"]["values.yaml"].startswith("<redacted hmac:")
     assert SECRET not in str(docs)
-    assert diff.documents(LIVE, KEY)["Secret/hub"] == secret
-    assert diff.documents(LIVE, b"x" * 32)["Secret/hub"] != secret
+    assert manifests.documents(LIVE, KEY)["Secret/hub"] == secret
+    assert manifests.documents(LIVE, b"x" * 32)["Secret/hub"] != secret
 
 
 def test_diff_shows_a_secret_change_without_content_and_other_changes_in_full():
     new_secret = base64.b64encode(b"new-cookie-secret").decode()
     new = LIVE.replace(SECRET, new_secret).replace("type: ClusterIP", "type: NodePort")
-    text = diff.unified(LIVE, new, set(), live_label="live", new_label="new", key=KEY)
+    text = manifests.unified(LIVE, new, set(), live_label="live", new_label="new", key=KEY)
     changed = [
         line for line in text.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
     ]
@@ -51,27 +53,25 @@ def test_diff_shows_a_secret_change_without_content_and_other_changes_in_full():
 
 def test_known_secret_strings_are_redacted_everywhere():
     new = LIVE.replace("proxy-public", "proxy-public-hunter22")
-    text = diff.unified(LIVE, new, {"hunter22"}, live_label="a", new_label="b", key=KEY)
+    text = manifests.unified(LIVE, new, {"hunter22"}, live_label="a", new_label="b", key=KEY)
     assert "hunter22" not in text and "<redacted>" in text
 
 
 def test_no_change_is_an_empty_diff():
-    assert diff.unified(LIVE, LIVE, set(), live_label="a", new_label="b") == ""
+    assert manifests.unified(LIVE, LIVE, set(), live_label="a", new_label="b") == ""
 
 
 def test_not_installed_shows_everything_as_added():
-    text = diff.unified("", LIVE, set(), live_label="none", new_label="new", key=KEY)
+    text = manifests.unified("", LIVE, set(), live_label="none", new_label="new", key=KEY)
     assert "+kind: Service" in text and SECRET not in text
 
 
 def test_mask_manifests():
-    text = diff.mask_manifests(LIVE, {"ClusterIP"}, KEY)
+    text = manifests.mask_manifests(LIVE, {"ClusterIP"}, KEY)
     assert SECRET not in text and "ClusterIP" not in text and "# Service/proxy-public" in text
 
 
 def _values_secret(values: dict) -> str:
-    import yaml
-
     encoded = base64.b64encode(yaml.safe_dump(values).encode()).decode()
     token = base64.b64encode(b"chart-made-token").decode()
     return (
@@ -90,7 +90,7 @@ def test_config_in_a_secret_is_shown_decoded_with_secret_leaves_masked():
     live, new = _values_secret(OLD_VALUES), _values_secret(NEW_VALUES)
     # Only the new secret is known as a string (the files decrypt to it); the old one is found
     # by its path, so a rotated secret's previous value never shows either.
-    text = diff.unified(live, new, {"new-cookie-secret-2"}, live_label="a", new_label="b",
+    text = manifests.unified(live, new, {"new-cookie-secret-2"}, live_label="a", new_label="b",
                         key=KEY, secret=SECRET_PATHS)  # fmt: skip
     assert "-      defaultUrl: /lab" in text and "+      defaultUrl: /tree" in text
     assert "old-cookie-secret-1" not in text and "new-cookie-secret-2" not in text
@@ -101,16 +101,16 @@ def test_config_in_a_secret_is_shown_decoded_with_secret_leaves_masked():
 
 
 def test_without_secret_paths_secret_data_is_never_decoded():
-    text = diff.mask_manifests(_values_secret(OLD_VALUES), set(), KEY)
+    text = manifests.mask_manifests(_values_secret(OLD_VALUES), set(), KEY)
     assert "/lab" not in text and "old-cookie-secret-1" not in text
 
 
 def test_is_secret_path_matches_on_the_common_end():
-    assert diff.is_secret_path(("hub", "cookieSecret"), SECRET_PATHS)
-    assert diff.is_secret_path(("jupyterhub", "hub", "cookieSecret"), SECRET_PATHS)
-    assert not diff.is_secret_path(("singleuser", "cookieSecret"), SECRET_PATHS)
-    assert not diff.is_secret_path(("cookieSecret",), SECRET_PATHS)
-    assert diff.is_secret_path(("x", "token"), {("token",)})
+    assert manifests.is_secret_path(("hub", "cookieSecret"), SECRET_PATHS)
+    assert manifests.is_secret_path(("jupyterhub", "hub", "cookieSecret"), SECRET_PATHS)
+    assert not manifests.is_secret_path(("singleuser", "cookieSecret"), SECRET_PATHS)
+    assert not manifests.is_secret_path(("cookieSecret",), SECRET_PATHS)
+    assert manifests.is_secret_path(("x", "token"), {("token",)})
 
 
 def test_secret_paths_read_encrypted_files_without_a_key(tmp_path):
@@ -119,4 +119,4 @@ def test_secret_paths_read_encrypted_files_without_a_key(tmp_path):
         "jupyterhub:\n  hub:\n    cookieSecret: ENC[AES256_GCM,data:abc=,iv:i=,tag:t=,type:str]\n"
         "sops:\n  mac: ENC[AES256_GCM,data:m=,iv:i=,tag:t=,type:str]\n  version: 3.13.3\n"
     )
-    assert diff.secret_paths([encrypted, tmp_path / "missing.yaml"]) == SECRET_PATHS
+    assert sops.secret_paths([encrypted, tmp_path / "missing.yaml"]) == SECRET_PATHS

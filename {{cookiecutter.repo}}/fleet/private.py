@@ -1,0 +1,64 @@
+"""Private temporary files: 0700 folders and 0600 files, removed on every exit path.
+
+Decrypted secrets and credentials only ever live here. `install_signal_handlers` is called once,
+at the entry of each task: Ctrl-C and SIGTERM then unwind the stack (so every `directory` is
+removed), whatever signal disposition the process inherited (a parent that ignores SIGINT, such as
+`nohup` or a background job of a script, passes that on).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+# Folders that exist now, in any thread, so a SIGTERM can remove them all at once.
+_LIVE: set[Path] = set()
+_LOCK = threading.Lock()
+
+
+def _remove_all() -> None:
+    with _LOCK:
+        for path in list(_LIVE):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _on_sigterm(signum, frame):
+    # Python runs handlers in the main thread only, so with several deploys running in worker
+    # threads, their decrypted secrets are removed here before the process exits.
+    _remove_all()
+    raise SystemExit(128 + signum)
+
+
+def install_signal_handlers() -> None:
+    """Ctrl-C raises KeyboardInterrupt and SIGTERM exits cleanly, even if they were ignored."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+@contextlib.contextmanager
+def directory(prefix: str = "fleet-") -> Iterator[Path]:
+    """A 0700 temp dir removed on every exit path: success, failure, Ctrl-C and SIGTERM."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o700)
+    with _LOCK:
+        _LIVE.add(path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        with _LOCK:
+            _LIVE.discard(path)
+
+
+def write(path: Path, text: str) -> Path:
+    """Write text to a new or existing file that only its owner can read (0600 from the start)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    return path

@@ -1,0 +1,159 @@
+"""A hub x env made ready to render or upgrade: cluster credentials, image, secrets and chart.
+
+deploy, diff, status and plan all reach a cluster and prepare a release through this module.
+Everything it makes is private to one call (temporary KUBECONFIG, decrypted secrets, a runner
+of its own): no chdir, no os.environ changes, no globals, so hubs can be prepared in threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from . import chart, credentials, helm, images, sops
+from .config import Fleet, Hub
+from .errors import FleetError
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """How to deploy; `from_env` fills what was not given from FLEET_* environment variables."""
+
+    dry_run: bool = False
+    timeout: str = "10m"
+    rollback: bool = True
+    kubeconfig: str | None = None
+    context: str | None = None
+    build: bool = False
+    helm: str = "helm"
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **given: object) -> DeployOptions:
+        environ = os.environ if environ is None else environ
+        defaults = {
+            "timeout": environ.get("FLEET_TIMEOUT") or cls.timeout,
+            "kubeconfig": environ.get("FLEET_KUBECONFIG") or None,
+            "context": environ.get("FLEET_CONTEXT") or None,
+            "helm": helm.binary(environ),
+        }
+        chosen = {k: v for k, v in given.items() if v is not None}
+        return cls(**{**defaults, **chosen})
+
+    @property
+    def access(self) -> credentials.Access:
+        return credentials.Access(self.kubeconfig, self.context)
+
+
+def say(hub: str, env: str, text: str, out=None) -> None:
+    print(f"==> [{hub}/{env}] {text}", file=out or sys.stderr, flush=True)
+
+
+class Steps:
+    """Announces each step of a hub's deploy and remembers the current one, so a failure names it."""
+
+    def __init__(self, hub: str, env: str):
+        self.hub, self.env, self.name = hub, env, "validate"
+
+    def __call__(self, name: str, text: str = "") -> None:
+        self.name = name
+        say(self.hub, self.env, f"{name}{': ' + text if text else ''}")
+
+
+@contextlib.contextmanager
+def cluster_runner(
+    fleet: Fleet, cluster: str, access: credentials.Access, runner: Runner, steps=None
+) -> Iterator[Runner]:
+    """A copy of runner whose KUBECONFIG is a private copy of the cluster's credentials."""
+    found = fleet.clusters[cluster]
+    if steps:
+        steps("credentials", f"cluster {found.name} ({found.provider})")
+    with credentials.temporary_kubeconfig(fleet, found, runner, access) as kubeconfig:
+        own = runner.with_env(KUBECONFIG=str(kubeconfig))
+        credentials.check_reachable(found, own)
+        yield own
+
+
+def resolve_image(
+    fleet: Fleet, hub: Hub, *, build: bool = False, dry_run: bool = False, require: bool = True
+) -> str:
+    """The hub's image reference; a fleet image must be in the registry under its content tag."""
+    if not hub.image:
+        return images.hub_image(fleet, hub)
+    ref = images.image_ref(fleet, hub.image)
+    if images.registry_has(ref):
+        return str(ref)
+    if build and not dry_run:
+        return str(images.build(fleet, hub.image, push=True))
+    if build:
+        print(f"[dry-run] would build and push {ref}", file=sys.stderr, flush=True)
+        return str(ref)
+    if require:
+        raise FleetError(
+            f"hub {hub.name}: image {hub.image} tag {ref.tag} is not in the registry ({ref}); "
+            f"run `invoke build --image {hub.image} --push`, or deploy with --build"
+        )
+    print(f"warning: hub {hub.name}: {ref} is not in the registry yet", file=sys.stderr, flush=True)
+    return str(ref)
+
+
+@dataclass
+class Release:
+    """A hub x env ready to render or upgrade; `runner` reaches its cluster and knows its secrets."""
+
+    hub: Hub
+    env: str
+    name: str
+    runner: Runner
+    image: str
+    render: dict
+
+
+@contextlib.contextmanager
+def prepared(
+    fleet: Fleet,
+    hub_name: str,
+    env: str,
+    options: DeployOptions,
+    runner: Runner,
+    steps: Steps | None = None,
+    require_image: bool = True,
+) -> Iterator[Release]:
+    """The first steps of a deploy: validate, credentials, image, secrets, chart dependencies."""
+    steps = steps or Steps(hub_name, env)
+    steps.name = "validate"
+    hub = fleet.hub(hub_name)
+    fleet.check_env(hub, env)
+    helm.parse_timeout(options.timeout)
+    with cluster_runner(fleet, hub.cluster, options.access, runner, steps) as own:
+        steps("image")
+        image = resolve_image(
+            fleet, hub, build=options.build, dry_run=own.dry_run, require=require_image
+        )
+        say(hub.name, env, f"image {image or '(chart default)'}")
+        steps("secrets", str(hub.secrets_file(env).relative_to(fleet.root)))
+        with sops.decrypted(fleet, hub, env, own) as (secrets_path, found):
+            own.secrets |= found
+            steps("chart dependencies")
+            chart.dependency_build(fleet, own)
+            name, tag = images.split_image(image)
+            render = {
+                "helm": options.helm,
+                "release": hub.release(env),
+                "chart": str(fleet.chart),
+                "values_files": [str(p) for p in hub.values_files(env)] + [str(secrets_path)],
+                "image_name": name,
+                "image_tag": tag,
+            }
+            yield Release(hub, env, hub.release(env), own, image, render)
+
+
+def server_dry_run(release: Release) -> str:
+    """helm's server-side dry run of the upgrade; returns the rendered manifests (not printed)."""
+    argv = helm.dry_run_argv(**release.render)
+    proc = release.runner.run(argv, step="helm server-side dry run", mutates=False)
+    return json.loads(proc.stdout).get("manifest", "")
