@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "{{cookiecutter.repo}}"))
 
 from fleet import config, plan
+from fleet.git import Git
 from fleet.runner import Runner
 
 CLUSTERS = 5
@@ -85,7 +86,7 @@ def synthesise(root: Path, hubs: int, files: int) -> tuple[str, str]:
 def one_plan(root: Path, base: str) -> tuple[float, dict]:
     started = time.perf_counter()
     fleet = config.load(root)
-    result = plan.make_plan(fleet, Runner(echo=False), base=base)
+    result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=base)
     data = result.as_data(fleet, plan.tag_of(fleet))
     return time.perf_counter() - started, data
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
 from bake import bake, run_in
+
+ENVS = ("staging", "prod")
 
 
 class GeneratedRepo:
@@ -74,6 +78,32 @@ class GeneratedRepo:
              "-n", release, "-o", "json"], capture_output=True, text=True, check=False,
         )  # fmt: skip
         return json.loads(proc.stdout) if proc.returncode == 0 else []
+
+    def namespaces(self) -> list[str]:
+        """The namespaces of this repo's releases (`<hub>-<env>`) that exist in the cluster."""
+        names = [f"{hub.name}-{env}" for hub in (self.path / "hubs").iterdir() for env in ENVS]
+        found = self.kubectl_json("get", "namespaces")["items"]
+        return sorted({item["metadata"]["name"] for item in found} & set(names))
+
+    @contextlib.contextmanager
+    def own_releases(self) -> Iterator[None]:
+        """The repo's releases are its own: none exists before, all are removed after."""
+        left = self.namespaces()
+        assert left == [], f"another test left releases of these hubs in the cluster: {left}"
+        try:
+            yield
+        finally:
+            for namespace in self.namespaces():
+                subprocess.run(
+                    [str(self.helm), "--kubeconfig", str(self.kubeconfig), "uninstall",
+                     namespace, "-n", namespace, "--wait", "--timeout", "60s"],
+                    capture_output=True, check=False,
+                )  # fmt: skip
+                subprocess.run(
+                    ["kubectl", "--kubeconfig", str(self.kubeconfig), "delete", "namespace",
+                     namespace, "--wait=true", "--timeout=60s"],
+                    capture_output=True, check=False,
+                )  # fmt: skip
 
     def serving(self, release: str) -> dict:
         return [r for r in self.history(release) if r["status"] == "deployed"][-1]

@@ -2,6 +2,7 @@
 would, against the real local kwok cluster, docker registry, chart repository and sops.
 
 The tests of this module share one generated repo and build on each other's releases, in order.
+Its hubs (delta, epsilon) are its own: no other module deploys them, and they are removed at the end.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from generated import GeneratedRepo, local_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
-HUB, ENV = "alpha", "staging"
+HUB, ENV = "delta", "staging"
 RELEASE = f"{HUB}-{ENV}"
 
 
@@ -67,11 +68,12 @@ def secrets_of(age_key):
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
     repo = local_repo(
-        tmp_path_factory.mktemp("deploy-e2e"), org="E2E", hubs="alpha,beta", kubeconfig=kubeconfig,
+        tmp_path_factory.mktemp("deploy-e2e"), org="E2E", hubs="delta,epsilon", kubeconfig=kubeconfig,
         registry=registry, chart_repo=chart_repo, base_image=base_image, age_key=age_key, helm=helm4,
     )  # fmt: skip
     repo.commit("e2e: sqlite-memory hub database")
-    return repo
+    with repo.own_releases():
+        yield repo
 
 
 def test_build_pushes_then_skips(ops, registry):
@@ -207,16 +209,25 @@ def test_pods_never_ready_fails_in_time_names_workload_and_rolls_back(ops):
     ops.revert()
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
+    """Started as `nohup` or a script's background job would start it: with SIGINT ignored."""
     ops.edit_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
     ops.commit("e2e: a deploy that waits long enough to interrupt")
     tmpdir = ops.tmp / "tmpdir-sigint"
     tmpdir.mkdir()
     child = subprocess.Popen(
         ["invoke", "deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s"],
-        cwd=ops.path, env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=ops.path,
+        env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignore_sigint,
+    )
     seen = []
     for line in child.stderr:
         seen.append(line)
@@ -252,7 +263,7 @@ def test_rollback_to_previous_good_revision(ops):
         == ops.release_labels(RELEASE, previous)["fleet-commit"]
     )
     status = ops.invoke("status")
-    assert RELEASE in status.stdout and "not installed" in status.stdout  # beta is not deployed
+    assert RELEASE in status.stdout and "not installed" in status.stdout  # epsilon is not deployed
 
 
 @pytest.fixture
@@ -262,26 +273,26 @@ def scratch(ops, tmp_path):
 
 
 def test_unknown_hub(ops):
-    proc = ops.invoke("deploy", "--hub", "gamma", "--env", ENV, check=False)
+    proc = ops.invoke("deploy", "--hub", "zeta", "--env", ENV, check=False)
     assert proc.returncode == 1
-    assert error_line(proc).endswith("unknown hub 'gamma'; valid hubs: alpha, beta")
+    assert error_line(proc).endswith("unknown hub 'zeta'; valid hubs: delta, epsilon")
 
 
 def test_unknown_env(ops):
     proc = ops.invoke("deploy", "--hub", HUB, "--env", "dev", check=False)
     assert proc.returncode == 1
-    assert error_line(proc).endswith("unknown env 'dev' for hub 'alpha'; valid envs: staging, prod")
+    assert error_line(proc).endswith("unknown env 'dev' for hub 'delta'; valid envs: staging, prod")
 
 
 def test_plaintext_secrets_file(scratch):
-    path = scratch.path / "hubs" / "beta" / "secrets" / "staging.yaml"
+    path = scratch.path / "hubs" / "epsilon" / "secrets" / "staging.yaml"
     path.write_text("jupyterhub:\n  hub:\n    cookieSecret: plaintext-oops\n")
-    proc = scratch.invoke("deploy", "--hub", "beta", "--env", ENV, check=False)
+    proc = scratch.invoke("deploy", "--hub", "epsilon", "--env", ENV, check=False)
     assert proc.returncode == 1
     line = error_line(proc)
     assert (
         "step secrets" in line
-        and "hubs/beta/secrets/staging.yaml" in line
+        and "hubs/epsilon/secrets/staging.yaml" in line
         and "no sops metadata" in line
     )
     assert "plaintext-oops" not in proc.output
@@ -291,20 +302,20 @@ def test_secrets_file_sops_cannot_decrypt(ops, tmp_path):
     other = tmp_path / "other-age.txt"
     subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
     proc = ops.invoke(
-        "deploy", "--hub", "beta", "--env", ENV, check=False, env={"SOPS_AGE_KEY_FILE": str(other)}
+        "deploy", "--hub", "epsilon", "--env", ENV, check=False, env={"SOPS_AGE_KEY_FILE": str(other)}
     )
     assert proc.returncode == 1
     line = error_line(proc)
-    assert "hubs/beta/secrets/staging.yaml: sops cannot decrypt it" in line
+    assert "hubs/epsilon/secrets/staging.yaml: sops cannot decrypt it" in line
     assert_clean(proc)
 
 
 def test_missing_image_tag_in_registry(scratch):
     (scratch.path / "images" / "default" / "requirements.txt").write_text("pytest==8.3.4\n")
-    proc = scratch.invoke("deploy", "--hub", "beta", "--env", ENV, check=False)
+    proc = scratch.invoke("deploy", "--hub", "epsilon", "--env", ENV, check=False)
     assert proc.returncode == 1
     line = error_line(proc)
-    assert "step image" in line and "hub beta: image default tag" in line
+    assert "step image" in line and "hub epsilon: image default tag" in line
     assert "invoke build --image default --push" in line and "--build" in line
 
 

@@ -2,6 +2,7 @@
 commits, the real chart (helm template), sops and the local kwok cluster.
 
 The tests share one generated repo and build on each other's commits and releases, in order.
+Its hubs (alpha, beta, gamma) are its own: no other module deploys them; removed at the end.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def repo(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key
     # gamma runs an image built elsewhere, so an image change must leave it out.
     (path / "hubs" / "gamma" / "hub.yaml").write_text(f"cluster: main\nexternal_image: {EXTERNAL}\n")
     result.commit("e2e: sqlite-memory hub database; gamma on an external image")
-    return result
+    with result.own_releases():
+        yield result
 
 
 def test_every_generated_file_is_classified_by_a_rule(repo):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import pytest
@@ -17,7 +18,7 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(tmp_path, chart_repo,
     repo = bake(tmp_path, jupyterhub_chart_repository=chart_repo, sops_recipient=age_key.public,
                 hubs="alpha,beta")
     env = {"FLEET_BASE_IMAGE": base_image, "SOPS_AGE_KEY_FILE": str(age_key.key_file)}
-    out = run_in(repo, [*NOX, "-s", "lint", "templates", "secrets", "images"], env=env)
+    out = run_in(repo, [*NOX, "-s", "lint", "tests", "templates", "secrets", "images"], env=env)
     log = out.stdout + out.stderr
     for hub in ("alpha", "beta"):
         for env_name in ("staging", "prod"):
@@ -35,9 +36,13 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
     assert run_in(repo, ["git", "status", "--porcelain"]).stdout == ""
     # The key generated at creation sits outside the repo; without it, placeholders stand in.
     keys = tmp_path / "age-keys" if not answers else tmp_path / "no-keys"
-    out = run_in(repo, [*NOX, "-s", "lint", "templates", "secrets"],
-                 env={"HUBFLEET_AGE_KEY_DIR": str(keys)})
+    # Its default sessions: lint, its own unit tests, templates and secrets.
+    out = run_in(repo, NOX, env={"HUBFLEET_AGE_KEY_DIR": str(keys)})
     log = out.stdout + out.stderr
+    for session in ("lint", "tests", "templates", "secrets"):
+        assert f"Session {session} was successful" in log
+    assert "Contracts: 1 kept, 0 broken." in log
+    assert re.search(r"\b\d{3} passed\b", log), log[-3000:]
     mode = "decrypted" if not answers else "placeholders"
     for hub in answers.get("hubs", "example").split(","):
         assert f"hub {hub} env prod: 5 objects valid (secrets {mode})" in log

@@ -1,0 +1,39 @@
+"""The README's architecture section names every module of the generated repo's package."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "{{cookiecutter.repo}}" / "fleet"
+
+
+def architecture_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"^## Architecture[^\n]*\n(.*?)(?=^## )", text, re.MULTILINE | re.DOTALL)
+    assert match, "README.md has no '## Architecture' section"
+    return match.group(1)
+
+
+def test_architecture_names_every_module_in_the_diagram_and_the_table():
+    section = architecture_section()
+    diagram = re.search(r"```text\n(.*?)```", section, re.DOTALL).group(1)
+    in_diagram = set(re.findall(r"\b[a-z_]+\b", diagram))
+    in_table = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    assert modules - in_table == set(), "modules missing from the table"
+    assert modules - in_diagram == set(), "modules missing from the layers diagram"
+    assert in_table - modules == set(), "the table names modules that do not exist"
+
+
+def test_the_diagram_is_the_import_contract():
+    """The layers drawn in the README are the ones import-linter enforces, in the same order."""
+    diagram = re.search(r"```text\n(.*?)```", architecture_section(), re.DOTALL).group(1)
+    drawn = []
+    for line in diagram.splitlines()[1:]:
+        names = line.split("  ")[1] if line.startswith("  ") else ""
+        layer = re.findall(r"[a-z_]+", names.split("   ")[0]) if names else []
+        drawn.append(sorted(layer))
+    contract = (ROOT / "{{cookiecutter.repo}}" / "pyproject.toml").read_text()
+    layers = re.findall(r'^\s+"(fleet\.[^"]+)",$', contract, re.MULTILINE)
+    enforced = [sorted(name.strip().removeprefix("fleet.") for name in line.split("|")) for line in layers]
+    assert drawn == enforced
