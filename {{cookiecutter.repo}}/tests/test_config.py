@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
 from fleet import config
 from fleet.errors import FleetError, StepFailed
@@ -11,19 +12,10 @@ from fleet.redact import REDACTED, redact_text, secret_strings
 from fleet.runner import Runner
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    write(
-        tmp_path / "fleet.yaml",
-        "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
-    )
-    write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
+    write(tmp_path / "fleet.yaml", FLEET_YAML)
+    write(tmp_path / "clusters/main/cluster.yaml", KUBECONFIG_CLUSTER)
     write(tmp_path / "images/default/Dockerfile", "FROM x\n")
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
     write(

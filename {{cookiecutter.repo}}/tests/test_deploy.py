@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from helpers import write
 
 from fleet import config, deploy, images, release, status
 from fleet.runner import Runner
@@ -33,12 +34,6 @@ def test_split_image():
     assert images.split_image("quay.io/a/b:1.0") == ("quay.io/a/b", "1.0")
     name, tag = images.split_image("quay.io/a/b@sha256:" + "0" * 64)
     assert name == "quay.io/a/b" and f"{name}:{tag}".endswith("@sha256:" + "0" * 64)
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
 from fleet import config, parallel
 from fleet.deploy import DeployResult
@@ -13,20 +14,11 @@ from fleet.release import DeployOptions
 from fleet.runner import Runner
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture
 def fleet(tmp_path: Path) -> config.Fleet:
-    write(
-        tmp_path / "fleet.yaml",
-        "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
-    )
-    write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
-    write(tmp_path / "clusters/edge/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
+    write(tmp_path / "fleet.yaml", FLEET_YAML)
+    write(tmp_path / "clusters/main/cluster.yaml", KUBECONFIG_CLUSTER)
+    write(tmp_path / "clusters/edge/cluster.yaml", KUBECONFIG_CLUSTER)
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\n")
     write(tmp_path / "hubs/beta/hub.yaml", "cluster: edge\n")
     write(tmp_path / "hubs/gamma/hub.yaml", "cluster: main\nenvironments: [staging]\n")

@@ -5,6 +5,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
 from fleet import config, plan, report
 from fleet.errors import FleetError
@@ -12,21 +13,12 @@ from fleet.git import Git
 from fleet.runner import Runner
 
 
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture
 def fleet(tmp_path: Path) -> config.Fleet:
     """alpha, beta on cluster main (image default); gamma on cluster edge (image other, staging only);
     delta on main with an external image."""
-    write(
-        tmp_path / "fleet.yaml",
-        "registry: ghcr.io/org\ndomain: hubs.example.org\nsecrets_backend: age\n",
-    )
-    write(tmp_path / "clusters/main/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
+    write(tmp_path / "fleet.yaml", FLEET_YAML)
+    write(tmp_path / "clusters/main/cluster.yaml", KUBECONFIG_CLUSTER)
     write(
         tmp_path / "clusters/edge/cluster.yaml",
         "provider: gcp\ngcp: {project: my-project, cluster: edge, location: europe-west1}\n",

@@ -1,9 +1,8 @@
 """Unit tests of fleet.sops without sops: metadata detection, placeholders, file discovery."""
 
-from pathlib import Path
-
 import pytest
 import yaml
+from helpers import write
 
 from fleet import sops
 from fleet.errors import FleetError
@@ -24,12 +23,6 @@ sops:
     mac: ENC[AES256_GCM,data:abc=,iv:def=,tag:ghi=,type:str]
     version: 3.13.3
 """
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 def test_is_encrypted(tmp_path):
