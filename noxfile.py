@@ -13,7 +13,15 @@ nox.options.sessions = ["lint", "unit"]
 
 ROOT = Path(__file__).resolve().parent
 GENERATED = ROOT / "{{cookiecutter.repo}}"
-PYTHON_PATHS = ["hooks", "toolchain", "tests", "benchmarks", "tasks.py", "noxfile.py"]
+PYTHON_PATHS = [
+    "hooks",
+    "toolchain",
+    "tests",
+    "benchmarks",
+    "tasks.py",
+    "noxfile.py",
+    "hubfleet_template.py",
+]
 
 
 @nox.session(venv_backend="none", tags=["lint"])
@@ -23,9 +31,21 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", *PYTHON_PATHS, external=True)
     # The generated repo's Python with its own settings (ruff.toml, the import-linter contract).
     session.chdir(GENERATED)
-    session.run("ruff", "check", "fleet", "tests", "tasks.py", "noxfile.py", "images", external=True)
-    session.run("ruff", "format", "--check", "fleet", "tests", "tasks.py", "noxfile.py", "images", external=True)
-    session.run("lint-imports", external=True)
+    session.run(
+        "ruff", "check", "fleet", "tests", "tasks.py", "noxfile.py", "images", external=True
+    )
+    session.run(
+        "ruff",
+        "format",
+        "--check",
+        "fleet",
+        "tests",
+        "tasks.py",
+        "noxfile.py",
+        "images",
+        external=True,
+    )
+    session.run("lint-imports", "--no-cache", external=True)
 
 
 @nox.session(venv_backend="none", tags=["test"])
@@ -52,3 +72,20 @@ def bake(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """End-to-end: generated repos' own nox and invoke against the local cluster and registry."""
     session.run("pytest", "-m", "e2e", *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none", tags=["lock"])
+def lock(session: nox.Session) -> None:
+    """Refresh requirements-dev.txt, the locked versions CI installs, from pyproject.toml's dev extra."""
+    session.run(
+        "pip-compile",
+        "--quiet",
+        "--extra=dev",
+        "--strip-extras",
+        "--no-emit-index-url",
+        "--no-emit-find-links",
+        "--output-file=requirements-dev.txt",
+        "pyproject.toml",
+        external=True,
+        env={"CUSTOM_COMPILE_COMMAND": "nox -s lock"},
+    )

@@ -25,11 +25,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # a script: the template and its test helpers
 
-from bake import bake, run_in
+from bake import bake, run_in  # noqa: E402
 
-from toolchain import cache, stack, versions
+from toolchain import cache, stack, versions  # noqa: E402
 
 GOAL_SECONDS = 10.0
 SUMMARY = re.compile(r"deployed revision (\d+), image \S+, ([\d.]+)s \(helm upgrade ([\d.]+)s\)")
@@ -84,8 +84,11 @@ def main() -> int:
                 raise SystemExit(f"no deploy summary in output:\n{proc.stdout}\n{proc.stderr}")
             helm = float(match.group(3))
             rows.append((int(match.group(1)), total, helm, total - helm))
-            print(f"revision {rows[-1][0]}: total {total:5.2f}s  helm upgrade --wait {helm:5.2f}s  "
-                  f"overhead {total - helm:5.2f}s", flush=True)  # fmt: skip
+            print(
+                f"revision {rows[-1][0]}: total {total:5.2f}s  helm upgrade --wait {helm:5.2f}s  "
+                f"overhead {total - helm:5.2f}s",
+                flush=True,
+            )
         overheads = [r[3] for r in rows]
         worst = max(overheads)
         verdict = "PASS" if worst <= GOAL_SECONDS else "FAIL"

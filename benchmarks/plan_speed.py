@@ -20,11 +20,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "{{cookiecutter.repo}}"))
+sys.path.insert(0, str(ROOT / "{{cookiecutter.repo}}"))  # a script: the generated repo's package
 
-from fleet import config, plan
-from fleet.git import Git
-from fleet.runner import Runner
+from fleet import config, plan  # noqa: E402
+from fleet.git import Git  # noqa: E402
+from fleet.runner import Runner  # noqa: E402
 
 CLUSTERS = 5
 IMAGES = 10
@@ -36,16 +36,23 @@ def write(path: Path, text: str) -> None:
 
 
 def git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["git", "-C", str(root), *args], check=True, capture_output=True, text=True
+    )
     return proc.stdout.strip()
 
 
 def synthesise(root: Path, hubs: int, files: int) -> tuple[str, str]:
     """A fleet of `hubs` hubs; returns (base, head) commits `files` changed files apart."""
-    write(root / "fleet.yaml", "registry: ghcr.io/bench\ndomain: hubs.example.org\nsecrets_backend: age\n")
+    write(
+        root / "fleet.yaml",
+        "registry: ghcr.io/bench\ndomain: hubs.example.org\nsecrets_backend: age\n",
+    )
     write(root / "chart/values.yaml", "jupyterhub: {}\n")
     for c in range(CLUSTERS):
-        write(root / f"clusters/c{c}/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n")
+        write(
+            root / f"clusters/c{c}/cluster.yaml", "provider: kubeconfig\nkubeconfig: {path: /k}\n"
+        )
     for i in range(IMAGES):
         write(root / f"images/img{i}/Dockerfile", f"FROM base\nRUN echo {i}\n")
         write(root / f"images/img{i}/requirements.txt", "numpy\n")

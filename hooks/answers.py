@@ -1,22 +1,69 @@
-"""Validate the cookiecutter answers: pure functions, each returning one clear line or nothing."""
+"""Validate the cookiecutter answers: pure functions, each returning one clear line or nothing.
+
+The shapes of the answers that become config fields (hub and cluster names, registry, domain,
+providers and their settings, secrets backends, environments) are read from the `$defs` of the
+generated repo's JSON schemas, the one source of them. Only the standard library: the pre-gen
+hook runs under a bare cookiecutter install, without jsonschema.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from functools import cache
+from pathlib import Path
 
-ENVIRONMENTS = ("staging", "prod")
+SCHEMAS = Path(__file__).resolve().parents[1] / "{{cookiecutter.repo}}" / "fleet" / "schemas"
+# The keywords `matches` understands; a definition using any other fails loudly, never silently.
+KEYWORDS = {"description", "type", "pattern", "minLength", "maxLength", "enum"}
+
+
+@cache
+def definition(kind: str, name: str) -> dict:
+    """One entry of `$defs` in fleet/schemas/<kind>.schema.json of the generated repo."""
+    schema = json.loads((SCHEMAS / f"{kind}.schema.json").read_text())
+    found = schema["$defs"][name]
+    unknown = set(found) - KEYWORDS
+    if unknown or found.get("type", "string") != "string":
+        raise ValueError(
+            f"{kind}.schema.json $defs/{name}: cannot check {sorted(unknown) or found}"
+        )
+    return found
+
+
+def matches(kind: str, name: str, value: str) -> bool:
+    """Whether value satisfies the string definition `$defs/name` of kind's schema.
+
+    Patterns are anchored (^...$), so a full match is JSON Schema's search, minus a trailing
+    newline that Python's `$` would let through.
+    """
+    found = definition(kind, name)
+    if not isinstance(value, str):
+        return False
+    if "enum" in found and value not in found["enum"]:
+        return False
+    if not found.get("minLength", 0) <= len(value) <= found.get("maxLength", len(value)):
+        return False
+    return "pattern" not in found or re.fullmatch(found["pattern"], value) is not None
+
+
+def choices(kind: str, name: str) -> tuple[str, ...]:
+    """The values an enum definition allows, in the schema's order."""
+    return tuple(definition(kind, name)["enum"])
+
+
+ENVIRONMENTS = choices("fleet", "environment")
 # Helm release names are at most 53 characters and ours are `<hub>-<env>`.
 HELM_RELEASE_MAX = 53
 HUB_MAX = HELM_RELEASE_MAX - max(len(f"-{env}") for env in ENVIRONMENTS)  # 45
 
+# The repository (folder) name and the sops recipients are not fields of the repo's config.
 REPO = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-REGISTRY = re.compile(
-    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
-)
 RECIPIENTS = {
-    "age": (re.compile(r"^age1[02-9ac-hj-np-z]{58}$"), "an age public key (age1 followed by 58 characters)"),
+    "age": (
+        re.compile(r"^age1[02-9ac-hj-np-z]{58}$"),
+        "an age public key (age1 followed by 58 characters)",
+    ),
     "pgp": (re.compile(r"^[0-9A-F]{40}$"), "a PGP fingerprint (40 hex digits, no spaces)"),
     "gcp-kms": (
         re.compile(r"^projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+$"),
@@ -31,15 +78,13 @@ RECIPIENTS = {
         "an Azure Key Vault key URL (https://VAULT.vault.azure.net/keys/NAME/VERSION)",
     ),
 }
+# The answers each provider (cluster.schema.json $defs/provider) needs.
 PROVIDER_FIELDS = {
     "kubeconfig": (),
     "gcp": ("gcp_project", "cloud_cluster", "cloud_location"),
     "aws": ("cloud_cluster", "cloud_location"),
     "azure": ("cloud_cluster", "azure_resource_group"),
 }
-GCP_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-GCP_LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9](-[a-z])?$")
-AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 
 
 def split_hubs(hubs: str) -> list[str]:
@@ -56,7 +101,7 @@ def check_hub_name(name: str) -> str | None:
             f"hubs: {name!r} is {len(name)} characters; at most {HUB_MAX}, so the release "
             f"`{name[:8]}...-staging` fits helm's {HELM_RELEASE_MAX}"
         )
-    if not DNS_LABEL.match(name):
+    if not matches("hub", "dnsLabel", name):
         return (
             f"hubs: {name!r} is not a DNS-1123 label: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -82,40 +127,41 @@ def check_hubs(hubs: str) -> str | None:
 
 
 def check_repo(repo: str) -> str | None:
-    if not REPO.match(repo):
+    if not REPO.fullmatch(repo):
         return f"repo: {repo!r} is not a repository name (letters, digits, '.', '_', '-')"
     return None
 
 
 def check_dns_label(answer: str, value: str) -> str | None:
-    if not DNS_LABEL.match(value) or len(value) > 63:
+    """A name that becomes a folder and a `cluster:` of hub.yaml (hub.schema.json $defs/dnsLabel)."""
+    if not matches("hub", "dnsLabel", value):
         return f"{answer}: {value!r} is not a DNS-1123 label (lowercase letters, digits, '-')"
     return None
 
 
 def check_registry(registry: str) -> str | None:
-    if not REGISTRY.match(registry):
+    if not matches("fleet", "registry", registry):
         return (
-            f"registry: {registry!r} is not host[:port]/namespace in lowercase, "
-            "e.g. ghcr.io/my-org"
+            f"registry: {registry!r} is not host[:port]/namespace in lowercase, e.g. ghcr.io/my-org"
         )
     return None
 
 
 def check_domain(domain: str) -> str | None:
-    if not DOMAIN.match(domain):
+    if not matches("fleet", "domain", domain):
         return f"domain: {domain!r} is not a lowercase DNS name with a dot, e.g. hubs.example.org"
     return None
 
 
 def check_recipient(backend: str, recipient: str) -> str | None:
     """The recipient must have the shape of the backend's keys; empty is allowed."""
-    if backend not in RECIPIENTS:
-        return f"secrets_backend: {backend!r} is not one of {', '.join(RECIPIENTS)}"
+    if not matches("fleet", "secretsBackend", backend):
+        backends = ", ".join(choices("fleet", "secretsBackend"))
+        return f"secrets_backend: {backend!r} is not one of {backends}"
     if not recipient:
         return None
     pattern, shape = RECIPIENTS[backend]
-    if not pattern.match(recipient):
+    if not pattern.fullmatch(recipient):
         return f"sops_recipient: {recipient!r} is not {shape}, as secrets_backend {backend} needs"
     return None
 
@@ -123,18 +169,19 @@ def check_recipient(backend: str, recipient: str) -> str | None:
 def check_provider(answers: dict) -> str | None:
     """The fields the provider needs are present and well-formed."""
     provider = answers.get("provider", "")
-    if provider not in PROVIDER_FIELDS:
-        return f"provider: {provider!r} is not one of {', '.join(PROVIDER_FIELDS)}"
+    if not matches("cluster", "provider", provider):
+        providers = ", ".join(choices("cluster", "provider"))
+        return f"provider: {provider!r} is not one of {providers}"
     for key in PROVIDER_FIELDS[provider]:
         if not str(answers.get(key, "")).strip():
             return f"{key}: required when provider is {provider}"
     location = answers.get("cloud_location", "")
     if provider == "gcp":
-        if not GCP_PROJECT.match(answers["gcp_project"]):
+        if not matches("cluster", "gcpProject", answers["gcp_project"]):
             return f"gcp_project: {answers['gcp_project']!r} is not a GCP project id"
-        if not GCP_LOCATION.match(location):
+        if not matches("cluster", "gcpLocation", location):
             return f"cloud_location: {location!r} is not a GCP region or zone, e.g. us-central1"
-    if provider == "aws" and not AWS_REGION.match(location):
+    if provider == "aws" and not matches("cluster", "awsRegion", location):
         return f"cloud_location: {location!r} is not an AWS region, e.g. us-east-1"
     return None
 

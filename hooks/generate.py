@@ -1,17 +1,19 @@
 """Finish a generated repo: hub folders, unused folders removed, keys, encrypted secrets, git.
 
-Called by hooks/post_gen_project.py with the answers and the generated repo's path. When cruft
-regenerates the template to compute an update, only the deterministic part runs (`regenerating`).
+Called by hooks/post_gen_project.py with the answers, the generated repo's path and the
+template's folder. When cruft regenerates the template to compute an update, only the
+deterministic part runs (`regenerating`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import NamedTuple
 
 AGE_MARKER = "AGE_PUBLIC_KEY_GENERATED_AT_CREATION"
 INSTALL = {
@@ -22,8 +24,46 @@ INSTALL = {
 }
 
 
+# pip's names of the modules the generated repo's code imports, where they differ.
+PIP_NAMES = {"yaml": "pyyaml"}
+
+
 class Stop(Exception):
     """Generation cannot finish; the message says what to do."""
+
+
+def missing_module_message(exc: ImportError) -> str:
+    """One line naming the module this Python lacks and how to install it."""
+    module = (exc.name or str(exc)).split(".")[0]
+    package = PIP_NAMES.get(module, module)
+    return (
+        f"the generated repo's code needs the Python module {module!r}, missing from the Python "
+        f"that runs cookiecutter: run `{sys.executable} -m pip install {package}`, "
+        "then run cookiecutter again"
+    )
+
+
+class Fleet(NamedTuple):
+    """The generated repo's own modules: they make its hubs, and know where its key and lock go."""
+
+    scaffold: ModuleType
+    sops: ModuleType
+    chart: ModuleType
+    FleetError: type[Exception]
+    Runner: type
+
+
+def load_fleet(root: Path) -> Fleet:
+    """Import the generated repo's code, before anything is made: Stop names a missing module."""
+    sys.path.insert(0, str(root))
+    # The generated repo's package exists only once cookiecutter has rendered it.
+    try:
+        from fleet import chart, scaffold, sops  # noqa: PLC0415
+        from fleet.errors import FleetError  # noqa: PLC0415
+        from fleet.runner import Runner  # noqa: PLC0415
+    except ImportError as exc:
+        raise Stop(missing_module_message(exc)) from None
+    return Fleet(scaffold, sops, chart, FleetError, Runner)
 
 
 def hub_names(answers: dict) -> list[str]:
@@ -49,20 +89,15 @@ def missing_tools_message(missing: list[str], answers: dict) -> str:
     return "\n".join(lines)
 
 
-def age_key_dir() -> Path:
-    """Where generated age private keys go: $HUBFLEET_AGE_KEY_DIR, else sops's default folder."""
-    override = os.environ.get("HUBFLEET_AGE_KEY_DIR")
-    if override:
-        return Path(override).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
-    return Path(base) / "sops" / "age"
+def age_key_file(fleet: Fleet, repo: str) -> Path:
+    """Where the repo's age key goes: the folder the generated repo's sops wrapper reads."""
+    return fleet.sops.age_key_dir() / f"{repo}.txt"
 
 
-def make_age_key(repo: str) -> tuple[str, Path]:
+def make_age_key(fleet: Fleet, repo: str) -> tuple[str, Path]:
     """A new age key pair (or the one already made for this repo): (public key, private key file)."""
-    folder = age_key_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key_file = folder / f"{repo}.txt"
+    key_file = age_key_file(fleet, repo)
+    key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if not key_file.exists():
         subprocess.run(["age-keygen", "-o", str(key_file)], check=True, capture_output=True)
     key_file.chmod(0o600)
@@ -72,25 +107,29 @@ def make_age_key(repo: str) -> tuple[str, Path]:
     return public, key_file
 
 
-def template_source(answers: dict) -> str:
-    """The template as cruft can find it again: an absolute path for a local template."""
+def template_source(answers: dict, template_dir: Path) -> str:
+    """The template as cruft can find it again: the absolute folder of a local template.
+
+    cookiecutter keeps a local template's path as typed (`_repo_dir` is `_template`, maybe
+    relative to a folder the hooks do not run in); a remote one is cloned elsewhere, and its
+    URL is what cruft clones again.
+    """
     template = str(answers.get("_template", ""))
-    repo_dir = answers.get("_repo_dir")
-    if repo_dir and Path(template).expanduser().is_dir():
-        return str(Path(repo_dir).resolve())
+    if answers.get("_repo_dir") == template:
+        return str(template_dir)
     return template
 
 
-def template_commit(answers: dict) -> str | None:
-    repo_dir = answers.get("_repo_dir")
-    if not repo_dir or not shutil.which("git"):
+def template_commit(template_dir: Path) -> str | None:
+    """The template's commit, when it is a git work tree."""
+    if not shutil.which("git"):
         return None
-    argv = ["git", "-C", repo_dir, "rev-parse", "HEAD"]
+    argv = ["git", "-C", str(template_dir), "rev-parse", "HEAD"]
     proc = subprocess.run(argv, check=False, capture_output=True, text=True)
     return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
 
-def fill_cruft(root: Path, answers: dict, recipient: str) -> None:
+def fill_cruft(root: Path, answers: dict, recipient: str, template_dir: Path) -> None:
     """Record the template's location and commit, and the recipient actually used.
 
     Written the same way when cruft regenerates, so `cruft diff` shows template changes only.
@@ -101,8 +140,8 @@ def fill_cruft(root: Path, answers: dict, recipient: str) -> None:
     if regenerating(answers):
         state["template"], state["commit"] = answers["_template"], answers["_commit"]
     else:
-        state["template"] = template_source(answers)
-        state["commit"] = template_commit(answers) or state.get("commit")
+        state["template"] = template_source(answers, template_dir)
+        state["commit"] = template_commit(template_dir) or state.get("commit")
     context["sops_recipient"] = recipient
     context["_template"] = state["template"]
     if state["commit"]:
@@ -138,29 +177,18 @@ def regenerating(answers: dict) -> bool:
     return "_commit" in answers and "_repo_dir" not in answers
 
 
-def make_hubs(root: Path, answers: dict, recipient: str = "") -> None:
+def make_hubs(fleet: Fleet, root: Path, answers: dict, recipient: str = "") -> None:
     """One hub folder per answer, made by the generated repo's own code (`invoke new-hub`).
 
     With a recipient, each hub gets its encrypted secrets; without one, none (never plaintext).
     """
-    sys.path.insert(0, str(root))
-    try:
-        from fleet import scaffold
-        from fleet.errors import FleetError
-        from fleet.runner import Runner
-    except ImportError as exc:
-        raise Stop(
-            f"the generated repo's code needs the Python package {exc.name!r}: "
-            f"`pip install {exc.name}`, then run cookiecutter again"
-        ) from None
-
-    runner = Runner(echo=False)
+    runner = fleet.Runner(echo=False)
     try:
         for name in hub_names(answers):
-            scaffold.new_hub(
+            fleet.scaffold.new_hub(
                 root, name, cluster=answers["cluster"], runner=runner, with_secrets=bool(recipient)
             )
-    except FleetError as exc:
+    except fleet.FleetError as exc:
         backend = answers["secrets_backend"]
         raise Stop(
             f"cannot make the hubs with {backend} key {recipient or '(none)'}: {exc}\n"
@@ -169,49 +197,42 @@ def make_hubs(root: Path, answers: dict, recipient: str = "") -> None:
         ) from None
 
 
-def lock_chart(root: Path) -> list[str]:
-    """Write chart/Chart.lock (committed with the rest) when the chart repository answers.
+def main(answers: dict, root: Path, template_dir: Path) -> list[str]:
+    """Finish the repo at root; returns the lines to print for the operator.
 
-    Deploys then run `helm dependency build` against the committed lock; without it the first
-    deploy writes the lock and records a dirty work tree.
+    Everything that can be checked is checked before anything is made; an age key made here is
+    removed again when a later step fails, so a failure leaves nothing behind.
     """
-    helm = shutil.which(os.environ.get("FLEET_HELM", "helm"))
-    later = "`helm dependency update chart`, then commit chart/Chart.lock"
-    if not helm:
-        return [f"helm is not on PATH, so chart/Chart.lock was not written: run {later}."]
-    try:
-        proc = subprocess.run(
-            [helm, "dependency", "update", "chart"],
-            check=False, cwd=root, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return [f"the chart repository did not answer in 120 s: run {later}."]
-    if proc.returncode:
-        said = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
-        # helm names the unreachable repository on a line of its own, then why on the next.
-        reached = [n for n, line in enumerate(said) if "Unable to get an update" in line]
-        why = " ".join(said[reached[0]:reached[0] + 2]) if reached else (said or ["no output"])[-1]
-        return [f"could not fetch the jupyterhub chart: {why}", f"Once it is reachable, run {later}."]
-    return []
-
-
-def main(answers: dict, root: Path) -> list[str]:
-    """Finish the repo at root; returns the lines to print for the operator."""
+    fleet = load_fleet(root)
     remove_unused(root, answers)
     if regenerating(answers):
-        fill_cruft(root, answers, answers["sops_recipient"])
-        make_hubs(root, answers)
+        fill_cruft(root, answers, answers["sops_recipient"], template_dir)
+        make_hubs(fleet, root, answers)
         return []
 
     missing = [tool for tool in needed_tools(answers) if not shutil.which(tool)]
     if missing:
         raise Stop(missing_tools_message(missing, answers))
 
+    backend, recipient = answers["secrets_backend"], answers["sops_recipient"]
+    new_key = None
+    if backend == "age" and not recipient and not age_key_file(fleet, answers["repo"]).exists():
+        new_key = age_key_file(fleet, answers["repo"])
+    try:
+        return finish(fleet, root, answers, template_dir)
+    except BaseException:
+        if new_key:
+            new_key.unlink(missing_ok=True)
+        raise
+
+
+def finish(fleet: Fleet, root: Path, answers: dict, template_dir: Path) -> list[str]:
+    """Key, cruft record, hubs with encrypted secrets, chart lock, git: the lines to print."""
     notes = []
     backend, recipient = answers["secrets_backend"], answers["sops_recipient"]
     sops_yaml = root / ".sops.yaml"
     if backend == "age" and not recipient:
-        recipient, key_file = make_age_key(answers["repo"])
+        recipient, key_file = make_age_key(fleet, answers["repo"])
         sops_yaml.write_text(sops_yaml.read_text().replace(AGE_MARKER, recipient))
         notes += [
             f"Generated an age key for {answers['repo']}: public key {recipient} (in .sops.yaml),",
@@ -220,16 +241,17 @@ def main(answers: dict, root: Path) -> list[str]:
             "Give it to CI as the GitHub secret SOPS_AGE_KEY, e.g.:",
             f"  gh secret set SOPS_AGE_KEY < {key_file}",
         ]
-    fill_cruft(root, answers, recipient)
+    fill_cruft(root, answers, recipient, template_dir)
 
-    make_hubs(root, answers, recipient)
+    make_hubs(fleet, root, answers, recipient)
     if not recipient:
         notes += [
             f"No sops_recipient for {backend}: put your key in .sops.yaml, then create each hub's",
             "secrets with `invoke secrets.edit HUB staging` and `invoke secrets.edit HUB prod`.",
         ]
 
-    notes += lock_chart(root)
+    # Committed with the rest, so deploys `helm dependency build` exactly the locked chart.
+    notes += fleet.chart.write_lock(root, fleet.Runner(echo=False))
     init_git(root)
     notes += [
         f"Created {root} with hubs {', '.join(hub_names(answers))}; branches staging (default) and prod.",

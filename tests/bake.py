@@ -12,7 +12,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # Caches that tools drop into the working tree; cookiecutter would try to render them.
 JUNK = shutil.ignore_patterns(
-    ".git", ".ruff_cache", "__pycache__", ".nox", ".pytest_cache", "*.egg-info", "tmpcharts*"
+    ".git",
+    ".ruff_cache",
+    "__pycache__",
+    ".nox",
+    ".pytest_cache",
+    ".import_linter_cache",
+    "*.egg-info",
+    "tmpcharts*",
 )
 
 
@@ -40,7 +47,9 @@ def bake_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, s
 def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> Path:
     """Run cookiecutter (hooks included) on the template; returns the generated repo's path.
 
-    Runs in a child process so the hooks see `env` (and the hooks' exit ends only that process).
+    Runs in a child process so the hooks see `env` (and the hooks' exit ends only that process),
+    from tmp_path: `python -c` puts its folder first on sys.path, and from this checkout that
+    would load its hubfleet_template.py rather than the copy's.
     Raises subprocess.CalledProcessError (with stderr) when generation fails.
     """
     output = tmp_path / "out"
@@ -52,8 +61,16 @@ def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> P
         " output_dir=sys.argv[3]))\n"
     )
     proc = subprocess.run(
-        [sys.executable, "-c", code, str(clean_template(tmp_path)), json.dumps(answers), str(output)],
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(clean_template(tmp_path)),
+            json.dumps(answers),
+            str(output),
+        ],
         env={**os.environ, **bake_env(tmp_path, env)},
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         check=False,
@@ -64,7 +81,11 @@ def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> P
 
 
 def run_in(
-    repo: Path, argv: list[str], env: dict[str, str] | None = None, check: bool = True, timeout: float = 1800
+    repo: Path,
+    argv: list[str],
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 1800,
 ) -> subprocess.CompletedProcess:
     """Run a command (the generated repo's own `invoke`/`nox`) inside repo; output captured."""
     proc = subprocess.run(

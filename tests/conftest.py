@@ -15,7 +15,8 @@ from pathlib import Path
 import gnupg
 import pytest
 
-from toolchain import cache, stack, versions
+from toolchain import baseimage, cache, chartrepo, dockerd, stack, versions
+from toolchain import registry as registry_
 
 TOOLCHAIN_BIN = cache.bin_dir()
 # Every subprocess, including generated repos' own tasks, finds the pinned tools first.
@@ -102,8 +103,6 @@ def kubeconfig(toolchain_bin, _session_dir) -> Path:
 @pytest.fixture(scope="session")
 def registry(toolchain_bin, _session_dir) -> str:
     """Address ("127.0.0.1:PORT") of an empty docker-registry for this session."""
-    from toolchain import registry as registry_
-
     try:
         yield stack.start_registry(_session_dir).address
     finally:
@@ -113,8 +112,6 @@ def registry(toolchain_bin, _session_dir) -> str:
 @pytest.fixture(scope="session")
 def chart_repo(toolchain_bin, _session_dir) -> str:
     """URL ("http://127.0.0.1:PORT") of a chart repository serving jupyterhub 4.4.0."""
-    from toolchain import chartrepo
-
     try:
         yield stack.start_chart_repo(_session_dir).url
     finally:
@@ -124,8 +121,6 @@ def chart_repo(toolchain_bin, _session_dir) -> str:
 @pytest.fixture(scope="session")
 def base_image(toolchain_bin, registry) -> str:
     """The base image, tagged and pushed into the session registry."""
-    from toolchain import baseimage, dockerd
-
     if not dockerd.answers():
         _fail_missing("a running dockerd")
     if not baseimage.present():

@@ -27,11 +27,14 @@ class GeneratedRepo:
         tmpdir = self.tmp / f"tmpdir-{time.monotonic_ns()}"
         tmpdir.mkdir()
         proc = run_in(
-            self.path, ["invoke", *args],
-            env={**self.env, "TMPDIR": str(tmpdir), **(env or {})}, check=check, timeout=600,
-        )  # fmt: skip
-        proc.tmpdir = tmpdir  # type: ignore[attr-defined]
-        proc.output = proc.stdout + proc.stderr  # type: ignore[attr-defined]
+            self.path,
+            ["invoke", *args],
+            env={**self.env, "TMPDIR": str(tmpdir), **(env or {})},
+            check=check,
+            timeout=600,
+        )
+        proc.tmpdir = tmpdir
+        proc.output = proc.stdout + proc.stderr
         return proc
 
     def copy(self, dest: Path) -> GeneratedRepo:
@@ -45,7 +48,10 @@ class GeneratedRepo:
     def git(self, *args: str) -> str:
         identity = ["-c", "user.name=e2e", "-c", "user.email=e2e@example.org"]
         return subprocess.run(
-            ["git", "-C", str(self.path), *identity, *args], capture_output=True, text=True, check=True
+            ["git", "-C", str(self.path), *identity, *args],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
 
     def commit(self, message: str) -> str:
@@ -67,16 +73,30 @@ class GeneratedRepo:
     def kubectl_json(self, *args: str) -> dict:
         out = subprocess.run(
             ["kubectl", "--kubeconfig", str(self.kubeconfig), *args, "-o", "json"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(out.stdout)
 
     def history(self, release: str) -> list[dict]:
         """helm's history of the release, [] when it does not exist."""
         proc = subprocess.run(
-            [str(self.helm), "--kubeconfig", str(self.kubeconfig), "history", release,
-             "-n", release, "-o", "json"], capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            [
+                str(self.helm),
+                "--kubeconfig",
+                str(self.kubeconfig),
+                "history",
+                release,
+                "-n",
+                release,
+                "-o",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         return json.loads(proc.stdout) if proc.returncode == 0 else []
 
     def namespaces(self) -> list[str]:
@@ -95,21 +115,43 @@ class GeneratedRepo:
         finally:
             for namespace in self.namespaces():
                 subprocess.run(
-                    [str(self.helm), "--kubeconfig", str(self.kubeconfig), "uninstall",
-                     namespace, "-n", namespace, "--wait", "--timeout", "60s"],
-                    capture_output=True, check=False,
-                )  # fmt: skip
+                    [
+                        str(self.helm),
+                        "--kubeconfig",
+                        str(self.kubeconfig),
+                        "uninstall",
+                        namespace,
+                        "-n",
+                        namespace,
+                        "--wait",
+                        "--timeout",
+                        "60s",
+                    ],
+                    capture_output=True,
+                    check=False,
+                )
                 subprocess.run(
-                    ["kubectl", "--kubeconfig", str(self.kubeconfig), "delete", "namespace",
-                     namespace, "--wait=true", "--timeout=60s"],
-                    capture_output=True, check=False,
-                )  # fmt: skip
+                    [
+                        "kubectl",
+                        "--kubeconfig",
+                        str(self.kubeconfig),
+                        "delete",
+                        "namespace",
+                        namespace,
+                        "--wait=true",
+                        "--timeout=60s",
+                    ],
+                    capture_output=True,
+                    check=False,
+                )
 
     def serving(self, release: str) -> dict:
         return [r for r in self.history(release) if r["status"] == "deployed"][-1]
 
     def release_labels(self, release: str, revision: int) -> dict:
-        found = self.kubectl_json("get", "secrets", "-n", release, "-l", f"owner=helm,name={release}")
+        found = self.kubectl_json(
+            "get", "secrets", "-n", release, "-l", f"owner=helm,name={release}"
+        )
         for item in found["items"]:
             if item["metadata"]["labels"]["version"] == str(revision):
                 return item["metadata"]["labels"]
@@ -138,6 +180,7 @@ def local_repo(
     repo = GeneratedRepo(path, env, kubeconfig, helm, tmp)
     for hub in hubs.split(","):
         # No PersistentVolumeClaim binds on kwok's fake nodes.
-        repo.edit_values(hub, lambda v: v.setdefault("hub", {}).setdefault("db", {}).update(
-            type="sqlite-memory"))  # fmt: skip
+        repo.edit_values(
+            hub, lambda v: v.setdefault("hub", {}).setdefault("db", {}).update(type="sqlite-memory")
+        )
     return repo

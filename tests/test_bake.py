@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import pytest
-from bake import ROOT, bake, clean_template, run_in
+from bake import ROOT, bake, bake_env, clean_template, run_in
 
 pytestmark = pytest.mark.bake
 
 TEMPLATE = ROOT / "{{cookiecutter.repo}}"
-VERBATIM = ["chart/templates", ".github/workflows", "fleet", "tasks.py", "noxfile.py"]
+VERBATIM = ["chart/templates", ".github/workflows", "fleet", "tests", "tasks.py", "noxfile.py"]
 sys.path.insert(0, str(TEMPLATE))
-from fleet import secrets as fleet_secrets
+from fleet import sops  # noqa: E402 - the generated repo's package, from the template
 
 
 def text_files(repo: Path) -> list[Path]:
@@ -24,7 +27,9 @@ def text_files(repo: Path) -> list[Path]:
 
 
 def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
 
 
 def check_generated(repo: Path, hubs: list[str]) -> None:
@@ -52,8 +57,8 @@ def check_generated(repo: Path, hubs: list[str]) -> None:
     assert sorted(p.name for p in (repo / "hubs").iterdir()) == sorted(hubs)
     for hub in hubs:
         for env in ("staging", "prod"):
-            assert fleet_secrets.is_encrypted(repo / "hubs" / hub / "secrets" / f"{env}.yaml")
-    assert fleet_secrets.plaintext_files(repo) == []
+            assert sops.is_encrypted(repo / "hubs" / hub / "secrets" / f"{env}.yaml")
+    assert sops.plaintext_files(repo) == []
 
     # One commit, on staging (the default branch) and prod; nothing left uncommitted.
     assert git(repo, "branch", "--show-current").strip() == "staging"
@@ -67,8 +72,14 @@ def check_generated(repo: Path, hubs: list[str]) -> None:
     assert state["context"]["cookiecutter"]["hubs"] == ",".join(hubs)
 
     listing = run_in(repo, ["invoke", "--list"]).stdout
-    for name in ("new-hub", "new-cluster", "secrets.edit", "secrets.encrypt", "secrets.decrypt",
-                 "secrets.updatekeys"):
+    for name in (
+        "new-hub",
+        "new-cluster",
+        "secrets.edit",
+        "secrets.encrypt",
+        "secrets.decrypt",
+        "secrets.updatekeys",
+    ):
         assert name in listing
 
 
@@ -77,13 +88,24 @@ def test_defaults_generate_an_age_key_outside_the_repo(tmp_path):
     check_generated(repo, ["example"])
     key = tmp_path / "age-keys" / f"{repo.name}.txt"
     assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
-    public = subprocess.run(["age-keygen", "-y", str(key)], check=True, capture_output=True,
-                            text=True).stdout.strip()
+    public = subprocess.run(
+        ["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
     assert f"age: {public}" in (repo / ".sops.yaml").read_text()
-    assert "AGE-SECRET-KEY" not in "".join(p.read_text(errors="replace") for p in text_files(repo))
+    # No private key in the repo: not this one, nor any of that shape (the repo's own tests
+    # mention the prefix, with a placeholder).
+    secret = next(
+        line for line in key.read_text().splitlines() if line.startswith("AGE-SECRET-KEY-")
+    )
+    everything = "".join(p.read_text(errors="replace") for p in text_files(repo))
+    assert secret not in everything
+    assert not re.search(r"AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}", everything)
     # The key made at creation decrypts the secrets; decrypt prints to stdout only.
-    out = run_in(repo, ["invoke", "secrets.decrypt", "example", "staging"],
-                 env={"HUBFLEET_AGE_KEY_DIR": str(tmp_path / "age-keys")}).stdout
+    out = run_in(
+        repo,
+        ["invoke", "secrets.decrypt", "example", "staging"],
+        env={"HUBFLEET_AGE_KEY_DIR": str(tmp_path / "age-keys")},
+    ).stdout
     assert "cookieSecret" in out and "ENC[" not in out
     assert git(repo, "status", "--porcelain") == ""
 
@@ -91,11 +113,26 @@ def test_defaults_generate_an_age_key_outside_the_repo(tmp_path):
 @pytest.mark.parametrize(
     "answers",
     [
-        {"provider": "gcp", "gcp_project": "my-project", "cloud_cluster": "hubs",
-         "cloud_location": "us-central1", "hubs": "alpha,beta,gamma"},
-        {"provider": "aws", "cloud_cluster": "hubs", "cloud_location": "eu-west-1", "hubs": "alpha"},
-        {"provider": "azure", "cloud_cluster": "hubs", "azure_resource_group": "rg",
-         "hubs": "alpha,beta", "ci": "none"},
+        {
+            "provider": "gcp",
+            "gcp_project": "my-project",
+            "cloud_cluster": "hubs",
+            "cloud_location": "us-central1",
+            "hubs": "alpha,beta,gamma",
+        },
+        {
+            "provider": "aws",
+            "cloud_cluster": "hubs",
+            "cloud_location": "eu-west-1",
+            "hubs": "alpha",
+        },
+        {
+            "provider": "azure",
+            "cloud_cluster": "hubs",
+            "azure_resource_group": "rg",
+            "hubs": "alpha,beta",
+            "ci": "none",
+        },
     ],
     ids=["gcp", "aws", "azure-no-ci"],
 )
@@ -110,8 +147,13 @@ def test_providers_with_a_given_age_key(tmp_path, age_key, answers):
 
 def test_pgp_backend(tmp_path, gpg_key):
     env = {"GNUPGHOME": str(gpg_key.gnupghome)}
-    repo = bake(tmp_path, env=env, secrets_backend="pgp", sops_recipient=gpg_key.fingerprint,
-                hubs="alpha,beta")
+    repo = bake(
+        tmp_path,
+        env=env,
+        secrets_backend="pgp",
+        sops_recipient=gpg_key.fingerprint,
+        hubs="alpha,beta",
+    )
     check_generated(repo, ["alpha", "beta"])
     assert f"pgp: {gpg_key.fingerprint}" in (repo / ".sops.yaml").read_text()
     out = run_in(repo, ["invoke", "secrets.decrypt", "beta", "prod"], env=env).stdout
@@ -121,7 +163,7 @@ def test_pgp_backend(tmp_path, gpg_key):
 def test_new_hub_task_adds_an_encrypted_hub(tmp_path, age_key):
     repo = bake(tmp_path, sops_recipient=age_key.public)
     run_in(repo, ["invoke", "new-hub", "physics"])
-    assert fleet_secrets.is_encrypted(repo / "hubs/physics/secrets/prod.yaml")
+    assert sops.is_encrypted(repo / "hubs/physics/secrets/prod.yaml")
     bad = run_in(repo, ["invoke", "new-hub", "Physics_2"], check=False)
     assert bad.returncode == 1 and "not a DNS-1123 label" in bad.stderr
     assert not (repo / "hubs/Physics_2").exists()
@@ -134,8 +176,10 @@ def test_new_hub_task_adds_an_encrypted_hub(tmp_path, age_key):
         ({"hubs": "a" * 70}, "is 70 characters; at most 45"),
         ({"hubs": "alpha,beta,alpha"}, "hubs: 'alpha' is listed twice"),
         ({"hubs": ""}, "hubs: the list is empty"),
-        ({"sops_recipient": "0123456789ABCDEF0123456789ABCDEF01234567"},
-         "sops_recipient: '0123456789ABCDEF0123456789ABCDEF01234567' is not an age public key"),
+        (
+            {"sops_recipient": "0123456789ABCDEF0123456789ABCDEF01234567"},
+            "sops_recipient: '0123456789ABCDEF0123456789ABCDEF01234567' is not an age public key",
+        ),
     ],
     ids=["Hub_1", "70-chars", "duplicate", "empty", "pgp-for-age"],
 )
@@ -169,7 +213,9 @@ def test_cruft_update_brings_in_a_newer_template(tmp_path, age_key):
 
     requirements = template / "{{cookiecutter.repo}}" / "images" / "default" / "requirements.txt"
     requirements.write_text(requirements.read_text() + "rich==14.0.0\n")
-    subprocess.run(["git", "-C", str(template), *identity, "commit", "-qam", "template v2"], check=True)
+    subprocess.run(
+        ["git", "-C", str(template), *identity, "commit", "-qam", "template v2"], check=True
+    )
     assert run_in(repo, ["cruft", "check"], check=False).returncode != 0
 
     run_in(repo, ["cruft", "update", "--skip-apply-ask"])
@@ -178,3 +224,104 @@ def test_cruft_update_brings_in_a_newer_template(tmp_path, age_key):
     # Only the template's change (and the record of it) arrived: hubs and secrets are untouched.
     changed = set(git(repo, "diff", "--name-only", "HEAD").split())
     assert changed == {".cruft.json", "images/default/requirements.txt"}
+
+
+def cookiecutter_cli(tmp_path: Path, cookiecutter: Path, *args: str) -> subprocess.CompletedProcess:
+    """The `cookiecutter` command itself, run from tmp_path (which holds the template copy)."""
+    return subprocess.run(
+        [str(cookiecutter), *args, "--no-input", "-o", "out"],
+        cwd=tmp_path,
+        env={**os.environ, **bake_env(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_relative_template_path_from_another_folder(tmp_path):
+    # `cookiecutter template` from the folder holding it: cookiecutter keeps the path relative,
+    # while the hooks run inside the new repo.
+    template = clean_template(tmp_path)
+    proc = cookiecutter_cli(tmp_path, Path(sys.executable).with_name("cookiecutter"), "template")
+    assert proc.returncode == 0, proc.stderr
+    repo = tmp_path / "out" / "example-university-hubs"
+    check_generated(repo, ["example"])
+    assert (tmp_path / "age-keys" / f"{repo.name}.txt").exists()
+    state = json.loads((repo / ".cruft.json").read_text())
+    assert state["template"] == str(template.resolve())
+
+
+@pytest.fixture(scope="session")
+def bare_cookiecutter(tmp_path_factory) -> Path:
+    """cookiecutter alone in a venv of its own: none of the generated repo's packages."""
+    venv = tmp_path_factory.mktemp("bare-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pin = f"cookiecutter=={metadata.version('cookiecutter')}"
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", pin]
+    proc = subprocess.run(pip, capture_output=True, text=True, check=False)
+    if proc.returncode:
+        pytest.fail(f"could not install {pin} into a bare venv:\n{proc.stderr}", pytrace=False)
+    return venv / "bin" / "cookiecutter"
+
+
+@pytest.mark.parametrize(
+    ("where", "answers", "message"),
+    [
+        ("relative", [], "'jsonschema'"),
+        ("absolute", [], "'jsonschema'"),
+        ("relative", ["hubs=Hub_1"], "hubs: 'Hub_1' is not a DNS-1123 label"),
+    ],
+    ids=["missing-package-relative", "missing-package-absolute", "bad-answer-relative"],
+)
+def test_bare_cookiecutter_fails_with_one_line_and_leaves_nothing(
+    tmp_path, bare_cookiecutter, where, answers, message
+):
+    template = clean_template(tmp_path)
+    path = "template" if where == "relative" else str(template)
+    proc = cookiecutter_cli(tmp_path, bare_cookiecutter, path, *answers)
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    if not answers:
+        assert "pip install jsonschema" in errors[0]
+    out = tmp_path / "out"
+    assert not out.exists() or list(out.iterdir()) == []
+    assert not (tmp_path / "age-keys").exists()
+
+
+def test_a_step_failing_after_the_key_is_made_leaves_no_key(tmp_path):
+    # A sops that fails: the hubs' secrets cannot be encrypted after the age key was made.
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "sops").write_text("#!/bin/sh\necho 'sops: cannot encrypt' >&2\nexit 1\n")
+    (fake / "sops").chmod(0o755)
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        bake(tmp_path, env={"PATH": f"{fake}:{os.environ['PATH']}"})
+    errors = [line for line in failed.value.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "cannot make the hubs" in errors[0], failed.value.stderr
+    assert list((tmp_path / "out").iterdir()) == []
+    assert list((tmp_path / "age-keys").glob("*.txt")) == []
+
+
+def test_another_copy_of_the_extension_first_on_sys_path_is_refused(tmp_path):
+    # `python -c` from a folder holding another copy puts that copy first on sys.path.
+    template = clean_template(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "hubfleet_template.py").write_text((template / "hubfleet_template.py").read_text())
+    code = (
+        "import sys; from cookiecutter.main import cookiecutter; "
+        "cookiecutter(sys.argv[1], no_input=True, output_dir=sys.argv[2])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(template), str(tmp_path / "out")],
+        cwd=other,
+        env={**os.environ, **bake_env(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"imported from {other}, not from the template" in errors[0]
+    assert list((tmp_path / "out").iterdir()) == []

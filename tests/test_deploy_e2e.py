@@ -57,9 +57,11 @@ def secrets_of(age_key):
     def decrypt(repo: Path, hub: str = HUB, env: str = ENV) -> dict:
         out = subprocess.run(
             ["sops", "--decrypt", str(repo / "hubs" / hub / "secrets" / f"{env}.yaml")],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
             env={**os.environ, "SOPS_AGE_KEY_FILE": str(age_key.key_file)},
-        )  # fmt: skip
+        )
         return yaml.safe_load(out.stdout)["jupyterhub"]
 
     return decrypt
@@ -68,9 +70,16 @@ def secrets_of(age_key):
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
     repo = local_repo(
-        tmp_path_factory.mktemp("deploy-e2e"), org="E2E", hubs="delta,epsilon", kubeconfig=kubeconfig,
-        registry=registry, chart_repo=chart_repo, base_image=base_image, age_key=age_key, helm=helm4,
-    )  # fmt: skip
+        tmp_path_factory.mktemp("deploy-e2e"),
+        org="E2E",
+        hubs="delta,epsilon",
+        kubeconfig=kubeconfig,
+        registry=registry,
+        chart_repo=chart_repo,
+        base_image=base_image,
+        age_key=age_key,
+        helm=helm4,
+    )
     repo.commit("e2e: sqlite-memory hub database")
     with repo.own_releases():
         yield repo
@@ -128,14 +137,21 @@ def test_diff_shows_exactly_the_change_then_deploy(ops, secrets_of):
         ops.invoke("diff", "--hub", HUB, "--env", ENV).stdout.strip() == f"{HUB}/{ENV}: no changes"
     )
 
-    ops.edit_values(HUB, lambda v: v.setdefault("proxy", {}).setdefault("service", {}).update(
-        annotations={"e2e.example.org/touched": "yes"}))  # fmt: skip
+    ops.edit_values(
+        HUB,
+        lambda v: (
+            v.setdefault("proxy", {})
+            .setdefault("service", {})
+            .update(annotations={"e2e.example.org/touched": "yes"})
+        ),
+    )
     commit = ops.commit("e2e: annotate the proxy service")
     diff = ops.invoke("diff", "--hub", HUB, "--env", ENV)
     changed = [
-        line for line in diff.stdout.splitlines()
+        line
+        for line in diff.stdout.splitlines()
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]  # fmt: skip
+    ]
     added = {line for line in changed if line.startswith("+")}
     assert "+  annotations:" in added and "+    e2e.example.org/touched: 'yes'" in added
     # The hub Secret holds the values, shown decoded (its secret leaves masked): the annotation
@@ -182,7 +198,9 @@ def test_dry_run_prints_commands_without_secrets_and_changes_nothing(ops, secret
 
 def test_pods_never_ready_fails_in_time_names_workload_and_rolls_back(ops):
     good = ops.serving(RELEASE)
-    ops.edit_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
+    ops.edit_values(
+        HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"})
+    )
     ops.commit("e2e: a hub that cannot be scheduled")
     started = time.monotonic()
     proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "60s", check=False)
@@ -215,7 +233,9 @@ def _ignore_sigint() -> None:
 
 def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
     """Started as `nohup` or a script's background job would start it: with SIGINT ignored."""
-    ops.edit_values(HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"}))
+    ops.edit_values(
+        HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"})
+    )
     ops.commit("e2e: a deploy that waits long enough to interrupt")
     tmpdir = ops.tmp / "tmpdir-sigint"
     tmpdir.mkdir()
@@ -302,7 +322,13 @@ def test_secrets_file_sops_cannot_decrypt(ops, tmp_path):
     other = tmp_path / "other-age.txt"
     subprocess.run(["age-keygen", "-o", str(other)], check=True, capture_output=True)
     proc = ops.invoke(
-        "deploy", "--hub", "epsilon", "--env", ENV, check=False, env={"SOPS_AGE_KEY_FILE": str(other)}
+        "deploy",
+        "--hub",
+        "epsilon",
+        "--env",
+        ENV,
+        check=False,
+        env={"SOPS_AGE_KEY_FILE": str(other)},
     )
     assert proc.returncode == 1
     line = error_line(proc)

@@ -29,12 +29,21 @@ def deployed(data: dict) -> set[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
     result = local_repo(
-        tmp_path_factory.mktemp("plan-e2e"), org="Plan", hubs=",".join(HUBS), kubeconfig=kubeconfig,
-        registry=registry, chart_repo=chart_repo, base_image=base_image, age_key=age_key, helm=helm4,
-    )  # fmt: skip
+        tmp_path_factory.mktemp("plan-e2e"),
+        org="Plan",
+        hubs=",".join(HUBS),
+        kubeconfig=kubeconfig,
+        registry=registry,
+        chart_repo=chart_repo,
+        base_image=base_image,
+        age_key=age_key,
+        helm=helm4,
+    )
     path = result.path
     # gamma runs an image built elsewhere, so an image change must leave it out.
-    (path / "hubs" / "gamma" / "hub.yaml").write_text(f"cluster: main\nexternal_image: {EXTERNAL}\n")
+    (path / "hubs" / "gamma" / "hub.yaml").write_text(
+        f"cluster: main\nexternal_image: {EXTERNAL}\n"
+    )
     result.commit("e2e: sqlite-memory hub database; gamma on an external image")
     with result.own_releases():
         yield result
@@ -81,7 +90,9 @@ def test_an_image_change_builds_it_and_plans_its_hubs(repo):
     assert [b["image"] for b in data["build"]] == ["default"]
     assert data["build"][0]["reasons"] == ["image default changed: images/default/requirements.txt"]
     # The tag is the hash of the build context: it moved with the change.
-    assert [b["image"] for b in before] == ["default"] and before[0]["tag"] != data["build"][0]["tag"]
+    assert [b["image"] for b in before] == ["default"] and before[0]["tag"] != data["build"][0][
+        "tag"
+    ]
 
 
 def test_labels_and_an_unknown_base(repo):
@@ -94,8 +105,14 @@ def test_labels_and_an_unknown_base(repo):
 
 
 def test_the_markdown_comment_has_marker_table_and_diff_but_no_secret(repo, age_key, tmp_path):
-    repo.edit_values("beta", lambda v: v.setdefault("proxy", {}).setdefault("service", {}).update(
-        annotations={"e2e.example.org/plan": "beta"}))  # fmt: skip
+    repo.edit_values(
+        "beta",
+        lambda v: (
+            v.setdefault("proxy", {})
+            .setdefault("service", {})
+            .update(annotations={"e2e.example.org/plan": "beta"})
+        ),
+    )
     repo.commit("beta: annotate the proxy service")
     comment = tmp_path / "comment.md"
     repo.invoke("plan", "--markdown", str(comment))
@@ -104,14 +121,20 @@ def test_the_markdown_comment_has_marker_table_and_diff_but_no_secret(repo, age_
     assert "| hub | env | cluster | reasons |" in text
     assert "| beta | staging | main | hub beta changed: hubs/beta/values.yaml |" in text
     assert "<details><summary>beta (staging)" in text and "```diff" in text
-    added = [line for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    added = [
+        line for line in text.splitlines() if line.startswith("+") and not line.startswith("+++")
+    ]
     assert any("e2e.example.org/plan: beta" in line for line in added), text
     for env in ("staging", "prod"):
-        secrets = yaml.safe_load(subprocess.run(
-            ["sops", "--decrypt", str(repo.path / "hubs" / "beta" / "secrets" / f"{env}.yaml")],
-            capture_output=True, text=True, check=True,
-            env={**os.environ, "SOPS_AGE_KEY_FILE": str(age_key.key_file)},
-        ).stdout)["jupyterhub"]  # fmt: skip
+        secrets = yaml.safe_load(
+            subprocess.run(
+                ["sops", "--decrypt", str(repo.path / "hubs" / "beta" / "secrets" / f"{env}.yaml")],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "SOPS_AGE_KEY_FILE": str(age_key.key_file)},
+            ).stdout
+        )["jupyterhub"]
         for value in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
             assert len(value) >= 16
             assert value not in text
@@ -121,13 +144,27 @@ def test_the_markdown_comment_has_marker_table_and_diff_but_no_secret(repo, age_
 def test_deploy_jobs_2_one_broken_hub_does_not_stop_the_others(repo):
     repo.invoke("build", "--push")
     # gamma's hub pod can never be scheduled: no node has this label.
-    repo.edit_values("gamma", lambda v: v.setdefault("hub", {}).update(
-        nodeSelector={"e2e.example.org/nowhere": "true"}))  # fmt: skip
+    repo.edit_values(
+        "gamma",
+        lambda v: v.setdefault("hub", {}).update(nodeSelector={"e2e.example.org/nowhere": "true"}),
+    )
     repo.commit("gamma: unschedulable")
     proc = repo.invoke(
-        "deploy", "--env", "staging", "--hub", "alpha", "--hub", "beta", "--hub", "gamma",
-        "--jobs", "2", "--timeout", "45s", check=False,
-    )  # fmt: skip
+        "deploy",
+        "--env",
+        "staging",
+        "--hub",
+        "alpha",
+        "--hub",
+        "beta",
+        "--hub",
+        "gamma",
+        "--jobs",
+        "2",
+        "--timeout",
+        "45s",
+        check=False,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "ok     alpha/staging: deployed revision 1" in proc.stdout
     assert "ok     beta/staging: deployed revision 1" in proc.stdout
@@ -135,8 +172,13 @@ def test_deploy_jobs_2_one_broken_hub_does_not_stop_the_others(repo):
     assert "2 deployed, 1 failed" in proc.stdout
     assert proc.stderr.strip().splitlines()[-1] == "error: deploy failed for 1 of 3: gamma/staging"
     # The chart's dependencies are fetched at most once (not at all when already there).
-    assert sum(" dependency build " in line or " dependency update " in line
-               for line in proc.stderr.splitlines()) <= 1
+    assert (
+        sum(
+            " dependency build " in line or " dependency update " in line
+            for line in proc.stderr.splitlines()
+        )
+        <= 1
+    )
     for hub in ("alpha", "beta"):
         assert repo.history(f"{hub}-staging")[-1]["status"] == "deployed"
     assert all(r["status"] != "deployed" for r in repo.history("gamma-staging"))
@@ -147,11 +189,22 @@ def test_plan_against_deployed_replans_a_failed_deploy(repo):
     # alpha and beta run HEAD; gamma's failed first install left nothing serving.
     assert deployed(data) == {("gamma", "staging")}
 
-    repo.edit_values("beta", lambda v: v.setdefault("hub", {}).update(
-        nodeSelector={"e2e.example.org/nowhere": "true"}))  # fmt: skip
+    repo.edit_values(
+        "beta",
+        lambda v: v.setdefault("hub", {}).update(nodeSelector={"e2e.example.org/nowhere": "true"}),
+    )
     repo.commit("beta: unschedulable")
-    failed = repo.invoke("deploy", "--env", "staging", "--hub", "beta", "--timeout", "30s",
-                         "--no-rollback", check=False)  # fmt: skip
+    failed = repo.invoke(
+        "deploy",
+        "--env",
+        "staging",
+        "--hub",
+        "beta",
+        "--timeout",
+        "30s",
+        "--no-rollback",
+        check=False,
+    )
     assert failed.returncode == 1
     assert repo.history("beta-staging")[-1]["status"] == "failed"
 

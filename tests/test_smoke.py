@@ -1,6 +1,7 @@
 """Smoke tests: each proves one real piece of the toolchain works on this machine."""
 
 import json
+import os
 import subprocess
 import time
 import urllib.request
@@ -235,8 +236,6 @@ def input_file(tmp_path, text):
 
 
 def _base_env():
-    import os
-
     return {k: v for k, v in os.environ.items() if not k.startswith(("SOPS_", "GNUPGHOME"))}
 
 

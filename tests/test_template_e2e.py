@@ -14,9 +14,15 @@ pytestmark = pytest.mark.e2e
 NOX = [sys.executable, "-m", "nox"]
 
 
-def test_all_checks_pass_with_decrypted_secrets_and_images(tmp_path, chart_repo, base_image, age_key):
-    repo = bake(tmp_path, jupyterhub_chart_repository=chart_repo, sops_recipient=age_key.public,
-                hubs="alpha,beta")
+def test_all_checks_pass_with_decrypted_secrets_and_images(
+    tmp_path, chart_repo, base_image, age_key
+):
+    repo = bake(
+        tmp_path,
+        jupyterhub_chart_repository=chart_repo,
+        sops_recipient=age_key.public,
+        hubs="alpha,beta",
+    )
     env = {"FLEET_BASE_IMAGE": base_image, "SOPS_AGE_KEY_FILE": str(age_key.key_file)}
     out = run_in(repo, [*NOX, "-s", "lint", "tests", "templates", "secrets", "images"], env=env)
     log = out.stdout + out.stderr
@@ -27,7 +33,9 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(tmp_path, chart_repo,
     assert "Session images was successful" in log
 
 
-@pytest.mark.parametrize("answers", [{}, {"hubs": "alpha,beta,gamma"}], ids=["defaults", "three-hubs"])
+@pytest.mark.parametrize(
+    "answers", [{}, {"hubs": "alpha,beta,gamma"}], ids=["defaults", "three-hubs"]
+)
 def test_generated_checks_pass(tmp_path, chart_repo, answers):
     repo = bake(tmp_path, jupyterhub_chart_repository=chart_repo, **answers)
     # The chart's lock was written at generation and committed: the tree starts clean.
@@ -49,14 +57,22 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
 
 
 def test_typo_in_values_fails_templates_naming_hub_and_env(tmp_path, chart_repo, age_key):
-    repo = bake(tmp_path, jupyterhub_chart_repository=chart_repo, sops_recipient=age_key.public,
-                hubs="alpha,beta")
+    repo = bake(
+        tmp_path,
+        jupyterhub_chart_repository=chart_repo,
+        sops_recipient=age_key.public,
+        hubs="alpha,beta",
+    )
     values = repo / "hubs/beta/staging.yaml"
     doc = yaml.safe_load(values.read_text())
     doc["jupyterhub"]["hub"] = {"extraConfg": "x"}
     values.write_text(yaml.safe_dump(doc))
-    out = run_in(repo, [*NOX, "-s", "templates"], check=False,
-                 env={"SOPS_AGE_KEY_FILE": str(age_key.key_file)})
+    out = run_in(
+        repo,
+        [*NOX, "-s", "templates"],
+        check=False,
+        env={"SOPS_AGE_KEY_FILE": str(age_key.key_file)},
+    )
     log = out.stdout + out.stderr
     assert out.returncode != 0
     assert "hub beta env staging" in log and "extraConfg" in log

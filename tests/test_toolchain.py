@@ -1,6 +1,7 @@
 """Unit tests of the toolchain's pure functions, and the speed of a warm `invoke toolchain`."""
 
 import os
+import string
 import subprocess
 import sys
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolchain import baseimage, cache, chartrepo, gomod, procs, provision
+from toolchain import baseimage, cache, chartrepo, gomod, kwok, procs, provision, registry
 
 UPSTREAM_GOMOD = """\
 // generated
@@ -206,10 +207,6 @@ def test_minor_version(version, minor):
 
 
 def test_registry_config_template_fills_in_port_and_storage(tmp_path):
-    import string
-
-    from toolchain import registry
-
     text = string.Template(registry.CONFIG_TEMPLATE.read_text()).substitute(
         root=tmp_path, port=5123
     )
@@ -275,8 +272,6 @@ def test_kube_version_ldflags_stamp_the_release_version():
 
 
 def test_kwok_cluster_config_gives_every_component_its_own_free_port(monkeypatch, tmp_path):
-    from toolchain import kwok
-
     monkeypatch.setenv("HUBFLEET_CACHE", str(tmp_path))
     config = yaml.safe_load(kwok._write_cluster_config("unit").read_text())
     assert config["kind"] == "KwokctlConfiguration"

@@ -26,7 +26,9 @@ def workflows(tmp_path_factory, toolchain_bin) -> Path:
 
 
 def run(argv: list, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False
+    )
 
 
 def load(path: Path) -> dict:
@@ -44,13 +46,17 @@ def test_zizmor_finds_nothing(workflows):
 
 def test_the_github_workflow_schema_accepts_them(workflows):
     files = sorted(workflows.glob("*.yaml"))
-    proc = run(["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files], workflows)
+    proc = run(
+        ["check-jsonschema", "--builtin-schema", "vendor.github-workflows", *files], workflows
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_actionlint_finds_nothing(workflows, toolchain_bin):
     actionlint = toolchain_bin / "actionlint"
-    assert actionlint.exists(), "actionlint is missing: run `invoke toolchain` (it builds it by default)"
+    assert actionlint.exists(), (
+        "actionlint is missing: run `invoke toolchain` (it builds it by default)"
+    )
     files = sorted(workflows.glob("*.yaml"))
     proc = run([actionlint, "-ignore", ACTIONLINT_IGNORE, *files], workflows.parent.parent)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -62,7 +68,9 @@ def test_every_action_is_pinned_by_commit_and_checkout_keeps_no_credentials(work
             for step in job.get("steps", []):
                 uses = step.get("uses")
                 if uses:
-                    assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), f"{path.name}: {uses}"
+                    assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", uses), (
+                        f"{path.name}: {uses}"
+                    )
                 if uses and uses.startswith("actions/checkout@"):
                     assert step["with"]["persist-credentials"] is False, path.name
 
@@ -110,7 +118,9 @@ def test_deploys_queue_per_cluster_and_environment_and_log_in_by_provider(workfl
         "aws-actions/configure-aws-credentials": "matrix.provider == 'aws'",
         "azure/login": "matrix.provider == 'azure'",
     }
-    assert "invoke deploy" in job["steps"][-1]["run"] and "--plan plan.json" in job["steps"][-1]["run"]
+    assert (
+        "invoke deploy" in job["steps"][-1]["run"] and "--plan plan.json" in job["steps"][-1]["run"]
+    )
     guard = load(workflows / "prod-guard.yaml")
     assert guard["on"]["pull_request"]["branches"] == ["prod"]
 
@@ -121,8 +131,12 @@ def test_prod_guard_script_fails_on_a_commit_not_in_staging(workflows, tmp_path)
     script = load(workflows / "prod-guard.yaml")["jobs"]["staging-first"]["steps"][-1]["run"]
 
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@e",
-                               *args], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@e", *args],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
 
     git("init", "-q", "-b", "prod")
     git("commit", "-q", "--allow-empty", "-m", "start")

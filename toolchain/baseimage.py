@@ -18,12 +18,17 @@ IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # A copy update-ca-certificates in a derived image does not overwrite.
 IMAGE_HOST_CA_BUNDLE = "/usr/local/share/hubfleet/host-ca-certificates.crt"
 REVISION_LABEL = "org.hubfleet.base-revision"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 
-def debian_mirror(sources: Path = Path("/etc/apt/sources.list.d/debian.sources")) -> str:
-    """The first Debian mirror URI in the host's apt sources (deb822 or one-line format)."""
-    candidates = [sources, Path("/etc/apt/sources.list")]
+def debian_mirror(
+    sources: Path = Path("/etc/apt/sources.list.d/debian.sources"),
+    sources_list: Path = Path("/etc/apt/sources.list"),
+) -> str:
+    """The first Debian mirror URI in the host's apt sources (deb822 or one-line format).
+
+    No guessed default: a mirror this machine is not configured for may well be unreachable.
+    """
+    candidates = [sources, sources_list]
     for path in candidates:
         if not path.exists():
             continue
@@ -33,7 +38,12 @@ def debian_mirror(sources: Path = Path("/etc/apt/sources.list.d/debian.sources")
         ):
             if "security" not in uri:
                 return uri.rstrip("/")
-    return DEFAULT_MIRROR
+    read = ", ".join(f"{path}{'' if path.exists() else ' (missing)'}" for path in candidates)
+    raise MissingPrerequisite(
+        f"no Debian mirror in the apt sources ({read}): add the mirror debootstrap should use, "
+        f"as `URIs: <mirror>` in {sources} or a `deb <mirror> {versions.BASE_IMAGE_SUITE} main` "
+        f"line in {sources_list}"
+    )
 
 
 def image_changes() -> list[str]:
@@ -91,9 +101,9 @@ def build_rootfs_tarball(tar: Path) -> None:
             raise MissingPrerequisite(
                 f"`{tool}` is missing: run `invoke toolchain` (apt debootstrap)"
             )
+    mirror = debian_mirror()
     rootfs = cache.build_dir() / f"rootfs-{versions.BASE_IMAGE_SUITE}"
     _remove_rootfs(rootfs)
-    mirror = debian_mirror()
     print(
         f"building the base image root filesystem with debootstrap from {mirror}... "
         "(about 1-2 min)",

@@ -89,7 +89,9 @@ def ensure_chart(helm: Path) -> Path:
     package_dir = chart_package_dir()
     package = package_dir / f"jupyterhub-{versions.JUPYTERHUB_CHART}.tgz"
     standin = use_standin()
-    stamp = f"standin {_standin_digest()}" if standin else f"pulled {versions.JUPYTERHUB_CHART_REPO}"
+    stamp = (
+        f"standin {_standin_digest()}" if standin else f"pulled {versions.JUPYTERHUB_CHART_REPO}"
+    )
     if package.exists() and cache.read_stamp("jupyterhub-chart") == stamp:
         return package
     package_dir.mkdir(parents=True, exist_ok=True)

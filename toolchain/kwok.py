@@ -175,8 +175,13 @@ def delete(name: str) -> None:
         run(
             # A throwaway file, so kwokctl never edits the user's ~/.kube/config
             # (it refuses an empty path here, unlike `create`).
-            [*_kwokctl_base(name), "delete", "cluster",
-             "--kubeconfig", str(cluster_dir(name) / "scratch-kubeconfig.yaml")],
+            [
+                *_kwokctl_base(name),
+                "delete",
+                "cluster",
+                "--kubeconfig",
+                str(cluster_dir(name) / "scratch-kubeconfig.yaml"),
+            ],
             step=f"deleting kwok cluster {name}",
             env=_env(),
             timeout=120,
@@ -212,8 +217,3 @@ def _kill_leftovers(directory: Path, grace: float = 5) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
             print(f"killed leftover {component} (pid {pid})", file=sys.stderr)
-
-
-def running_clusters() -> list[str]:
-    clusters = workdir() / "clusters"
-    return sorted(p.name for p in clusters.iterdir()) if clusters.is_dir() else []

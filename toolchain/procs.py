@@ -95,10 +95,8 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _reap(pid: int) -> None:
@@ -134,11 +132,6 @@ def wait_until(
 
 # Local services are on 127.0.0.1: never send those requests through a proxy.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def http_get(url: str, *, timeout: float = 5) -> bytes:
-    with _OPENER.open(url, timeout=timeout) as response:
-        return response.read()
 
 
 def http_ok(url: str) -> bool:

@@ -148,7 +148,7 @@ def provision(*, optional: bool = True) -> float:
     ]
     if optional:
         steps.append(("optional tools", ensure_optional_go_tools))
-    for name, step in steps:
+    for _, step in steps:
         for line in step():
             say(f"  ok  {line}")
     elapsed = time.monotonic() - start

@@ -50,7 +50,7 @@ def lint(session: nox.Session) -> None:
     session.run("yamllint", "--strict", ".", external=True)
     session.run("ruff", "check", ".", external=True)
     session.run("ruff", "format", "--check", ".", external=True)
-    session.run("lint-imports", external=True)
+    session.run("lint-imports", "--no-cache", external=True)
     dockerfiles = _files("images/*/Dockerfile")
     if dockerfiles:
         session.run("hadolint", *dockerfiles, external=True)

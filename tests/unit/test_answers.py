@@ -1,5 +1,9 @@
 """Unit tests of hooks.answers: each rule rejects what it should and names the answer."""
 
+import json
+from pathlib import Path
+
+import jsonschema
 import pytest
 
 from hooks import answers
@@ -18,6 +22,7 @@ GOOD = {
     "secrets_backend": "age",
     "sops_recipient": "",
 }
+SCHEMAS = Path(__file__).resolve().parents[2] / "{{cookiecutter.repo}}" / "fleet" / "schemas"
 AGE = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 
@@ -107,8 +112,14 @@ def test_registry(registry, ok):
 
 @pytest.mark.parametrize(
     ("domain", "ok"),
-    [("hubs.example.org", True), ("example.org", True), ("localhost", False), ("Hubs.Example.org", False),
-     ("hubs.example.org.", False), ("-a.example.org", False)],
+    [
+        ("hubs.example.org", True),
+        ("example.org", True),
+        ("localhost", False),
+        ("Hubs.Example.org", False),
+        ("hubs.example.org.", False),
+        ("-a.example.org", False),
+    ],
 )
 def test_domain(domain, ok):
     assert (answers.check_domain(domain) is None) == ok
@@ -117,7 +128,11 @@ def test_domain(domain, ok):
 @pytest.mark.parametrize(
     ("provider", "fields", "missing"),
     [
-        ("gcp", {"gcp_project": "my-project", "cloud_cluster": "c", "cloud_location": "us-central1"}, None),
+        (
+            "gcp",
+            {"gcp_project": "my-project", "cloud_cluster": "c", "cloud_location": "us-central1"},
+            None,
+        ),
         ("gcp", {"gcp_project": "my-project", "cloud_cluster": "c"}, "cloud_location"),
         ("aws", {"cloud_cluster": "c", "cloud_location": "us-east-1"}, None),
         ("aws", {"cloud_location": "us-east-1"}, "cloud_cluster"),
@@ -132,3 +147,159 @@ def test_provider_fields(provider, fields, missing):
         assert problem is None
     else:
         assert problem == f"{missing}: required when provider is {provider}"
+
+
+# The schemas of the generated repo are the one source of the config fields' shapes.
+
+
+@pytest.fixture
+def schemas(tmp_path, monkeypatch):
+    """A copy of the generated repo's schemas that a test may change; answers reads the copy."""
+    for path in answers.SCHEMAS.glob("*.schema.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    monkeypatch.setattr(answers, "SCHEMAS", tmp_path)
+    answers.definition.cache_clear()
+    yield tmp_path
+    answers.definition.cache_clear()
+
+
+def test_answers_follow_the_schema(schemas):
+    fleet = json.loads((schemas / "fleet.schema.json").read_text())
+    assert answers.check_registry("ghcr.io/example-org") is None
+    fleet["$defs"]["registry"]["pattern"] = "^ghcr\\.io/[a-z]+$"
+    (schemas / "fleet.schema.json").write_text(json.dumps(fleet))
+    answers.definition.cache_clear()
+    assert answers.check_registry("ghcr.io/example-org").startswith("registry: ")
+    assert answers.check_registry("quay.io") is not None
+    assert answers.check_registry("ghcr.io/example") is None
+
+
+def test_a_definition_answers_cannot_check_fails_loudly(schemas):
+    hub = json.loads((schemas / "hub.schema.json").read_text())
+    hub["$defs"]["dnsLabel"]["format"] = "hostname"
+    (schemas / "hub.schema.json").write_text(json.dumps(hub))
+    with pytest.raises(ValueError, match="dnsLabel.*format"):
+        answers.check_dns_label("cluster", "main")
+
+
+def schema(kind):
+    return json.loads((SCHEMAS / f"{kind}.schema.json").read_text())
+
+
+def test_choices_are_the_schemas_enums():
+    assert set(answers.RECIPIENTS) == set(schema("fleet")["$defs"]["secretsBackend"]["enum"])
+    assert set(answers.PROVIDER_FIELDS) == set(schema("cluster")["$defs"]["provider"]["enum"])
+    assert tuple(schema("fleet")["$defs"]["environment"]["enum"]) == answers.ENVIRONMENTS
+    assert schema("hub")["$defs"]["environment"] == schema("fleet")["$defs"]["environment"]
+
+
+def test_patterns_are_anchored():
+    # answers full-matches a pattern; JSON Schema searches it: the same only when anchored.
+    for kind in ("fleet", "cluster", "hub"):
+        for name, definition in schema(kind)["$defs"].items():
+            if "pattern" in definition:
+                pattern = definition["pattern"]
+                assert pattern.startswith("^") and pattern.endswith("$"), (kind, name)
+
+
+def field_errors(kind: str, document: dict, field: tuple[str, ...]) -> list:
+    validator = jsonschema.Draft202012Validator(schema(kind))
+    return [e for e in validator.iter_errors(document) if tuple(e.absolute_path) == field]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "ghcr.io/example-org",
+        "127.0.0.1:5000/hubs",
+        "127.0.0.1:123456/hubs",
+        "GHCR.io/org",
+        "ghcr.io/org/",
+        "quay.io",
+        "https://ghcr.io/org",
+    ],
+)
+def test_registry_answer_and_fleet_yaml_agree(value):
+    document = {"registry": value, "domain": "hubs.example.org", "secrets_backend": "age"}
+    schema_ok = not field_errors("fleet", document, ("registry",))
+    assert (answers.check_registry(value) is None) == schema_ok
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "hubs.example.org",
+        "localhost",
+        "Hubs.example.org",
+        "-a.example.org",
+        ("a" * 60 + ".") * 4 + "org",
+        ("a" * 60 + ".") * 5 + "org",
+    ],
+)
+def test_domain_answer_and_fleet_yaml_agree(value):
+    document = {"registry": "ghcr.io/x", "domain": value, "secrets_backend": "age"}
+    schema_ok = not field_errors("fleet", document, ("domain",))
+    assert (answers.check_domain(value) is None) == schema_ok
+
+
+@pytest.mark.parametrize("value", ["main", "eu-1", "Main", "-main", "a" * 63, "a" * 64, "main_2"])
+def test_cluster_answer_and_hub_yaml_agree(value):
+    schema_ok = not field_errors("hub", {"cluster": value}, ("cluster",))
+    assert (answers.check_dns_label("cluster", value) is None) == schema_ok
+
+
+@pytest.mark.parametrize(
+    ("provider", "settings", "answer", "field"),
+    [
+        ("gcp", {"project": "my-project", "cluster": "c", "location": "us-central1"}, {}, None),
+        (
+            "gcp",
+            {"project": "My-Project", "cluster": "c", "location": "us-central1"},
+            {"gcp_project": "My-Project"},
+            ("gcp", "project"),
+        ),
+        (
+            "gcp",
+            {"project": "my-project", "cluster": "c", "location": "central"},
+            {"cloud_location": "central"},
+            ("gcp", "location"),
+        ),
+        ("aws", {"cluster": "c", "region": "eu-west-1"}, {}, None),
+        (
+            "aws",
+            {"cluster": "c", "region": "eu-west"},
+            {"cloud_location": "eu-west"},
+            ("aws", "region"),
+        ),
+    ],
+)
+def test_provider_answers_and_cluster_yaml_agree(provider, settings, answer, field):
+    base = {
+        "provider": provider,
+        "cloud_cluster": "c",
+        "gcp_project": "my-project",
+        "cloud_location": "us-central1" if provider == "gcp" else "eu-west-1",
+    }
+    problem = answers.check_provider({**GOOD, **base, **answer})
+    errors = jsonschema.Draft202012Validator(schema("cluster")).iter_errors(
+        {"provider": provider, provider: settings}
+    )
+    assert [tuple(e.absolute_path) for e in errors] == ([field] if field else [])
+    assert (problem is None) == (field is None)
+
+
+@pytest.mark.parametrize(
+    ("answer", "value"),
+    [("registry", "ghcr.io/org\n"), ("domain", "hubs.example.org\n"), ("cluster", "main\n")],
+)
+def test_a_trailing_newline_is_refused(answer, value):
+    assert answers.problems({**GOOD, answer: value})
+
+
+def test_unknown_choices_name_the_schema_values():
+    assert answers.check_provider({**GOOD, "provider": "gke"}) == (
+        "provider: 'gke' is not one of kubeconfig, gcp, aws, azure"
+    )
+    assert answers.check_recipient("vault", "") == (
+        "secrets_backend: 'vault' is not one of age, pgp, gcp-kms, aws-kms, azure-kv"
+    )

@@ -35,5 +35,7 @@ def test_the_diagram_is_the_import_contract():
         drawn.append(sorted(layer))
     contract = (ROOT / "{{cookiecutter.repo}}" / "pyproject.toml").read_text()
     layers = re.findall(r'^\s+"(fleet\.[^"]+)",$', contract, re.MULTILINE)
-    enforced = [sorted(name.strip().removeprefix("fleet.") for name in line.split("|")) for line in layers]
+    enforced = [
+        sorted(name.strip().removeprefix("fleet.") for name in line.split("|")) for line in layers
+    ]
     assert drawn == enforced
