@@ -19,9 +19,16 @@ def test_gcp_zone_and_region():
         {"project": "my-proj", "cluster": "hubs", "location": "us-central1-b"}
     )
     assert zonal == [
-        "gcloud", "container", "clusters", "get-credentials", "hubs",
-        "--zone", "us-central1-b", "--project", "my-proj",
-    ]  # fmt: skip
+        "gcloud",
+        "container",
+        "clusters",
+        "get-credentials",
+        "hubs",
+        "--zone",
+        "us-central1-b",
+        "--project",
+        "my-proj",
+    ]
     regional = credentials.gcp_argv(
         {"project": "my-proj", "cluster": "hubs", "location": "europe-west1"}
     )
@@ -33,9 +40,16 @@ def test_aws_argv_writes_only_the_temp_file():
         {"cluster": "hubs", "region": "us-west-2"}, Path("/tmp/k/kubeconfig")
     )
     assert argv == [
-        "aws", "eks", "update-kubeconfig", "--name", "hubs", "--region", "us-west-2",
-        "--kubeconfig", "/tmp/k/kubeconfig",
-    ]  # fmt: skip
+        "aws",
+        "eks",
+        "update-kubeconfig",
+        "--name",
+        "hubs",
+        "--region",
+        "us-west-2",
+        "--kubeconfig",
+        "/tmp/k/kubeconfig",
+    ]
     role = "arn:aws:iam::123456789012:role/deployer"
     argv = credentials.aws_argv(
         {"cluster": "hubs", "region": "us-west-2", "role_arn": role}, Path("/k")
@@ -59,8 +73,10 @@ def cluster(tmp_path, **settings):
 def test_kubeconfig_source_precedence(tmp_path):
     c = cluster(tmp_path, path="~/k.yaml", context="ctx")
     assert credentials.kubeconfig_source(c, credentials.Access("/ci/kube", "other")) == (
-        "path", "/ci/kube", "other",
-    )  # fmt: skip
+        "path",
+        "/ci/kube",
+        "other",
+    )
     kind, path, context = credentials.kubeconfig_source(c, credentials.Access())
     assert kind == "path" and path == str(Path("~/k.yaml").expanduser()) and context == "ctx"
     enc = cluster(tmp_path, encrypted="secrets/kubeconfig.yaml")

@@ -90,8 +90,15 @@ def test_config_in_a_secret_is_shown_decoded_with_secret_leaves_masked():
     live, new = _values_secret(OLD_VALUES), _values_secret(NEW_VALUES)
     # Only the new secret is known as a string (the files decrypt to it); the old one is found
     # by its path, so a rotated secret's previous value never shows either.
-    text = manifests.unified(live, new, {"new-cookie-secret-2"}, live_label="a", new_label="b",
-                        key=KEY, secret=SECRET_PATHS)  # fmt: skip
+    text = manifests.unified(
+        live,
+        new,
+        {"new-cookie-secret-2"},
+        live_label="a",
+        new_label="b",
+        key=KEY,
+        secret=SECRET_PATHS,
+    )
     assert "-      defaultUrl: /lab" in text and "+      defaultUrl: /tree" in text
     assert "old-cookie-secret-1" not in text and "new-cookie-secret-2" not in text
     assert "values.yaml (decoded):" in text

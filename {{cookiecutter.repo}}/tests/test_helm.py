@@ -33,9 +33,15 @@ def upgrade(major, rollback=True):
 def test_upgrade_argv_helm3_uses_atomic():
     argv = upgrade(3)
     assert argv[:8] == [
-        "helm", "upgrade", "--install", "alpha-staging", "/repo/chart",
-        "--namespace", "alpha-staging", "--create-namespace",
-    ]  # fmt: skip
+        "helm",
+        "upgrade",
+        "--install",
+        "alpha-staging",
+        "/repo/chart",
+        "--namespace",
+        "alpha-staging",
+        "--create-namespace",
+    ]
     assert "--atomic" in argv and "--rollback-on-failure" not in argv
     assert argv[argv.index("--timeout") + 1] == "30s"
     assert {"--wait", "--cleanup-on-fail"} <= set(argv)
@@ -78,9 +84,17 @@ def test_dry_run_is_server_side_and_never_waits_or_records():
 
 def test_rollback_argv():
     assert helm.rollback_argv(helm="helm4", release="a-prod", revision=3, timeout="1m") == [
-        "helm4", "rollback", "a-prod", "3", "--namespace", "a-prod",
-        "--wait", "--timeout", "1m", "--cleanup-on-fail",
-    ]  # fmt: skip
+        "helm4",
+        "rollback",
+        "a-prod",
+        "3",
+        "--namespace",
+        "a-prod",
+        "--wait",
+        "--timeout",
+        "1m",
+        "--cleanup-on-fail",
+    ]
 
 
 @pytest.mark.parametrize(
