@@ -5,7 +5,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from toolchain import cache, provision, stack, versions
+from toolchain import cache, node, provision, stack, versions
 from toolchain.run import MissingPrerequisite, ToolError
 
 
@@ -34,12 +34,14 @@ def toolchain(c, optional=True):
 )
 @_one_line_errors
 def cluster_up(c, name=stack.DEV_NAME):
-    """Start a kwok cluster, a registry and the jupyterhub chart repository, and print them."""
+    """Start a cluster (kwok's fake nodes and one real node), a registry and a chart repository."""
     up = stack.up(name)
     print(
         f"\nkubeconfig:       {up.cluster.kubeconfig}\n"
         f"registry:         {up.registry.address}\n"
         f"chart repository: {up.chart_repo.url}\n"
+        f"real node:        {up.node.name} ({up.node.ip}), label "
+        f"{'='.join(node.REAL_NODE_LABEL)}, taint {node.REAL_NODE_TAINT}\n"
         f"base image:       {versions.BASE_IMAGE} (local to docker)\n\n"
         f'export PATH="{cache.bin_dir()}:$PATH"\n'
         f'export KUBECONFIG="{up.cluster.kubeconfig}" FLEET_KUBECONFIG="{up.cluster.kubeconfig}"\n'

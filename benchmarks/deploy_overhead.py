@@ -25,11 +25,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # a script: the template and its test helpers
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a script
 
-from bake import bake, run_in  # noqa: E402
+import localrepo  # noqa: E402
+from bake import run_in  # noqa: E402
 
-from toolchain import cache, stack, versions  # noqa: E402
+from toolchain import cache, stack  # noqa: E402
 
 GOAL_SECONDS = 10.0
 SUMMARY = re.compile(r"deployed revision (\d+), image \S+, ([\d.]+)s \(helm upgrade ([\d.]+)s\)")
@@ -48,27 +49,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
     try:
         up = stack.up(name)
-        key = work / "age.txt"
-        subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-        public = next(
-            line.split(":", 1)[1].strip()
-            for line in key.read_text().splitlines()
-            if "public key" in line
-        )
-        repo = bake(
-            work,
-            org_name="Bench",
-            hubs="alpha,beta",
-            registry=f"{up.registry.address}/bench",
-            jupyterhub_chart_repository=up.chart_repo.url,
-            sops_recipient=public,
-        )
-        env = {
-            "FLEET_KUBECONFIG": str(up.cluster.kubeconfig),
-            "FLEET_HELM": str(cache.bin_dir() / args.helm),
-            "FLEET_BASE_IMAGE": versions.BASE_IMAGE,
-            "SOPS_AGE_KEY_FILE": str(key),
-        }
+        repo, env = localrepo.generate(up, work, "alpha,beta", args.helm)
         values = repo / "hubs" / "alpha" / "values.yaml"
         base = values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
         run_in(repo, ["invoke", "build", "--push"], env=env)

@@ -15,7 +15,7 @@ from pathlib import Path
 import gnupg
 import pytest
 
-from toolchain import baseimage, cache, chartrepo, dockerd, stack, versions
+from toolchain import baseimage, cache, chartrepo, dockerd, node, stack, versions
 from toolchain import registry as registry_
 
 TOOLCHAIN_BIN = cache.bin_dir()
@@ -30,9 +30,21 @@ REQUIRED_TOOLS = (
     "kwok",
     "kwokctl",
     "etcd",
+    "coredns",
     *versions.KUBE_BINARIES,
 )
-REQUIRED_SYSTEM_TOOLS = ("kubectl", "docker", "docker-registry", "age", "age-keygen", "gpg")
+REQUIRED_SYSTEM_TOOLS = (
+    "kubectl",
+    "docker",
+    "docker-registry",
+    "age",
+    "age-keygen",
+    "gpg",
+    "containerd",
+    "runc",
+    "ctr",
+    "iptables",
+)
 
 SESSION_DIR = stack.test_session_dir()
 # helm keeps repository caches in these: keep the user's own out of the tests.
@@ -98,6 +110,16 @@ def kubeconfig(toolchain_bin, _session_dir) -> Path:
         yield cluster.kubeconfig
     finally:
         stack.stop_cluster(_session_dir)
+
+
+@pytest.fixture(scope="session")
+def real_node(kubeconfig, registry, _session_dir) -> node.Node:
+    """The session cluster's real node (pods pinned to it really run), pulling from `registry`."""
+    cluster = stack.read_state(_session_dir)["cluster"]
+    try:
+        yield node.start(_session_dir, cluster, kubeconfig, registry)
+    finally:
+        node.stop(_session_dir)
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ def kube_stamp(version: str) -> str:
 
 
 def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
-    """Build kube-apiserver, kube-controller-manager and kube-scheduler of a Kubernetes release."""
+    """Build the Kubernetes binaries the toolchain needs (versions.KUBE_BINARIES) of a release."""
     targets = [cache.bin_dir() / name for name in versions.KUBE_BINARIES]
     stamp = kube_stamp(version)
     if all(installed(t.name, stamp) for t in targets):
@@ -103,7 +103,7 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
             f"{outdir}/",
             *[f"k8s.io/kubernetes/cmd/{name}" for name in versions.KUBE_BINARIES],
         ],
-        step="building the Kubernetes control plane",
+        step="building Kubernetes (control plane, kubelet, kube-proxy)",
         cwd=scratch,
     )
     cache.bin_dir().mkdir(parents=True, exist_ok=True)

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import yaml
 
-from . import cache, procs
+from . import cache, node, procs
 from .run import MissingPrerequisite, ToolError, run
 
 NODES = 2
+# kwok's nodes carry this annotation (value `fake`); kwok manages those and no other.
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,41 @@ def _write_default_config() -> Path:
     return config
 
 
-def _write_cluster_config(name: str) -> Path:
-    """A kwokctl config choosing free ports for every component of the cluster.
+def _patches() -> list[dict]:
+    """Component flags for a cluster that may have a real node (toolchain/node.py)."""
+    apiserver = {
+        # Services in the benchmarking range, never a private one.
+        "service-cluster-ip-range": node.SERVICE_RANGE,
+        # The `kubernetes` Service points pods at the node's address, which they can reach.
+        "advertise-address": node.NODE_IP,
+        # Reach kubelets by address: the real node's hostname resolves nowhere.
+        "kubelet-preferred-address-types": "InternalIP",
+    }
+    # kwokctl starts kwok with --manage-all-nodes=true, which would fake the real node too.
+    kwok = {
+        "manage-all-nodes": ("false", True),
+        "manage-nodes-with-annotation-selector": (f"{FAKE_NODE_ANNOTATION}=fake", False),
+    }
+    return [
+        {
+            "name": "kube-apiserver",
+            "extraArgs": [{"key": k, "value": v} for k, v in apiserver.items()],
+        },
+        {
+            "name": "kwok-controller",
+            "extraArgs": [
+                {"key": k, "value": v, "override": replace} for k, (v, replace) in kwok.items()
+            ],
+        },
+    ]
 
-    kwokctl's own choice counts down from 32767 and skips ports in use, so two clusters
-    created at the same moment (cluster-up and a test session) could pick the same ones.
+
+def _write_cluster_config(name: str) -> Path:
+    """A kwokctl config: free ports for every component, and kwok for its own nodes only.
+
+    kwokctl's own choice of ports counts down from 32767 and skips ports in use, so two
+    clusters created at the same moment (cluster-up and a test session) could pick the same
+    ones.
     """
     ports: set[int] = set()
     while len(ports) < len(PORT_OPTIONS):
@@ -69,6 +101,7 @@ def _write_cluster_config(name: str) -> Path:
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
         "options": dict(zip(PORT_OPTIONS, sorted(ports), strict=True)),
+        "componentsPatches": _patches(),
     }
     path = workdir() / "configs" / f"{name}.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,8 +193,8 @@ def ready_nodes(cluster: Cluster) -> int:
         check=True,
     ).stdout
     count = 0
-    for node in json.loads(out)["items"]:
-        for condition in node.get("status", {}).get("conditions", []):
+    for item in json.loads(out)["items"]:
+        for condition in item.get("status", {}).get("conditions", []):
             if condition["type"] == "Ready" and condition["status"] == "True":
                 count += 1
     return count

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import baseimage, cache, chartrepo, dockerd, gobuild, versions
+from . import baseimage, cache, chartrepo, dockerd, gobuild, node, versions
 from .run import MissingPrerequisite, ToolError, run
 
 
@@ -138,6 +138,7 @@ def provision(*, optional: bool = True) -> float:
         ("etcd", lambda: [ensure_etcd()]),
         ("kubectl", lambda: [check_kubectl()]),
         ("dockerd", lambda: [dockerd.ensure_running()]),
+        ("pause image", lambda: [node.ensure_pause_image()]),
         ("base image", lambda: [baseimage.ensure()]),
         (
             "jupyterhub chart",

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, chartrepo, kwok, registry
+from . import cache, chartrepo, kwok, node, registry
 
 DEV_NAME = "hubfleet-dev"
 
@@ -21,6 +21,7 @@ class Stack:
     cluster: kwok.Cluster
     registry: registry.Registry
     chart_repo: chartrepo.ChartRepo
+    node: node.Node
 
 
 def state_dir(name: str) -> Path:
@@ -53,6 +54,13 @@ def stop_cluster(directory: Path) -> None:
         kwok.delete(name)
 
 
+def start_node(directory: Path, cluster: kwok.Cluster, registry_address: str) -> node.Node:
+    """The cluster's real node, pulling from the stack's registry (one per machine)."""
+    real = node.start(directory, cluster.name, cluster.kubeconfig, registry_address)
+    _record(directory, node=real.name)
+    return real
+
+
 def start_registry(directory: Path) -> registry.Registry:
     directory.mkdir(parents=True, exist_ok=True)
     reg = registry.start(directory)
@@ -76,16 +84,18 @@ def up(name: str = DEV_NAME) -> Stack:
         reg = start_registry(directory)
         repo = start_chart_repo(directory)
         cluster = start_cluster(directory, name)
+        real = start_node(directory, cluster, reg.address)
     except BaseException:
         down(name)
         raise
-    return Stack(cluster=cluster, registry=reg, chart_repo=repo)
+    return Stack(cluster=cluster, registry=reg, chart_repo=repo, node=real)
 
 
 def down_dir(directory: Path) -> bool:
     """Stop everything recorded in a state dir and remove it; False if there was none."""
     if not directory.exists():
         return False
+    node.stop(directory)
     stop_cluster(directory)
     registry.stop(directory)
     chartrepo.stop(directory)

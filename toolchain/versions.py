@@ -8,6 +8,7 @@ HELM4 = "v4.3.1"
 SOPS = "v3.13.3"
 KWOK = "v0.8.0"
 ACTIONLINT = "v1.7.12"
+COREDNS = "v1.12.1"
 
 # v1.32.13 was the aim, but the Go module proxy reachable from CI machines here does not
 # serve v0.32.13 of six staging modules (kube-scheduler, kube-controller-manager, cri-client,
@@ -21,12 +22,28 @@ KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 JUPYTERHUB_CHART = "4.4.0"
 JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 
-APT_PACKAGES = ("docker.io", "docker-registry", "age", "gnupg", "debootstrap")
+APT_PACKAGES = (
+    "docker.io",
+    "docker-registry",
+    "age",
+    "gnupg",
+    "debootstrap",
+    # The real node: its own containerd and runc (docker.io has them too), CNI plugins,
+    # kube-proxy's iptables and conntrack.
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "iptables",
+    "conntrack",
+)
 
 BASE_IMAGE = "hubfleet/base:bookworm"
 BASE_IMAGE_SUITE = "bookworm"
 # Bump when the recipe of the base image changes, so `invoke toolchain` rebuilds it.
 BASE_IMAGE_REVISION = "1"
+
+# The pod sandbox image of the real node, FROM scratch (toolchain/pause); bump with its source.
+PAUSE_IMAGE = "hubfleet/pause:1"
 
 # `go install` targets: binary name in the cache bin dir -> (package, version).
 GO_TOOLS = {
@@ -35,14 +52,23 @@ GO_TOOLS = {
     "sops": ("github.com/getsops/sops/v3/cmd/sops", SOPS),
     "kwok": ("sigs.k8s.io/kwok/cmd/kwok", KWOK),
     "kwokctl": ("sigs.k8s.io/kwok/cmd/kwokctl", KWOK),
+    # The real node's cluster DNS.
+    "coredns": ("github.com/coredns/coredns", COREDNS),
 }
 OPTIONAL_GO_TOOLS = {
     "actionlint": ("github.com/rhysd/actionlint/cmd/actionlint", ACTIONLINT),
 }
 
-KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# The control plane, and the real node's kubelet and kube-proxy, built in one go.
+KUBE_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-proxy",
+)
 # Bump when the recipe of the Kubernetes build changes, so `invoke toolchain` rebuilds it.
-KUBE_BUILD_REVISION = "2"
+KUBE_BUILD_REVISION = "3"
 
 # etcd for the kwok clusters, built from its Go module (`go.etcd.io/etcd/server/v3` is the
 # etcd command). Not Debian's etcd-server 3.4.23: kube-apiserver only trusts etcd's

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import helm, manifests, rollout, sops
 from .config import Fleet
-from .errors import FleetError, StepFailed
+from .errors import FleetError, StepFailed, Stopped
 from .git import Git
 from .release import DeployOptions, Release, Steps, cluster_runner, prepared, say, server_dry_run
 from .runner import Runner
@@ -115,15 +115,17 @@ def _upgrade(
     rollback = "on" if options.rollback else "off"
     major = helm.major_version(options.helm)
     steps("helm upgrade", f"helm {major}, timeout {options.timeout}, rollback {rollback}")
+    # Stops the wait as soon as a pod of this upgrade cannot become ready (fleet.rollout).
+    watch = rollout.watcher(runner, name)
     began = time.monotonic()
     try:
-        runner.run(argv, step="helm upgrade")
-    except StepFailed as exc:
+        runner.run(argv, step="helm upgrade", watch=watch)
         result.helm_seconds = time.monotonic() - began
+        steps("rollout", f"kubectl rollout status in namespace {name}")
+        rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch)
+    except (StepFailed, rollout.RolloutFailed) as exc:
+        result.helm_seconds = result.helm_seconds or time.monotonic() - began
         raise FleetError(_explain_failure(runner, release, exc, options)) from None
-    result.helm_seconds = time.monotonic() - began
-    steps("rollout", f"kubectl rollout status in namespace {name}")
-    rollout.wait(runner, name, helm.parse_timeout(options.timeout))
     steps("record")
     commit = labels[helm.LABEL_COMMIT]
     info = helm.deployed_info(runner, name, name, options.helm) or {}
@@ -138,13 +140,22 @@ def _upgrade(
 
 
 def _explain_failure(
-    runner: Runner, release: Release, exc: StepFailed, options: DeployOptions
+    runner: Runner, release: Release, exc: FleetError, options: DeployOptions
 ) -> str:
-    """What failed, which workload and why, and what is serving now."""
+    """What failed, which workload and why, and what is serving now (after rolling back)."""
     quiet, name = runner.quiet(), release.name
-    lines = [f"helm upgrade of {name} failed: {exc.last_line('(no output)')}"]
-    with contextlib.suppress(FleetError):
-        lines += rollout.diagnose(quiet, name)
+    if isinstance(exc, Stopped):
+        lines = [f"helm upgrade of {name} stopped early: a pod cannot become ready", exc.reason]
+    elif isinstance(exc, StepFailed):
+        lines = [f"helm upgrade of {name} failed: {exc.last_line('(no output)')}"]
+        with contextlib.suppress(FleetError):
+            lines += rollout.diagnose(quiet, name)
+    else:
+        lines = [str(exc)]
+    # helm rolls back a failure of its own (--atomic); a stop or a failed rollout is ours.
+    if options.rollback and isinstance(exc, (Stopped, rollout.RolloutFailed)):
+        with contextlib.suppress(FleetError):
+            _undo(runner, name, options)
     with contextlib.suppress(FleetError):
         revisions = helm.history(quiet, name, name, options.helm)
         lines.append(_serving_after_failure(revisions, name, options))
@@ -152,6 +163,32 @@ def _explain_failure(
         hub, env = release.hub.name, release.env
         lines.append(f"--no-rollback: run `invoke rollback --hub {hub} --env {env}` to go back")
     return "\n".join(lines)
+
+
+def _undo(runner: Runner, name: str, options: DeployOptions) -> None:
+    """Return a release to its last good revision after an upgrade we stopped or found broken.
+
+    helm may have been stopped mid-wait (pending), have rolled back itself (a revision
+    "Rollback to N"), have marked it failed, or have deployed what will not run.
+    """
+    revisions = helm.history(runner, name, name, options.helm)
+    if not revisions:
+        return
+    latest = revisions[-1]
+    if latest["status"].startswith("pending-"):
+        helm.recover_pending(runner, name, options.timeout, options.helm)
+        return
+    if latest["status"] == "deployed" and latest.get("description", "").startswith("Rollback"):
+        return
+    good = helm.last_good_revision(revisions, before=latest["revision"])
+    if good is None:
+        argv = [options.helm, "uninstall", name, "--namespace", name, "--wait"]
+        runner.run(argv, step=f"uninstall {name} (its first install does not run)")
+        return
+    argv = helm.rollback_argv(
+        helm=options.helm, release=name, revision=good, timeout=options.timeout
+    )
+    runner.run(argv, step=f"roll {name} back to revision {good}")
 
 
 def _serving_after_failure(revisions: list[dict], name: str, options: DeployOptions) -> str:

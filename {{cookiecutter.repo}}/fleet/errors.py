@@ -20,3 +20,11 @@ class StepFailed(FleetError):
         """The last line the tool said: usually the one that says why."""
         lines = self.stderr.strip().splitlines()
         return lines[-1] if lines else default
+
+
+class Stopped(StepFailed):
+    """A command stopped early by its watch: waiting longer could not help (see fleet.rollout)."""
+
+    def __init__(self, step: str, reason: str):
+        self.reason = reason
+        super().__init__(step, -1, reason)

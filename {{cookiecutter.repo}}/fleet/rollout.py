@@ -5,11 +5,25 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-from .errors import FleetError, StepFailed
+from .errors import FleetError, StepFailed, Stopped
 from .runner import Runner
 
 KINDS = ("deployment", "statefulset", "daemonset")
+# A container waiting for one of these will not become ready by waiting longer.
+HOPELESS = {
+    "CrashLoopBackOff",
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+}
+MAX_RESTARTS = 2  # a container restarted this often is crashing, whatever it waits for now
+LOG_LINES = 10
 
 
 class RolloutFailed(FleetError):
@@ -136,8 +150,17 @@ def _event_lines(events: list[dict], count: int) -> list[str]:
     return lines
 
 
-def wait(runner: Runner, namespace: str, timeout_seconds: int, out=sys.stderr) -> list[str]:
-    """`kubectl rollout status` on every workload, within one shared deadline; returns their names."""
+def wait(
+    runner: Runner,
+    namespace: str,
+    timeout_seconds: int,
+    out=sys.stderr,
+    watch: Callable[[], str | None] | None = None,
+) -> list[str]:
+    """`kubectl rollout status` on every workload, within one shared deadline; returns their names.
+
+    With a `watch` (see `watcher`), a hopeless pod ends the wait at once.
+    """
     names = workloads(runner, namespace)
     deadline = time.monotonic() + timeout_seconds
     for workload in names:
@@ -155,7 +178,12 @@ def wait(runner: Runner, namespace: str, timeout_seconds: int, out=sys.stderr) -
                 ],
                 step=f"rollout status {workload}",
                 mutates=False,
+                watch=watch,
             )
+        except Stopped as exc:
+            raise RolloutFailed(
+                f"rollout: {workload} in {namespace} cannot become ready:\n{exc.reason}"
+            ) from None
         except StepFailed as exc:
             last = exc.last_line("not ready in time")
             detail = diagnose(runner, namespace, names)
@@ -164,3 +192,67 @@ def wait(runner: Runner, namespace: str, timeout_seconds: int, out=sys.stderr) -
             ) from None
         print(f"  {workload}: rolled out", file=out, flush=True)
     return names
+
+
+def _hopeless_containers(pod: dict) -> list[tuple[str, str]]:
+    """(container, why) for each container of the pod that waiting longer cannot make ready."""
+    status = pod.get("status", {})
+    found = []
+    for container in (status.get("initContainerStatuses") or []) + (
+        status.get("containerStatuses") or []
+    ):
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        restarts = container.get("restartCount", 0)
+        if waiting.get("reason") in HOPELESS:
+            message = " ".join(str(waiting.get("message", "")).split())[:300]
+            found.append(
+                (container["name"], f"{waiting['reason']}{': ' + message if message else ''}")
+            )
+        elif restarts >= MAX_RESTARTS and not container.get("ready"):
+            found.append((container["name"], f"restarted {restarts} times"))
+    return found
+
+
+def _log_lines(runner: Runner, namespace: str, pod: str, container: str) -> list[str]:
+    """The last log lines of the container's previous run (of this one if it never restarted)."""
+    for previous in (["--previous"], []):
+        argv = ["kubectl", "logs", pod, "--namespace", namespace, "--container", container]
+        proc = runner.run(
+            [*argv, *previous, f"--tail={LOG_LINES}"],
+            step=f"logs of {pod}",
+            mutates=False,
+            check=False,
+        )
+        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        if proc.returncode == 0 and lines:
+            label = "previous run" if previous else "log"
+            return [f"    {container} {label}: {line}" for line in lines[-LOG_LINES:]]
+    return []
+
+
+def hopeless(runner: Runner, namespace: str, since: datetime) -> str | None:
+    """Why a pod created since `since` cannot become ready (events, last log lines), or None."""
+    quiet = runner.quiet()
+    for pod in _pods(quiet, namespace):
+        created = pod["metadata"].get("creationTimestamp", "")
+        if not created or datetime.fromisoformat(created.replace("Z", "+00:00")) < since:
+            continue
+        found = _hopeless_containers(pod)
+        if not found:
+            continue
+        name = pod["metadata"]["name"]
+        lines = [f"pod {name}: " + "; ".join(f"container {c} {why}" for c, why in found)]
+        events = [
+            e for e in _events(quiet, namespace) if e.get("involvedObject", {}).get("name") == name
+        ]
+        lines += _event_lines(events, 3)
+        for container, _ in found:
+            lines += _log_lines(quiet, namespace, name, container)
+        return "\n".join(lines)
+    return None
+
+
+def watcher(runner: Runner, namespace: str) -> Callable[[], str | None]:
+    """A watch for Runner.run: stops a wait as soon as a pod of this rollout is hopeless."""
+    since = datetime.now(UTC).replace(microsecond=0)
+    return lambda: hopeless(runner, namespace, since)

@@ -6,10 +6,10 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .errors import FleetError, StepFailed
+from .errors import FleetError, StepFailed, Stopped
 from .redact import redact_text
 
 
@@ -56,8 +56,13 @@ class Runner:
         check: bool = True,
         timeout: float | None = None,
         env: Mapping[str, str] | None = None,
+        watch: Callable[[], str | None] | None = None,
     ) -> subprocess.CompletedProcess:
-        """Run argv; in dry-run, a command that `mutates` is printed, not run."""
+        """Run argv; in dry-run, a command that `mutates` is printed, not run.
+
+        `watch` is called every few seconds while the command runs; when it returns a reason,
+        the command is stopped (SIGTERM, then SIGKILL) and `Stopped` raised with that reason.
+        """
         argv = [str(a) for a in argv]
         if self.echo or (self.dry_run and mutates):
             prefix = "[dry-run] " if self.dry_run and mutates else "$ "
@@ -66,14 +71,17 @@ class Runner:
             return subprocess.CompletedProcess(argv, 0, "", "")
         full_env = {**os.environ, **self.env, **(env or {})}
         try:
-            proc = subprocess.run(
-                argv,
-                input=input,
-                text=True,
-                capture_output=capture,
-                env=full_env,
-                timeout=timeout,
-            )
+            if watch is None:
+                proc = subprocess.run(
+                    argv,
+                    input=input,
+                    text=True,
+                    capture_output=capture,
+                    env=full_env,
+                    timeout=timeout,
+                )
+            else:
+                proc = _watched(argv, full_env, watch, step)
         except FileNotFoundError:
             raise FleetError(f"{step}: `{argv[0]}` is not installed or not on PATH") from None
         except subprocess.TimeoutExpired:
@@ -83,3 +91,37 @@ class Runner:
             said = "\n".join((proc.stdout or "").strip().splitlines()[-5:] + [proc.stderr or ""])
             raise StepFailed(step, proc.returncode, redact_text(said.strip(), self.secrets))
         return proc
+
+
+WATCH_EVERY = 2.0  # seconds between two calls of a command's watch
+
+
+def _watched(argv: list[str], env: dict, watch, step: str) -> subprocess.CompletedProcess:
+    """Run argv with output captured, calling watch() while it runs (see Runner.run)."""
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=WATCH_EVERY)
+                return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+            except subprocess.TimeoutExpired:
+                reason = watch()
+            if reason:
+                proc.terminate()
+                try:
+                    proc.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
+                raise Stopped(step, reason)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

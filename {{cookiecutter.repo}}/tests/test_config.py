@@ -1,13 +1,14 @@
 """Unit tests of fleet.config, fleet.redact and fleet.runner: pure functions over files and data."""
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
 from fleet import config
-from fleet.errors import FleetError, StepFailed
+from fleet.errors import FleetError, StepFailed, Stopped
 from fleet.redact import REDACTED, redact_text, secret_strings
 from fleet.runner import Runner
 
@@ -169,3 +170,30 @@ def test_runner_failure_keeps_what_the_tool_said_on_stdout():
             step="helm dependency update",
         )
     assert str(err.value).splitlines()[1:] == ["Unable to reach the repository", "Error: no index"]
+
+
+def test_a_watch_stops_a_running_command_with_its_reason(tmp_path):
+    """A real process, stopped as soon as the watch says waiting cannot help."""
+    calls = []
+
+    def watch():
+        calls.append(time.monotonic())
+        return "pod hub-1: container hub CrashLoopBackOff" if len(calls) >= 2 else None
+
+    started = time.monotonic()
+    marker = tmp_path / "still-running"
+    code = f"import time, pathlib; time.sleep(30); pathlib.Path({str(marker)!r}).touch()"
+    with pytest.raises(Stopped) as err:
+        Runner(echo=False).run(["python", "-c", code], step="helm upgrade", watch=watch)
+    assert err.value.step == "helm upgrade"
+    assert err.value.reason == "pod hub-1: container hub CrashLoopBackOff"
+    assert len(calls) == 2 and time.monotonic() - started < 10
+    time.sleep(0.5)
+    assert not marker.exists()
+
+
+def test_a_watched_command_that_ends_returns_its_output():
+    proc = Runner(echo=False).run(
+        ["python", "-c", "print('done')"], step="x", mutates=False, watch=lambda: None
+    )
+    assert proc.stdout.strip() == "done"

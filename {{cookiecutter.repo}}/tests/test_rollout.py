@@ -1,5 +1,7 @@
 """Unit tests of fleet.rollout's pure parts: which workload owns a pod, and why a pod is not ready."""
 
+import pytest
+
 from fleet import rollout
 
 NAMES = [
@@ -65,3 +67,42 @@ def test_ready_pod_has_no_reasons():
         }
     }
     assert rollout.not_ready_containers(pod) == []
+
+
+def container(name="hub", ready=False, restarts=0, waiting=None):
+    state = {"waiting": waiting} if waiting else {"running": {}}
+    return {"name": name, "ready": ready, "restartCount": restarts, "state": state}
+
+
+@pytest.mark.parametrize(
+    "reason", ["CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName"]
+)
+def test_a_container_waiting_for_a_hopeless_reason_is_hopeless(reason):
+    pod = {"status": {"containerStatuses": [container(waiting={"reason": reason, "message": "x"})]}}
+    assert rollout._hopeless_containers(pod) == [("hub", f"{reason}: x")]
+
+
+def test_restarts_make_a_container_hopeless_only_when_it_is_not_ready():
+    assert rollout._hopeless_containers(
+        {"status": {"containerStatuses": [container(restarts=2)]}}
+    ) == [("hub", "restarted 2 times")]
+    assert (
+        rollout._hopeless_containers(
+            {"status": {"containerStatuses": [container(restarts=5, ready=True)]}}
+        )
+        == []
+    )
+
+
+def test_starting_and_pulling_containers_are_not_hopeless():
+    for reason in ("ContainerCreating", "PodInitializing"):
+        pod = {"status": {"containerStatuses": [container(waiting={"reason": reason})]}}
+        assert rollout._hopeless_containers(pod) == []
+    assert rollout._hopeless_containers({"status": {"phase": "Pending"}}) == []
+
+
+def test_init_containers_count_too():
+    pod = {
+        "status": {"initContainerStatuses": [container("init", waiting={"reason": "ErrImagePull"})]}
+    }
+    assert rollout._hopeless_containers(pod) == [("init", "ErrImagePull")]

@@ -1,0 +1,109 @@
+"""End to end on the real node: a deploy whose pods cannot run fails at once, not at its timeout.
+
+A generated repo's own `invoke deploy`, with `--timeout 10m`, against a hub whose container
+crashes on start and a proxy whose image no registry has. Each is stopped as soon as its pod is
+hopeless, named with its events, and rolled back to the revision that served before.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from generated import GeneratedRepo, local_repo
+
+from toolchain import node
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+HUB, ENV = "omega", "staging"
+RELEASE = f"{HUB}-{ENV}"
+# Far longer than the test may take: a pass proves the deploy did not wait for it.
+TIMEOUT = "10m"
+FAIL_FAST_SECONDS = 60
+
+
+def on_the_real_node(section: dict) -> None:
+    key, value = node.REAL_NODE_LABEL
+    section["nodeSelector"] = {key: value}
+    section["tolerations"] = [
+        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+    ]
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4, real_node):
+    repo = local_repo(
+        tmp_path_factory.mktemp("failfast-e2e"),
+        org="FailFast",
+        hubs=HUB,
+        kubeconfig=kubeconfig,
+        registry=registry,
+        chart_repo=chart_repo,
+        base_image=base_image,
+        age_key=age_key,
+        helm=helm4,
+    )
+    repo.commit("e2e: sqlite-memory hub database")
+    with repo.own_releases():
+        repo.invoke("build", "--push")
+        repo.invoke("deploy", "--hub", HUB, "--env", ENV)
+        yield repo
+
+
+def deploy_broken(ops: GeneratedRepo, change, message: str):
+    """Commit a breaking change, deploy it with a long timeout; returns (proc, seconds)."""
+    good = ops.serving(RELEASE)
+    ops.edit_values(HUB, change)
+    ops.commit(message)
+    started = time.monotonic()
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", TIMEOUT, check=False)
+    elapsed = time.monotonic() - started
+    ops.revert()
+    return proc, elapsed, good
+
+
+def assert_rolled_back_to(ops: GeneratedRepo, good: dict) -> None:
+    history = ops.history(RELEASE)
+    serving = ops.serving(RELEASE)
+    assert serving["revision"] > good["revision"]
+    assert (
+        ops.release_labels(RELEASE, serving["revision"])["fleet-commit"]
+        == (ops.release_labels(RELEASE, good["revision"])["fleet-commit"])
+    )
+    assert all(not r["status"].startswith("pending") for r in history)
+
+
+def test_a_hub_that_crashes_on_start_fails_fast_and_is_rolled_back(ops, base_image):
+    name, tag = base_image.rsplit(":", 1)
+
+    def crash(values):
+        # The base image has no `jupyterhub`: the hub's container cannot start.
+        on_the_real_node(values["hub"])
+        values["hub"]["image"] = {"name": name, "tag": tag}
+
+    proc, elapsed, good = deploy_broken(ops, crash, "e2e: a hub that cannot start")
+    assert proc.returncode == 1, proc.output[-3000:]
+    assert elapsed < FAIL_FAST_SECONDS, f"took {elapsed:.0f}s with --timeout {TIMEOUT}"
+    assert "stopped early: a pod cannot become ready" in proc.stderr
+    assert "container hub" in proc.stderr
+    assert any(r in proc.stderr for r in ("CrashLoopBackOff", "RunContainerError", "restarted"))
+    assert "serving now (rolled back)" in proc.stderr
+    assert_rolled_back_to(ops, good)
+    deployment = ops.kubectl_json("get", "deployment", "hub", "-n", RELEASE)
+    assert "nodeSelector" not in deployment["spec"]["template"]["spec"]
+
+
+def test_a_proxy_image_no_registry_has_fails_fast_naming_the_pull_error(ops, registry):
+    def missing(values):
+        chp = values.setdefault("proxy", {}).setdefault("chp", {})
+        on_the_real_node(chp)
+        chp["image"] = {"name": f"{registry}/nowhere/proxy", "tag": "1"}
+
+    proc, elapsed, good = deploy_broken(ops, missing, "e2e: a proxy image that does not exist")
+    assert proc.returncode == 1, proc.output[-3000:]
+    assert elapsed < FAIL_FAST_SECONDS, f"took {elapsed:.0f}s with --timeout {TIMEOUT}"
+    assert "container chp" in proc.stderr
+    assert "ErrImagePull" in proc.stderr or "ImagePullBackOff" in proc.stderr
+    assert "nowhere/proxy" in proc.stderr
+    assert_rolled_back_to(ops, good)
