@@ -76,6 +76,7 @@ def main() -> int:
     name = f"bench-failfast-{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="bench-failfast-"))
     helm = cache.bin_dir() / "helm4"
+    image = ""
     try:
         up = stack.up(name)
         image = f"{up.registry.address}/{versions.BASE_IMAGE}"
@@ -120,6 +121,7 @@ def main() -> int:
         )
         return 0 if verdict == "PASS" else 1
     finally:
+        subprocess.run(["docker", "image", "rm", image], capture_output=True, check=False)
         stack.down(name)
         subprocess.run(["rm", "-rf", str(work)], check=False)
 

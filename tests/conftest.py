@@ -15,7 +15,7 @@ from pathlib import Path
 import gnupg
 import pytest
 
-from toolchain import baseimage, cache, chartrepo, dockerd, node, stack, versions
+from toolchain import baseimage, cache, chartrepo, dockerd, hubimages, node, stack, versions
 from toolchain import registry as registry_
 
 TOOLCHAIN_BIN = cache.bin_dir()
@@ -157,6 +157,29 @@ def base_image(toolchain_bin, registry) -> str:
         pytest.fail(f"docker push {name} failed:\n{error.stderr}", pytrace=False)
     yield name
     subprocess.run(["docker", "image", "rm", name], capture_output=True, check=False)
+
+
+@dataclass(frozen=True)
+class HubImages:
+    hub: dict  # the chart's hub.image: {"name": ..., "tag": ...}, in the session registry
+    proxy: dict  # the chart's proxy.chp.image
+
+
+@pytest.fixture(scope="session")
+def hub_images(toolchain_bin, registry, real_node) -> HubImages:
+    """The JupyterHub and proxy images `invoke toolchain` built, in the session registry and
+    already on the real node: the hub gives its proxy 30 s, less than a first pull can take."""
+    pushed = []
+    for image in (versions.HUB_IMAGE, versions.PROXY_IMAGE):
+        if not hubimages.present(image):
+            _fail_missing(f"the image {image}")
+        name = f"{registry}/{image}"
+        subprocess.run(["docker", "tag", image, name], check=True)
+        subprocess.run(["docker", "push", "--quiet", name], check=True, capture_output=True)
+        node.pull(real_node, name)
+        pushed.append(name)
+    yield HubImages(*({"name": n.rsplit(":", 1)[0], "tag": n.rsplit(":", 1)[1]} for n in pushed))
+    subprocess.run(["docker", "image", "rm", *pushed], capture_output=True, check=False)
 
 
 @dataclass(frozen=True)

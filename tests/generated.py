@@ -13,7 +13,18 @@ from pathlib import Path
 import yaml
 from bake import bake, run_in
 
+from toolchain import node
+
 ENVS = ("staging", "prod")
+
+
+def on_the_real_node(section: dict, tolerations: str = "tolerations") -> None:
+    """Pin a chart section's pods to the session's real node (`extraTolerations` for singleuser)."""
+    key, value = node.REAL_NODE_LABEL
+    section["nodeSelector"] = {key: value}
+    section[tolerations] = [
+        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+    ]
 
 
 class GeneratedRepo:

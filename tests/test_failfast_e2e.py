@@ -10,9 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from generated import GeneratedRepo, local_repo
-
-from toolchain import node
+from generated import GeneratedRepo, local_repo, on_the_real_node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -21,14 +19,6 @@ RELEASE = f"{HUB}-{ENV}"
 # Far longer than the test may take: a pass proves the deploy did not wait for it.
 TIMEOUT = "10m"
 FAIL_FAST_SECONDS = 60
-
-
-def on_the_real_node(section: dict) -> None:
-    key, value = node.REAL_NODE_LABEL
-    section["nodeSelector"] = {key: value}
-    section["tolerations"] = [
-        {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
-    ]
 
 
 @pytest.fixture(scope="module")

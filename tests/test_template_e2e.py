@@ -28,7 +28,7 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(
     log = out.stdout + out.stderr
     for hub in ("alpha", "beta"):
         for env_name in ("staging", "prod"):
-            assert f"hub {hub} env {env_name}: 5 objects valid (secrets decrypted)" in log
+            assert f"hub {hub} env {env_name}: 10 objects valid (secrets decrypted)" in log
     assert "python -m pytest -p no:cacheprovider /opt/image-tests" in log
     assert "Session images was successful" in log
 
@@ -53,7 +53,7 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
     assert re.search(r"\b\d{3} passed\b", log), log[-3000:]
     mode = "decrypted" if not answers else "placeholders"
     for hub in answers.get("hubs", "example").split(","):
-        assert f"hub {hub} env prod: 5 objects valid (secrets {mode})" in log
+        assert f"hub {hub} env prod: 10 objects valid (secrets {mode})" in log
 
 
 def test_typo_in_values_fails_templates_naming_hub_and_env(tmp_path, chart_repo, age_key):
@@ -76,8 +76,8 @@ def test_typo_in_values_fails_templates_naming_hub_and_env(tmp_path, chart_repo,
     log = out.stdout + out.stderr
     assert out.returncode != 0
     assert "hub beta env staging" in log and "extraConfg" in log
-    assert "hub beta env prod: 5 objects valid" in log  # only the broken env fails
-    assert "hub alpha env staging: 5 objects valid" in log
+    assert "hub beta env prod: 10 objects valid" in log  # only the broken env fails
+    assert "hub alpha env staging: 10 objects valid" in log
 
 
 def test_plaintext_secrets_file_fails_secrets(tmp_path, age_key):

@@ -273,6 +273,19 @@ def _import_pause_image(socket: Path) -> None:
         )
 
 
+def pull(real: Node, image: str) -> float:
+    """Pull an image into the node's containerd ahead of its pods, as an image puller would;
+    returns the seconds it took. Only plain-HTTP registries on 127.0.0.1 are pulled from."""
+    argv = ["ctr", "--address", str(real.containerd_socket), "--namespace", "k8s.io"]
+    started = time.monotonic()
+    run(
+        [*argv, "images", "pull", "--plain-http", image],
+        step=f"pull {image} onto the real node",
+        capture=True,
+    )
+    return time.monotonic() - started
+
+
 def _ctr(socket: Path, *args: str) -> list[str]:
     argv = ["ctr", "--address", str(socket), "--namespace", "k8s.io", *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import baseimage, cache, chartrepo, dockerd, gobuild, node, versions
+from . import baseimage, cache, chartrepo, dockerd, gobuild, hubimages, node, versions
 from .run import MissingPrerequisite, ToolError, run
 
 
@@ -140,6 +140,7 @@ def provision(*, optional: bool = True) -> float:
         ("dockerd", lambda: [dockerd.ensure_running()]),
         ("pause image", lambda: [node.ensure_pause_image()]),
         ("base image", lambda: [baseimage.ensure()]),
+        ("jupyterhub images", hubimages.ensure),
         (
             "jupyterhub chart",
             lambda: [

@@ -20,6 +20,14 @@ KUBERNETES = "v1.32.2"
 KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 
 JUPYTERHUB_CHART = "4.4.0"
+# The images the stand-in chart runs on the real node (toolchain/images): JupyterHub at the
+# chart's appVersion, and configurable-http-proxy at its default proxy.chp.image.tag.
+JUPYTERHUB = "5.4.0"
+KUBESPAWNER = "7.0.0"
+CHP = "5.2.0"
+# Bump the part after the dash when a recipe in toolchain/images changes.
+HUB_IMAGE = f"hubfleet/k8s-hub:{JUPYTERHUB}-1"
+PROXY_IMAGE = f"hubfleet/configurable-http-proxy:{CHP}-2"
 JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 
 APT_PACKAGES = (

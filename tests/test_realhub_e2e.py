@@ -1,0 +1,130 @@
+"""End to end on the real node: the generated repo's hub really runs JupyterHub, behind its proxy.
+
+The hub and proxy are the images `invoke toolchain` builds (JupyterHub at the chart's appVersion,
+configurable-http-proxy), pinned to the real node by the tests' values layer. A deploy waits for
+their real readiness probes; the hub answers through the proxy's Service; a hub whose
+`hub.extraConfig` raises fails fast with its traceback, and the release goes back to the one that
+served.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import urllib.request
+
+import pytest
+from generated import GeneratedRepo, local_repo, on_the_real_node
+
+from toolchain import versions
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+HUB, ENV = "sigma", "staging"
+RELEASE = f"{HUB}-{ENV}"
+
+
+@contextlib.contextmanager
+def port_forward(ops: GeneratedRepo, service: str):
+    """`kubectl port-forward` to a Service of the release; yields the local base URL."""
+    argv = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "port-forward", "-n", RELEASE]
+    proc = subprocess.Popen([*argv, f"svc/{service}", ":80"], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # Forwarding from 127.0.0.1:PORT -> 8000
+        port = line.split("127.0.0.1:", 1)[1].split()[0]
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def hub_api(ops: GeneratedRepo) -> dict:
+    with port_forward(ops, "proxy-public") as url:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/hub/api", timeout=5) as response:
+                    return json.load(response)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def ops(
+    tmp_path_factory,
+    kubeconfig,
+    registry,
+    chart_repo,
+    base_image,
+    age_key,
+    helm4,
+    real_node,
+    hub_images,
+):
+    repo = local_repo(
+        tmp_path_factory.mktemp("realhub-e2e"),
+        org="RealHub",
+        hubs=HUB,
+        kubeconfig=kubeconfig,
+        registry=registry,
+        chart_repo=chart_repo,
+        base_image=base_image,
+        age_key=age_key,
+        helm=helm4,
+    )
+
+    def real(values):
+        on_the_real_node(values["hub"])
+        values["hub"]["image"] = hub_images.hub
+        chp = values.setdefault("proxy", {}).setdefault("chp", {})
+        on_the_real_node(chp)
+        chp["image"] = hub_images.proxy
+
+    repo.edit_values(HUB, real)
+    repo.commit("e2e: hub and proxy on the real node, from the local images")
+    with repo.own_releases():
+        repo.invoke("build", "--push")
+        yield repo
+
+
+def test_the_hub_really_runs_and_answers_through_its_proxy(ops):
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "5m")
+    assert f"{HUB}/{ENV}: deployed revision 1" in proc.stdout
+    pods = ops.kubectl_json("get", "pods", "-n", RELEASE)["items"]
+    hub = next(p for p in pods if p["metadata"]["labels"].get("component") == "hub")
+    assert hub["spec"]["nodeName"] == "hubfleet-real"
+    started = hub["status"]["containerStatuses"][0]
+    assert started["ready"] and started["restartCount"] == 0
+    argv = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "logs", "-n", RELEASE]
+    logs = subprocess.run([*argv, hub["metadata"]["name"]], capture_output=True, text=True).stdout
+    assert "JupyterHub is now running" in logs
+    assert hub_api(ops)["version"] == versions.JUPYTERHUB
+
+
+def test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_back(ops):
+    good = ops.serving(RELEASE)
+    ops.edit_values(
+        HUB,
+        lambda v: (
+            v["hub"]
+            .setdefault("extraConfig", {})
+            .update(boom="raise RuntimeError('extraConfig says no')")
+        ),
+    )
+    ops.commit("e2e: a hub.extraConfig that raises")
+    started = time.monotonic()
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "10m", check=False)
+    elapsed = time.monotonic() - started
+    ops.revert()
+    assert proc.returncode == 1, proc.output[-3000:]
+    assert elapsed < 90, f"took {elapsed:.0f}s with --timeout 10m"
+    assert "stopped early: a pod cannot become ready" in proc.stderr
+    assert "RuntimeError: extraConfig says no" in proc.stderr
+    assert "serving now (rolled back)" in proc.stderr
+    serving = ops.serving(RELEASE)
+    assert serving["revision"] > good["revision"]
+    assert hub_api(ops)["version"] == versions.JUPYTERHUB
