@@ -18,6 +18,12 @@ from toolchain import node
 ENVS = ("staging", "prod")
 
 
+def assert_clean(proc) -> None:
+    """No decrypted secrets (nor anything else) left in the run's TMPDIR."""
+    left = sorted(p.name for p in proc.tmpdir.iterdir())
+    assert left == [], f"left in TMPDIR: {left}"
+
+
 def on_the_real_node(section: dict, tolerations: str = "tolerations") -> None:
     """Pin a chart section's pods to the session's real node (`extraTolerations` for singleuser)."""
     key, value = node.REAL_NODE_LABEL
@@ -187,6 +193,8 @@ def local_repo(
         "FLEET_BASE_IMAGE": base_image,
         "SOPS_AGE_KEY_FILE": str(age_key.key_file),
         "FLEET_LABELS": "",
+        # Nothing serves on kwok's fake nodes: tests on the real node turn it back on.
+        "FLEET_HEALTH_CHECK": "off",
     }
     repo = GeneratedRepo(path, env, kubeconfig, helm, tmp)
     for hub in hubs.split(","):

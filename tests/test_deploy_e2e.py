@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from generated import GeneratedRepo, local_repo
+from generated import GeneratedRepo, assert_clean, local_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -37,12 +37,6 @@ def hub_secret_values(ops: GeneratedRepo, release: str = RELEASE) -> str:
     """The values the chart put into the hub Secret, as the cluster has them."""
     secret = ops.kubectl_json("get", "secret", "hub", "-n", release)
     return base64.b64decode(secret["data"]["values.yaml"]).decode()
-
-
-def assert_clean(proc) -> None:
-    """No decrypted secrets (nor anything else) left in the run's TMPDIR."""
-    left = sorted(p.name for p in proc.tmpdir.iterdir())
-    assert left == [], f"left in TMPDIR: {left}"
 
 
 def error_line(proc) -> str:

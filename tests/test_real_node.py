@@ -130,25 +130,31 @@ def test_a_pod_runs_serves_logs_and_exec_and_is_found_by_service_name(cluster, b
 
 
 def test_a_container_that_exits_crashes_and_restarts(cluster, base_image):
-    command = ["python", "-c", "import sys; print('boom', flush=True); sys.exit(3)"]
+    command = [
+        "python",
+        "-c",
+        "import sys, time; print('boom', flush=True); time.sleep(1); sys.exit(3)",
+    ]
     apply(cluster, pod("crash", base_image, command))
 
     def crashed():
         statuses = status_of(cluster, "crash").get("containerStatuses") or []
         return statuses and statuses[0]["restartCount"] >= 1 and statuses[0]
 
+    # kwok would have made it Running and Ready for good; here it exits and is restarted.
     found = wait_for(crashed, "a restart of the crashing container")
-    assert not found["ready"]
     last = found["lastState"]["terminated"]
     assert last["exitCode"] == 3
-    wait_for(
-        lambda: (
-            "boom"
-            in kubectl(cluster, "logs", "-n", NAMESPACE, "crash", "--previous", check=False).stdout
-        ),
-        "the crashed container's output in `kubectl logs --previous`",
-        timeout=30,
-    )
+
+    def printed() -> bool:
+        # Every run prints it: the previous run's log, or the current one's.
+        logs = [
+            kubectl(cluster, "logs", "-n", NAMESPACE, "crash", *previous, check=False)
+            for previous in (["--previous"], [])
+        ]
+        return any("boom" in found.stdout for found in logs)
+
+    wait_for(printed, "the crashing container's output in `kubectl logs`", timeout=30)
 
 
 def test_an_image_the_registry_lacks_fails_to_pull(cluster, registry):

@@ -1,10 +1,11 @@
 """End to end on the real node: the generated repo's hub really runs JupyterHub, behind its proxy.
 
 The hub and proxy are the images `invoke toolchain` builds (JupyterHub at the chart's appVersion,
-configurable-http-proxy), pinned to the real node by the tests' values layer. A deploy waits for
-their real readiness probes; the hub answers through the proxy's Service; a hub whose
-`hub.extraConfig` raises fails fast with its traceback, and the release goes back to the one that
-served.
+configurable-http-proxy), pinned to the real node by the tests' values layer, as are the user
+servers, from the image `invoke build` makes. A deploy waits for their real readiness probes,
+then its health check starts a test user's server and runs code in a kernel there. A hub whose
+`hub.extraConfig` raises fails fast with its traceback, and the release goes back to the one
+that served; a user image no registry has fails the health check at the server's start.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 import urllib.request
 
 import pytest
-from generated import GeneratedRepo, local_repo, on_the_real_node
+from generated import GeneratedRepo, assert_clean, local_repo, on_the_real_node
 
 from toolchain import versions
 
@@ -83,17 +84,32 @@ def ops(
         chp = values.setdefault("proxy", {}).setdefault("chp", {})
         on_the_real_node(chp)
         chp["image"] = hub_images.proxy
+        on_the_real_node(values.setdefault("singleuser", {}), tolerations="extraTolerations")
 
     repo.edit_values(HUB, real)
     repo.commit("e2e: hub and proxy on the real node, from the local images")
+    # Here pods really run: the deploys check that the hub serves.
+    repo.env["FLEET_HEALTH_CHECK"] = "on"
     with repo.own_releases():
         repo.invoke("build", "--push")
         yield repo
 
 
-def test_the_hub_really_runs_and_answers_through_its_proxy(ops):
+def test_the_hub_really_runs_and_its_health_check_runs_code_in_a_kernel(ops):
     proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "5m")
     assert f"{HUB}/{ENV}: deployed revision 1" in proc.stdout
+    assert "health check passed (hub api" in proc.stdout
+    for step in ("hub api", "test user", "server start", "kernel"):
+        assert f"health check: {step} ok" in proc.stderr
+    labels = ops.release_labels(RELEASE, 1)
+    assert labels["fleet-health"] == "passed" and int(labels["fleet-health-at"]) > 0
+    # The test user and its server are gone.
+    users = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
+    deadline = time.monotonic() + 60
+    while users["items"] and time.monotonic() < deadline:
+        time.sleep(2)
+        users = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
+    assert users["items"] == []
     pods = ops.kubectl_json("get", "pods", "-n", RELEASE)["items"]
     hub = next(p for p in pods if p["metadata"]["labels"].get("component") == "hub")
     assert hub["spec"]["nodeName"] == "hubfleet-real"
@@ -128,3 +144,26 @@ def test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_b
     serving = ops.serving(RELEASE)
     assert serving["revision"] > good["revision"]
     assert hub_api(ops)["version"] == versions.JUPYTERHUB
+
+
+def test_invoke_health_checks_the_revision_serving_now(ops):
+    proc = ops.invoke("health", "--hub", HUB, "--env", ENV)
+    assert "health check passed" in proc.stdout
+    assert_clean(proc)
+
+
+def test_a_user_image_no_registry_has_fails_the_health_check_at_the_server_start(ops, registry):
+    hub_yaml = ops.path / "hubs" / HUB / "hub.yaml"
+    before = hub_yaml.read_text()
+    hub_yaml.write_text(f"cluster: main\nexternal_image: {registry}/nowhere/user:1\n")
+    ops.commit("e2e: a user image that does not exist")
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, check=False)
+    hub_yaml.write_text(before)
+    ops.commit("e2e: back to the built user image")
+    assert proc.returncode == 1, proc.output[-3000:]
+    assert "health check FAILED at step server start" in proc.stderr
+    assert "ErrImagePull" in proc.stderr or "ImagePullBackOff" in proc.stderr
+    assert "nowhere/user" in proc.stderr
+    assert "invoke rollback --hub sigma --env staging" in proc.stderr
+    assert_clean(proc)
+    ops.invoke("rollback", "--hub", HUB, "--env", ENV)

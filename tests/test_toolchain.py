@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolchain import baseimage, cache, chartrepo, gomod, kwok, procs, provision, registry
+from toolchain import baseimage, cache, chartrepo, gomod, kwok, node, procs, provision, registry
 
 UPSTREAM_GOMOD = """\
 // generated
@@ -275,7 +275,25 @@ def test_kwok_cluster_config_gives_every_component_its_own_free_port(monkeypatch
     monkeypatch.setenv("HUBFLEET_CACHE", str(tmp_path))
     config = yaml.safe_load(kwok._write_cluster_config("unit").read_text())
     assert config["kind"] == "KwokctlConfiguration"
-    ports = config["options"]
+    ports = {k: v for k, v in config["options"].items() if k.endswith("Port")}
     assert set(ports) == set(kwok.PORT_OPTIONS)
     assert len(set(ports.values())) == len(ports)
     assert all(1024 < port < 65536 for port in ports.values())
+
+
+def test_kwok_cluster_config_readies_the_cluster_for_a_real_node(monkeypatch, tmp_path):
+    """kwok fakes only its own nodes; the API server is reachable and trusted from pods."""
+    monkeypatch.setenv("HUBFLEET_CACHE", str(tmp_path))
+    config = yaml.safe_load(kwok._write_cluster_config("unit").read_text())
+    assert config["options"]["kubeApiserverCertSANs"] == [node.NODE_IP, node.KUBERNETES_SERVICE_IP]
+    patches = {
+        p["name"]: {a["key"]: a["value"] for a in p["extraArgs"]}
+        for p in config["componentsPatches"]
+    }
+    assert patches["kwok-controller"]["manage-all-nodes"] == "false"
+    assert (
+        patches["kwok-controller"]["manage-nodes-with-annotation-selector"]
+        == "kwok.x-k8s.io/node=fake"
+    )
+    assert patches["kube-apiserver"]["service-cluster-ip-range"] == node.SERVICE_RANGE
+    assert patches["kube-apiserver"]["advertise-address"] == node.NODE_IP

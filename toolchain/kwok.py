@@ -100,7 +100,11 @@ def _write_cluster_config(name: str) -> Path:
     config = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
-        "options": dict(zip(PORT_OPTIONS, sorted(ports), strict=True)),
+        "options": {
+            **dict(zip(PORT_OPTIONS, sorted(ports), strict=True)),
+            # In-cluster clients (KubeSpawner in the hub) verify the API server by these.
+            "kubeApiserverCertSANs": [node.NODE_IP, node.KUBERNETES_SERVICE_IP],
+        },
         "componentsPatches": _patches(),
     }
     path = workdir() / "configs" / f"{name}.yaml"

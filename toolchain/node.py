@@ -34,6 +34,7 @@ NODE_NAME = "hubfleet-real"
 NODE_IP = "198.51.100.10"
 POD_SUBNET = "198.18.0.0/24"
 SERVICE_RANGE = "198.19.0.0/16"
+KUBERNETES_SERVICE_IP = "198.19.0.1"  # the `kubernetes` Service: the range's first address
 BRIDGE = "hubfleet0"
 CLUSTER_DOMAIN = "cluster.local"
 # Pods that should really run select this label and tolerate this taint.

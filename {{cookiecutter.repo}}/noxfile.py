@@ -121,6 +121,10 @@ def images(session: nox.Session) -> None:
     base = os.environ.get("FLEET_BASE_IMAGE")
     folders = sorted(p.parent for p in ROOT.glob("images/*/Dockerfile"))
     names = session.posargs or [f.name for f in folders]
+    try:
+        hub_version = chart.jupyterhub_version(config.load(ROOT), Runner())
+    except FleetError as exc:
+        session.error(str(exc))
     for name in names:
         folder = ROOT / "images" / name
         if not (folder / "Dockerfile").exists():
@@ -132,6 +136,25 @@ def images(session: nox.Session) -> None:
         session.run("docker", "build", *build_args, "-t", tag, str(folder), external=True)
         pytest = ["python", "-m", "pytest", "-p", "no:cacheprovider", "/opt/image-tests"]
         session.run("docker", "run", "--rm", tag, *pytest, external=True)
+        _check_singleuser_version(session, name, tag, hub_version)
+
+
+def _check_singleuser_version(session: nox.Session, name: str, tag: str, hub_version: str) -> None:
+    """The image's jupyterhub (its single-user server) has the hub's major.minor version."""
+    probe = "import jupyterhub; print(jupyterhub.__version__)"
+    said = session.run(
+        "docker", "run", "--rm", tag, "python", "-c", probe, external=True, silent=True
+    )
+    found = (said or "").strip().splitlines()[-1] if said else ""
+    if found.split(".")[:2] != hub_version.split(".")[:2]:
+        session.error(
+            f"images/{name}: jupyterhub {found or '(none)'} in the image, but the hub runs "
+            f"{hub_version} (the jupyterhub chart's appVersion): pin jupyterhub=={hub_version} "
+            f"in images/{name}/requirements.txt"
+        )
+    session.log(
+        f"images/{name}: single-user jupyterhub {found}, hub {hub_version}: same major.minor"
+    )
 
 
 @nox.session(venv_backend="none", tags=["lock"])

@@ -14,7 +14,7 @@ from invoke import Collection, Exit, task
 from fleet import config, images, parallel, private, scaffold, sops
 from fleet import plan as planning
 from fleet.credentials import Access
-from fleet.deploy import deploy_hub, rollback_hub
+from fleet.deploy import check_hub, deploy_hub, rollback_hub
 from fleet.diff import diff_hub
 from fleet.errors import FleetError
 from fleet.release import DeployOptions
@@ -181,6 +181,7 @@ def build(c, image=None, push=False, no_cache=False):
         "timeout": "how long to wait for the rollout, e.g. 10m (env FLEET_TIMEOUT)",
         "no-rollback": "leave a failed upgrade in place instead of rolling back",
         "build": "build and push the hub's image first when the registry lacks it",
+        "no-health-check": "skip the health check after the deploy (env FLEET_HEALTH_CHECK=off)",
         **_ACCESS_HELP,
     },
 )
@@ -199,8 +200,9 @@ def deploy(
     all=False,
     cluster=None,
     jobs=4,
+    no_health_check=False,
 ):
-    """Deploy hubs to an environment, wait for each, roll back a failed one; see --plan/--all/--jobs."""
+    """Deploy hubs to an environment, wait for each, roll back a failed one, check it serves."""
     options = _deploy_options(
         dry_run=dry_run,
         timeout=timeout,
@@ -208,6 +210,7 @@ def deploy(
         kubeconfig=kubeconfig,
         context=context,
         build=build,
+        health_check=False if no_health_check else None,
     )
     if plan or all or cluster or len(hub or []) != 1:
         fleet = config.load()
@@ -284,7 +287,18 @@ def rollback(c, hub, env, revision=None, timeout=None, kubeconfig=None, context=
     print(f"{hub}/{env}: rolled back; revision {result.revision} serving, image {result.image}")
 
 
-for _task in (build, deploy, diff, status, rollback):
+@task(help={"hub": "hub to check", "env": "environment: staging or prod", **_ACCESS_HELP})
+@_errors_exit
+def health(c, hub, env, kubeconfig=None, context=None):
+    """Check a deployed hub: its API, a test user's server from its image, code run in a kernel."""
+    options = _deploy_options(kubeconfig=kubeconfig, context=context)
+    result = check_hub(config.load(), hub, env, options, Runner())
+    if not result.ok:
+        raise Exit(f"error: {hub}/{env}: {result.error}", code=1)
+    print(f"{hub}/{env}: revision {result.revision}, {result.health}")
+
+
+for _task in (build, deploy, diff, status, rollback, health):
     ns.add_task(_task)
 
 

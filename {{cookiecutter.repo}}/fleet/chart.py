@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -195,3 +196,16 @@ def write_lock(root: Path, runner: Runner, timeout: float = 120) -> list[str]:
     except FleetError:
         return [f"helm is not on PATH, so chart/Chart.lock was not written: run {later}."]
     return []
+
+
+def jupyterhub_version(fleet: Fleet, runner: Runner) -> str:
+    """The JupyterHub version (appVersion) of the jupyterhub chart the shared chart locks."""
+    dependency_build(fleet, runner)
+    archives = sorted((fleet.chart / "charts").glob("jupyterhub-*.tgz"))
+    if not archives:
+        raise FleetError(
+            f"{fleet.chart / 'charts'}: no jupyterhub chart after `helm dependency build`"
+        )
+    with tarfile.open(archives[-1]) as tar:
+        meta = yaml.safe_load(tar.extractfile("jupyterhub/Chart.yaml").read())
+    return str(meta["appVersion"])

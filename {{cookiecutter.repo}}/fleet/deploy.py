@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import helm, manifests, rollout, sops
+from . import chart, health, helm, manifests, rollout, sops
 from .config import Fleet
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
@@ -32,6 +33,7 @@ class DeployResult:
     step: str = ""
     helm_seconds: float = 0.0
     dry_run: bool = False
+    health: str = ""
 
     def summary(self) -> str:
         if not self.ok:
@@ -41,29 +43,39 @@ class DeployResult:
         return (
             f"{self.hub}/{self.env}: deployed revision {self.revision}, image {self.image}, "
             f"{self.duration:.1f}s (helm upgrade {self.helm_seconds:.1f}s)"
+            + (f", {self.health}" if self.health else "")
         )
+
+
+@contextlib.contextmanager
+def _recorded(result: DeployResult, steps: Steps) -> Iterator[None]:
+    """Fill in the result: ok, or the error and the step it stopped at; and how long it took."""
+    started = time.monotonic()
+    try:
+        yield
+        result.ok = True
+    except FleetError as exc:
+        result.error = str(exc)
+    finally:
+        result.step = steps.name
+        result.duration = time.monotonic() - started
 
 
 def deploy_hub(
     fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: Runner
 ) -> DeployResult:
     """Deploy one hub to one environment; never raises for a failed step (see `result.error`)."""
-    started = time.monotonic()
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
     result = DeployResult(hub, env, dry_run=own.dry_run)
     steps = Steps(hub, env)
-    try:
-        with prepared(fleet, hub, env, options, own, steps) as release:
-            result.image = release.image
-            if own.dry_run:
-                _dry_run(fleet, release, options, steps)
-            else:
-                _upgrade(fleet, release, options, steps, result)
-        result.ok = True
-    except FleetError as exc:
-        result.error = str(exc)
-    result.step = steps.name
-    result.duration = time.monotonic() - started
+    with _recorded(result, steps), prepared(fleet, hub, env, options, own, steps) as release:
+        result.image = release.image
+        if own.dry_run:
+            _dry_run(fleet, release, options, steps)
+        else:
+            _upgrade(fleet, release, options, steps, result)
+            if options.health_check:
+                _health_check(fleet, release, steps, result)
     return result
 
 
@@ -137,6 +149,41 @@ def _upgrade(
         release.env,
         f"revision {result.revision} records commit {commit[:12]} image {release.image}",
     )
+
+
+def _health_check(fleet: Fleet, release: Release, steps: Steps, result: DeployResult) -> None:
+    """Prove the new revision serves (fleet.health), and record the outcome on it."""
+    steps("health check", "hub API, a test user's server, code in a kernel")
+    expected = chart.jupyterhub_version(fleet, release.runner.quiet())
+    check = health.run(release, expected, lambda text: say(release.hub.name, release.env, text))
+    result.health = check.summary()
+    if result.revision is not None:
+        helm.record_health(release.runner, release.name, result.revision, check.ok, time.time())
+    if not check.ok:
+        hub, env = release.hub.name, release.env
+        raise FleetError(
+            f"{check.summary()}\nrevision {result.revision} is deployed but does not serve: "
+            f"`invoke rollback --hub {hub} --env {env}` goes back to the one before"
+        )
+
+
+def check_hub(
+    fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: Runner
+) -> DeployResult:
+    """`invoke health`: the health check of the revision serving now, recorded on it."""
+    result = DeployResult(hub, env)
+    steps = Steps(hub, env)
+    own = runner.copy()
+    with (
+        _recorded(result, steps),
+        prepared(fleet, hub, env, options, own, steps, require_image=False) as release,
+    ):
+        serving = helm.deployed_info(release.runner, release.name, release.name, options.helm)
+        if not serving:
+            raise FleetError(f"release {release.name} is not deployed: nothing to check")
+        result.revision, result.image = serving["revision"], serving["image"]
+        _health_check(fleet, release, steps, result)
+    return result
 
 
 def _explain_failure(
@@ -233,11 +280,10 @@ def rollback_hub(
     revision: int | None = None,
 ) -> DeployResult:
     """Roll the release back to `revision`, or the good revision before the one serving; then wait."""
-    started = time.monotonic()
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
     result = DeployResult(hub_name, env, dry_run=own.dry_run)
     steps = Steps(hub_name, env)
-    try:
+    with _recorded(result, steps):
         hub = fleet.hub(hub_name)
         fleet.check_env(hub, env)
         name = hub.release(env)
@@ -258,9 +304,4 @@ def rollback_hub(
                 rollout.wait(run, name, helm.parse_timeout(options.timeout))
                 info = helm.deployed_info(run, name, name, options.helm) or {}
                 result.revision, result.image = info.get("revision"), info.get("image", "")
-            result.ok = True
-    except FleetError as exc:
-        result.error = str(exc)
-    result.step = steps.name
-    result.duration = time.monotonic() - started
     return result

@@ -21,6 +21,8 @@ from .runner import Runner
 LABEL_COMMIT = "fleet-commit"
 LABEL_IMAGE_TAG = "fleet-image-tag"
 LABEL_DIRTY = "fleet-dirty"
+LABEL_HEALTH = "fleet-health"  # passed or failed: the last health check of the revision
+LABEL_HEALTH_AT = "fleet-health-at"  # when, in seconds since the epoch
 GOOD = ("deployed", "superseded")
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -256,3 +258,11 @@ def recover_pending(
             step=f"recover {release}",
         )
     return message
+
+
+def record_health(runner: Runner, release: str, revision: int, passed: bool, at: float) -> None:
+    """Label the revision's storage Secret with its last health check, for the canary gate."""
+    argv = ["kubectl", "label", "secrets", "--namespace", release, "--overwrite"]
+    argv += ["--selector", f"owner=helm,name={release},version={revision}"]
+    argv += [f"{LABEL_HEALTH}={'passed' if passed else 'failed'}", f"{LABEL_HEALTH_AT}={int(at)}"]
+    runner.run(argv, step=f"record the health check of {release}")

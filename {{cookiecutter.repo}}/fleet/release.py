@@ -19,6 +19,8 @@ from .config import Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
 
+OFF = ("off", "0", "false", "no")
+
 
 @dataclass(frozen=True)
 class DeployOptions:
@@ -31,6 +33,7 @@ class DeployOptions:
     context: str | None = None
     build: bool = False
     helm: str = "helm"
+    health_check: bool = True
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **given: object) -> DeployOptions:
@@ -40,6 +43,8 @@ class DeployOptions:
             "kubeconfig": environ.get("FLEET_KUBECONFIG") or None,
             "context": environ.get("FLEET_CONTEXT") or None,
             "helm": helm.binary(environ),
+            # FLEET_HEALTH_CHECK=off where nothing can serve (kwok's fake nodes).
+            "health_check": environ.get("FLEET_HEALTH_CHECK", "on").lower() not in OFF,
         }
         chosen = {k: v for k, v in given.items() if v is not None}
         return cls(**{**defaults, **chosen})

@@ -45,6 +45,23 @@ class Runner:
         """The command as printed: shell-quoted, with secret values replaced by <redacted>."""
         return redact_text(shlex.join(str(a) for a in argv), self.secrets)
 
+    def start(self, argv: list[str], *, step: str) -> subprocess.Popen:
+        """Start a program that runs until stopped (a port-forward); the caller stops it."""
+        argv = [str(a) for a in argv]
+        if self.echo:
+            print("$ " + self.show(argv) + " &", file=self.out, flush=True)
+        try:
+            return subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env={**os.environ, **self.env},
+            )
+        except FileNotFoundError:
+            raise FleetError(f"{step}: `{argv[0]}` is not installed or not on PATH") from None
+
     def run(
         self,
         argv: list[str],

@@ -20,6 +20,7 @@ SKELETON = Path(__file__).parent / "skeleton"
 HUB_MAX = 53 - len("-staging")  # helm release names (`<hub>-<env>`) are at most 53 characters
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IMAGE_REF = re.compile(r"[:@]")
+HEALTH_CHECK_SERVICE = "health-check"
 
 
 def check_name(kind: str, name: str, max_len: int = 63) -> str:
@@ -38,7 +39,11 @@ def initial_secrets() -> dict:
     """A hub's first secrets for one environment: random tokens, different in every environment."""
     return {
         "jupyterhub": {
-            "hub": {"cookieSecret": secrets.token_hex(32)},
+            "hub": {
+                "cookieSecret": secrets.token_hex(32),
+                # The token `invoke health` uses; its role is in the hub's values.yaml.
+                "services": {HEALTH_CHECK_SERVICE: {"apiToken": secrets.token_hex(32)}},
+            },
             "proxy": {"secretToken": secrets.token_hex(32)},
         }
     }

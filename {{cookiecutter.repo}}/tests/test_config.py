@@ -197,3 +197,19 @@ def test_a_watched_command_that_ends_returns_its_output():
         ["python", "-c", "print('done')"], step="x", mutates=False, watch=lambda: None
     )
     assert proc.stdout.strip() == "done"
+
+
+@pytest.mark.parametrize(
+    "image",
+    ["quay.io/jupyter/base-notebook:2025-03-14", "registry.example.org:5000/org/user:1"],
+)
+def test_an_external_image_may_name_a_registry_port(repo, image):
+    write(repo / "hubs/alpha/hub.yaml", f"cluster: main\nexternal_image: {image}\n")
+    assert config.load(repo).hubs["alpha"].external_image == image
+
+
+@pytest.mark.parametrize("image", ["quay.io/jupyter/base-notebook", "host:port/x:1"])
+def test_an_external_image_needs_a_tag_or_digest(repo, image):
+    write(repo / "hubs/alpha/hub.yaml", f"cluster: main\nexternal_image: {image}\n")
+    with pytest.raises(FleetError, match="field external_image"):
+        config.load(repo)

@@ -1,5 +1,6 @@
 """Run inside the built image by `nox -s images`."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -16,3 +17,21 @@ def test_requirements_are_installed():
 def test_pip_check_passes():
     assert shutil.which("pip")
     subprocess.run([sys.executable, "-m", "pip", "check"], check=True)
+
+
+def test_it_runs_as_the_user_servers_uid():
+    assert os.getuid() == 1000
+
+
+def test_the_single_user_server_and_a_kernel_are_there():
+    version = subprocess.run(
+        ["jupyterhub-singleuser", "--version"], capture_output=True, text=True, check=True
+    )
+    assert version.stdout.strip()
+    kernels = subprocess.run(
+        [sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "python3" in kernels.stdout

@@ -1,0 +1,105 @@
+"""A real hub deployed with its health check: the deploy's output, and each step's time.
+
+Generates a repo with one hub whose hub, proxy and user servers run on the real node (the
+JupyterHub images `invoke toolchain` built, the user image `invoke build` makes), deploys it
+(helm, rollout, then the health check: hub API, a test user's server, code run in a kernel),
+then runs `invoke health` on its own, `--runs` times.
+
+Usage: python benchmarks/health_check.py [--runs 3] [--show]
+Starts its own cluster (with the machine's one real node), registry and chart repository
+(toolchain.stack) and stops them after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a script
+
+import localrepo  # noqa: E402
+from bake import run_in  # noqa: E402
+from generated import on_the_real_node  # noqa: E402
+
+from toolchain import node, stack, versions  # noqa: E402
+
+STEP = re.compile(r"health check: (.+) ok \(([\d.]+)s\)")
+
+
+def pushed(registry: str, image: str, real: node.Node) -> dict:
+    """The image in the stack's registry and on the real node; its chart values."""
+    name = f"{registry}/{image}"
+    subprocess.run(["docker", "tag", image, name], check=True)
+    subprocess.run(["docker", "push", "--quiet", name], check=True, capture_output=True)
+    node.pull(real, name)
+    return {"name": name.rsplit(":", 1)[0], "tag": name.rsplit(":", 1)[1]}
+
+
+def on_the_node(values_file: Path, hub_image: dict, proxy_image: dict) -> None:
+    values = yaml.safe_load(values_file.read_text())
+    chart = values["jupyterhub"]
+    hub = chart.setdefault("hub", {})
+    hub.setdefault("db", {})["type"] = "sqlite-memory"
+    on_the_real_node(hub)
+    hub["image"] = hub_image
+    chp = chart.setdefault("proxy", {}).setdefault("chp", {})
+    on_the_real_node(chp)
+    chp["image"] = proxy_image
+    on_the_real_node(chart.setdefault("singleuser", {}), tolerations="extraTolerations")
+    values_file.write_text(yaml.safe_dump(values, sort_keys=False))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="`invoke health` runs to time")
+    parser.add_argument("--show", action="store_true", help="print the deploy's output")
+    args = parser.parse_args()
+
+    name = f"bench-health-{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="bench-health-"))
+    images = []
+    try:
+        up = stack.up(name)
+        hub_image = pushed(up.registry.address, versions.HUB_IMAGE, up.node)
+        proxy_image = pushed(up.registry.address, versions.PROXY_IMAGE, up.node)
+        images = [f"{i['name']}:{i['tag']}" for i in (hub_image, proxy_image)]
+        repo, env = localrepo.generate(up, work, "alpha", "helm4")
+        env["FLEET_HEALTH_CHECK"] = "on"
+        on_the_node(repo / "hubs" / "alpha" / "values.yaml", hub_image, proxy_image)
+        run_in(repo, ["git", "commit", "-qam", "alpha on the real node"])
+        run_in(repo, ["invoke", "build", "--push"], env=env)
+        started = time.monotonic()
+        deploy = run_in(repo, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], env=env)
+        print(f"deploy with its health check: {time.monotonic() - started:.1f}s", flush=True)
+        if args.show:
+            print(
+                deploy.stderr[deploy.stderr.find("==> [alpha/staging] health check") :],
+                deploy.stdout,
+            )
+        for run in range(args.runs):
+            started = time.monotonic()
+            check = run_in(
+                repo, ["invoke", "health", "--hub", "alpha", "--env", "staging"], env=env
+            )
+            steps = ", ".join(f"{s} {t}s" for s, t in STEP.findall(check.stderr))
+            print(
+                f"invoke health {run + 1}: {time.monotonic() - started:.1f}s ({steps})", flush=True
+            )
+        return 0
+    finally:
+        subprocess.run(["docker", "image", "rm", *images], capture_output=True, check=False)
+        stack.down(name)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

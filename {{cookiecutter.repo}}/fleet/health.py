@@ -1,0 +1,254 @@
+"""`invoke health`: proof that a deployed hub serves, from its API to code run in a kernel.
+
+The hub is reached through `kubectl port-forward` to its proxy's Service, which works before any
+DNS or ingress exists. With the hub's health-check service token (in its sops secrets, given its
+role by its values), a test user is made, its server started from the hub's single-user image,
+a line of code executed in a kernel there, then the server stopped and the user removed, on
+every exit path. Each step is timed and retried a bounded number of times; a failure names the
+step and, for the user's server, its pod's events and last log lines.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import select
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import websocket
+import yaml
+
+from . import rollout
+from .errors import FleetError
+from .release import Release
+from .runner import Runner
+
+SERVICE = "health-check"
+USER = "fleet-health-check"
+CODE = "print(6 * 7)"
+EXPECTED = "42"
+ATTEMPTS = 3
+SERVER_TIMEOUT = 300  # seconds for the user's server to start (an image pull included)
+
+
+class HealthFailed(FleetError):
+    """A step of the health check failed; the message names it."""
+
+
+@dataclass
+class Check:
+    """The outcome of one health check: each step and its seconds, or the step that failed."""
+
+    ok: bool = False
+    steps: list[tuple[str, float]] = field(default_factory=list)
+    step: str = ""
+    error: str = ""
+
+    def summary(self) -> str:
+        timed = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.steps)
+        if self.ok:
+            return f"health check passed ({timed})"
+        return f"health check FAILED at step {self.step}: {self.error}"
+
+
+def token_of(secrets_file: str) -> str:
+    """The hub's health-check service token, from its decrypted secrets."""
+    values = yaml.safe_load(Path(secrets_file).read_text()) or {}
+    services = ((values.get("jupyterhub") or {}).get("hub") or {}).get("services") or {}
+    token = (services.get(SERVICE) or {}).get("apiToken")
+    if not token:
+        raise HealthFailed(
+            f"no jupyterhub.hub.services.{SERVICE}.apiToken in the hub's secrets: add one "
+            "(`invoke secrets.edit`, any 64 hex digits) and the health-check role in its values"
+        )
+    return token
+
+
+@contextlib.contextmanager
+def port_forward(runner: Runner, namespace: str, service: str = "proxy-public") -> Iterator[str]:
+    """`kubectl port-forward` to the Service's port 80 on a free local port; yields its URL."""
+    argv = ["kubectl", "port-forward", "--namespace", namespace, f"svc/{service}", ":80"]
+    proc = runner.start(argv, step=f"port-forward to {service}")
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        line = proc.stdout.readline() if ready else ""
+        if "127.0.0.1:" not in line:
+            said = proc.stderr.read() if proc.poll() is not None else "(no answer in 30 s)"
+            raise HealthFailed(f"port-forward to {service} in {namespace}: {said.strip()}")
+        yield "http://127.0.0.1:" + line.split("127.0.0.1:", 1)[1].split()[0]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class Hub:
+    """The hub's REST API, and its user servers' API, through the proxy."""
+
+    def __init__(self, url: str, token: str):
+        self.url, self.token = url, token
+
+    def call(self, method: str, path: str, body: object = None, ok=(200, 201, 202, 204)):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", f"token {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                text = response.read().decode()
+                return json.loads(text) if text else None
+        except urllib.error.HTTPError as exc:
+            if exc.code in ok:
+                return None
+            detail = exc.read().decode(errors="replace")[:300]
+            raise HealthFailed(f"{method} {path}: HTTP {exc.code} {detail}") from None
+        except OSError as exc:
+            raise HealthFailed(f"{method} {path}: {exc}") from None
+
+    def server(self) -> dict:
+        user = self.call("GET", f"/hub/api/users/{USER}") or {}
+        return (user.get("servers") or {}).get("", {})
+
+    def run_code(self) -> str:
+        """Start a kernel on the test user's server, run CODE, return what it printed."""
+        kernel = self.call("POST", f"/user/{USER}/api/kernels", {"name": "python3"})
+        socket_url = self.url.replace("http://", "ws://", 1)
+        channels = f"{socket_url}/user/{USER}/api/kernels/{kernel['id']}/channels"
+        ws = websocket.create_connection(
+            channels, header=[f"Authorization: token {self.token}"], timeout=60
+        )
+        try:
+            msg_id = uuid.uuid4().hex
+            ws.send(json.dumps(_execute_request(msg_id)))
+            printed = []
+            while True:
+                message = json.loads(ws.recv())
+                if message.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                kind = message.get("msg_type") or message["header"]["msg_type"]
+                if kind == "stream":
+                    printed.append(message["content"]["text"])
+                elif kind == "error":
+                    raise HealthFailed(f"the kernel raised {message['content']['ename']}")
+                elif kind == "execute_reply":
+                    return "".join(printed).strip()
+        finally:
+            ws.close()
+
+
+def _execute_request(msg_id: str) -> dict:
+    header = {"msg_id": msg_id, "msg_type": "execute_request", "username": USER}
+    header |= {"session": uuid.uuid4().hex, "version": "5.3", "date": datetime.now(UTC).isoformat()}
+    content = {"code": CODE, "silent": False, "store_history": False, "user_expressions": {}}
+    content |= {"allow_stdin": False, "stop_on_error": True}
+    return {
+        "header": header,
+        "parent_header": {},
+        "metadata": {},
+        "content": content,
+        "channel": "shell",
+    }
+
+
+def _retried(action: Callable[[], object], attempts: int = ATTEMPTS, pause: float = 2.0):
+    """The action's result; a HealthFailed is retried `attempts` times in all, then raised."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return action()
+        except HealthFailed:
+            if attempt == attempts:
+                raise
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")
+
+
+def _wait_for_server(hub: Hub, runner: Runner, namespace: str, since: datetime) -> None:
+    """Until the test user's server is ready; at once when its pod cannot start (rollout)."""
+    deadline = time.monotonic() + SERVER_TIMEOUT
+    while not hub.server().get("ready"):
+        hopeless = rollout.hopeless(runner, namespace, since)
+        if hopeless:
+            raise HealthFailed(f"the test user's server cannot start:\n{hopeless}")
+        if time.monotonic() > deadline:
+            lines = rollout.diagnose(runner.quiet(), namespace)
+            raise HealthFailed("\n".join([f"no server within {SERVER_TIMEOUT}s", *lines]))
+        time.sleep(2)
+
+
+def _remove_test_user(hub: Hub) -> None:
+    """Stop the test user's server and delete the user (nothing when there is none)."""
+    if hub.call("GET", f"/hub/api/users/{USER}", ok=(404,)) is None:
+        return
+    hub.call("DELETE", f"/hub/api/users/{USER}/server", ok=(204, 202, 400, 404))
+    deadline = time.monotonic() + 120
+    while hub.server() and time.monotonic() < deadline:
+        time.sleep(1)
+    hub.call("DELETE", f"/hub/api/users/{USER}", ok=(204, 404))
+
+
+def _make_user(hub: Hub) -> None:
+    _remove_test_user(hub)  # one left by a check that was killed
+    hub.call("POST", f"/hub/api/users/{USER}")
+
+
+def _hub_log(runner: Runner, namespace: str, lines: int = 15) -> list[str]:
+    """The hub's last log lines: why it refused or failed to start a server."""
+    argv = ["kubectl", "logs", "--namespace", namespace, "deployment/hub", f"--tail={lines}"]
+    proc = runner.quiet().run(argv, step="hub log", mutates=False, check=False)
+    return [f"    hub log: {line}" for line in proc.stdout.splitlines() if line.strip()]
+
+
+def _start_server(hub: Hub, runner: Runner, namespace: str) -> None:
+    since = datetime.now(UTC).replace(microsecond=0)
+    try:
+        hub.call("POST", f"/hub/api/users/{USER}/server")
+        _wait_for_server(hub, runner, namespace, since)
+    except HealthFailed as exc:
+        raise HealthFailed("\n".join([str(exc), *_hub_log(runner, namespace)])) from None
+
+
+def _run_code(hub: Hub) -> None:
+    printed = hub.run_code()
+    if printed != EXPECTED:
+        raise HealthFailed(f"`{CODE}` printed {printed!r}, expected {EXPECTED}")
+
+
+def run(release: Release, expected_version: str, say: Callable[[str], None]) -> Check:
+    """The health check of a deployed release; never raises for a failed step (see `Check`)."""
+    check, runner, namespace = Check(), release.runner, release.name
+
+    def step(name: str, action: Callable[[], object]) -> object:
+        check.step = name
+        began = time.monotonic()
+        result = action()
+        check.steps.append((name, time.monotonic() - began))
+        say(f"health check: {name} ok ({check.steps[-1][1]:.1f}s)")
+        return result
+
+    def version_is_expected(hub: Hub) -> None:
+        found = (hub.call("GET", "/hub/api") or {}).get("version")
+        if found != expected_version:
+            raise HealthFailed(f"the hub runs JupyterHub {found}, expected {expected_version}")
+
+    try:
+        token = token_of(release.render["values_files"][-1])
+        with port_forward(runner, namespace) as url:
+            hub = Hub(url, token)
+            step("hub api", lambda: _retried(lambda: version_is_expected(hub)))
+            try:
+                step("test user", lambda: _retried(lambda: _make_user(hub)))
+                step("server start", lambda: _start_server(hub, runner, namespace))
+                step("kernel", lambda: _retried(lambda: _run_code(hub)))
+            finally:
+                # Also after a failure or Ctrl-C: the test user and its server never stay.
+                with contextlib.suppress(FleetError):
+                    _remove_test_user(hub)
+        check.ok = True
+    except FleetError as exc:
+        check.error = str(exc)
+    return check
