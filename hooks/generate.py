@@ -255,6 +255,6 @@ def finish(fleet: Fleet, root: Path, answers: dict, template_dir: Path) -> list[
     init_git(root)
     notes += [
         f"Created {root} with hubs {', '.join(hub_names(answers))}; branches staging (default) and prod.",
-        "Next: cd into it, `pip install -r requirements.txt`, then `nox -s lint templates secrets`.",
+        "Next: cd into it, `pip install -r requirements.txt`, then `nox` (lint, tests, templates, secrets).",
     ]
     return notes

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -167,3 +169,38 @@ def test_a_user_image_no_registry_has_fails_the_health_check_at_the_server_start
     assert "invoke rollback --hub sigma --env staging" in proc.stderr
     assert_clean(proc)
     ops.invoke("rollback", "--hub", HUB, "--env", ENV)
+
+
+def test_ctrl_c_during_the_health_check_removes_the_test_user_and_leaves_no_secret(ops):
+    """Interrupted while the test user's server starts: the user, its server and the decrypted
+    secrets are gone, whatever signal disposition the task inherited."""
+    tmpdir = ops.tmp / "tmpdir-health-sigint"
+    tmpdir.mkdir()
+    child = subprocess.Popen(
+        ["invoke", "health", "--hub", HUB, "--env", ENV],
+        cwd=ops.path,
+        env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if "health check: test user ok" in line:
+            break
+    time.sleep(1)
+    child.send_signal(signal.SIGINT)
+    _, rest = child.communicate(timeout=180)
+    assert child.returncode != 0, "".join(seen) + rest
+    assert "interrupted" in rest
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
+    pods = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
+    deadline = time.monotonic() + 60
+    while pods["items"] and time.monotonic() < deadline:
+        time.sleep(2)
+        pods = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
+    assert pods["items"] == []
+    # The next check finds no test user left over, and passes.
+    assert "health check passed" in ops.invoke("health", "--hub", HUB, "--env", ENV).stdout
