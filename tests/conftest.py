@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gnupg
 import pytest
+from generated import LocalStack
 
 from toolchain import baseimage, cache, chartrepo, dockerd, hubimages, node, stack, versions
 from toolchain import registry as registry_
@@ -157,6 +158,12 @@ def base_image(toolchain_bin, registry) -> str:
         pytest.fail(f"docker push {name} failed:\n{error.stderr}", pytrace=False)
     yield name
     subprocess.run(["docker", "image", "rm", name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="session")
+def local_stack(kubeconfig, registry, chart_repo, base_image, age_key, helm4) -> LocalStack:
+    """What a generated repo's tasks use here: cluster, registry, chart repository, key, helm 4."""
+    return LocalStack(kubeconfig, registry, chart_repo, base_image, age_key, helm4)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -162,6 +163,19 @@ class GeneratedRepo:
                     check=False,
                 )
 
+    def user_pods_gone(self, release: str, timeout: float = 60) -> bool:
+        """Whether the release's user servers' pods are gone, waiting up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.kubectl_json(
+                "get", "pods", "-n", release, "-l", "component=singleuser-server"
+            )
+            if not found["items"]:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(2)
+
     def serving(self, release: str) -> dict:
         return [r for r in self.history(release) if r["status"] == "deployed"][-1]
 
@@ -175,22 +189,38 @@ class GeneratedRepo:
         raise AssertionError(f"no release secret for revision {revision} of {release}")
 
 
-def local_repo(
-    tmp: Path, *, org: str, hubs: str, kubeconfig, registry, chart_repo, base_image, age_key, helm
-) -> GeneratedRepo:
+@dataclass(frozen=True)
+class LocalStack:
+    """The session's local tools a generated repo is wired to (conftest's `local_stack`)."""
+
+    kubeconfig: Path
+    registry: str
+    chart_repo: str
+    base_image: str
+    age_key: object
+    helm: Path
+
+
+def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str) -> GeneratedRepo:
     """Bake a repo whose tasks use the local cluster, registry, chart repository and age key."""
+    kubeconfig, registry, helm, age_key = (
+        stack.kubeconfig,
+        stack.registry,
+        stack.helm,
+        stack.age_key,
+    )
     path = bake(
         tmp,
         org_name=org,
         hubs=hubs,
         registry=f"{registry}/{org.lower()}",
-        jupyterhub_chart_repository=chart_repo,
+        jupyterhub_chart_repository=stack.chart_repo,
         sops_recipient=age_key.public,
     )
     env = {
         "FLEET_KUBECONFIG": str(kubeconfig),
         "FLEET_HELM": str(helm),
-        "FLEET_BASE_IMAGE": base_image,
+        "FLEET_BASE_IMAGE": stack.base_image,
         "SOPS_AGE_KEY_FILE": str(age_key.key_file),
         "FLEET_LABELS": "",
         # Nothing serves on kwok's fake nodes: tests on the real node turn it back on.

@@ -62,17 +62,12 @@ def secrets_of(age_key):
 
 
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
+def ops(tmp_path_factory, local_stack):
     repo = local_repo(
         tmp_path_factory.mktemp("deploy-e2e"),
+        local_stack,
         org="E2E",
         hubs="delta,epsilon",
-        kubeconfig=kubeconfig,
-        registry=registry,
-        chart_repo=chart_repo,
-        base_image=base_image,
-        age_key=age_key,
-        helm=helm4,
     )
     repo.commit("e2e: sqlite-memory hub database")
     with repo.own_releases():

@@ -22,17 +22,12 @@ FAIL_FAST_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
-def ops(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4, real_node):
+def ops(tmp_path_factory, local_stack, real_node):
     repo = local_repo(
         tmp_path_factory.mktemp("failfast-e2e"),
+        local_stack,
         org="FailFast",
         hubs=HUB,
-        kubeconfig=kubeconfig,
-        registry=registry,
-        chart_repo=chart_repo,
-        base_image=base_image,
-        age_key=age_key,
-        helm=helm4,
     )
     repo.commit("e2e: sqlite-memory hub database")
     with repo.own_releases():

@@ -27,17 +27,12 @@ def deployed(data: dict) -> set[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, kubeconfig, registry, chart_repo, base_image, age_key, helm4):
+def repo(tmp_path_factory, local_stack):
     result = local_repo(
         tmp_path_factory.mktemp("plan-e2e"),
+        local_stack,
         org="Plan",
         hubs=",".join(HUBS),
-        kubeconfig=kubeconfig,
-        registry=registry,
-        chart_repo=chart_repo,
-        base_image=base_image,
-        age_key=age_key,
-        helm=helm4,
     )
     path = result.path
     # gamma runs an image built elsewhere, so an image change must leave it out.

@@ -59,25 +59,15 @@ def hub_api(ops: GeneratedRepo) -> dict:
 @pytest.fixture(scope="module")
 def ops(
     tmp_path_factory,
-    kubeconfig,
-    registry,
-    chart_repo,
-    base_image,
-    age_key,
-    helm4,
+    local_stack,
     real_node,
     hub_images,
 ):
     repo = local_repo(
         tmp_path_factory.mktemp("realhub-e2e"),
+        local_stack,
         org="RealHub",
         hubs=HUB,
-        kubeconfig=kubeconfig,
-        registry=registry,
-        chart_repo=chart_repo,
-        base_image=base_image,
-        age_key=age_key,
-        helm=helm4,
     )
 
     def real(values):
@@ -106,12 +96,7 @@ def test_the_hub_really_runs_and_its_health_check_runs_code_in_a_kernel(ops):
     labels = ops.release_labels(RELEASE, 1)
     assert labels["fleet-health"] == "passed" and int(labels["fleet-health-at"]) > 0
     # The test user and its server are gone.
-    users = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
-    deadline = time.monotonic() + 60
-    while users["items"] and time.monotonic() < deadline:
-        time.sleep(2)
-        users = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
-    assert users["items"] == []
+    assert ops.user_pods_gone(RELEASE)
     pods = ops.kubectl_json("get", "pods", "-n", RELEASE)["items"]
     hub = next(p for p in pods if p["metadata"]["labels"].get("component") == "hub")
     assert hub["spec"]["nodeName"] == "hubfleet-real"
@@ -196,11 +181,6 @@ def test_ctrl_c_during_the_health_check_removes_the_test_user_and_leaves_no_secr
     assert child.returncode != 0, "".join(seen) + rest
     assert "interrupted" in rest
     assert sorted(p.name for p in tmpdir.iterdir()) == []
-    pods = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
-    deadline = time.monotonic() + 60
-    while pods["items"] and time.monotonic() < deadline:
-        time.sleep(2)
-        pods = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=singleuser-server")
-    assert pods["items"] == []
+    assert ops.user_pods_gone(RELEASE)
     # The next check finds no test user left over, and passes.
     assert "health check passed" in ops.invoke("health", "--hub", HUB, "--env", ENV).stdout
