@@ -169,6 +169,25 @@ def test_new_hub_task_adds_an_encrypted_hub(tmp_path, age_key):
     assert not (repo / "hubs/Physics_2").exists()
 
 
+def test_plan_on_the_first_commit_and_with_a_base_that_names_nothing(tmp_path, age_key):
+    repo = bake(tmp_path, sops_recipient=age_key.public, hubs="alpha,beta")
+    # The generated repo has one commit: its default base HEAD~1 is before it.
+    first = json.loads(run_in(repo, ["invoke", "plan", "--json"]).stdout)
+    assert {(d["hub"], d["env"]) for d in first["deploy"]} == {
+        (h, e) for h in ("alpha", "beta") for e in ("staging", "prod")
+    }
+    reason = first["deploy"][0]["reasons"][0]
+    assert "first commit" in reason and "every hub is new" in reason, reason
+    assert "force-push" not in reason and "shallow" not in reason
+    unknown = run_in(repo, ["invoke", "plan", "--base", "nosuchref"], check=False)
+    assert unknown.returncode == 1, unknown.stdout + unknown.stderr
+    assert unknown.stdout == ""
+    assert unknown.stderr.strip().splitlines() == [
+        f"error: base 'nosuchref': no commit, branch or tag of that name in {repo} "
+        "(check --base or FLEET_PLAN_BASE; `git fetch` it if it is on a remote)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("answers", "message"),
     [

@@ -46,6 +46,11 @@ class Git:
     def exists(self, ref: str) -> bool:
         return self.resolve(ref) is not None
 
+    def first_parent_depth(self, ref: str) -> int:
+        """How many commits the first-parent chain from ref holds, ref included (1: a root)."""
+        proc = self._run("rev-list", "--count", "--first-parent", ref, step="git rev-list")
+        return int(proc.stdout.strip())
+
     def changed_files(self, base: str, head: str) -> list[str]:
         """Paths that differ between two commits; a rename counts as both its old and new path."""
         proc = self._run(

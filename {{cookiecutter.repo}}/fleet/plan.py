@@ -8,6 +8,7 @@ The core is pure: changed paths + the fleet config -> a Plan, by the rules in fl
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,11 @@ from .runner import Runner
 
 DEPLOYED = "deployed"  # --base deployed: each hub against the commit on its live release
 LABEL_SKIP = "deploy:skip"
+# A commit id, whole or abbreviated: missing from this clone after a force-push or shallow fetch.
+COMMIT_ID = re.compile(r"[0-9a-f]{7,40}")
+# A ref followed by first-parent walks such as HEAD~1 or main^: HEAD~1 of a first commit is none.
+ANCESTRY = re.compile(r"(?P<start>.+?)(?P<suffix>(?:[~^][0-9]*)+)")
+ANCESTRY_STEP = re.compile(r"([~^])([0-9]*)")
 LABEL_ALL = "deploy:all"
 
 
@@ -164,20 +170,51 @@ def check_labels(labels: Iterable[str]) -> str | None:
     return found.pop() if found else None
 
 
-def _unknown_base(base: str) -> str:
+def _steps_back(suffix: str) -> int | None:
+    """First-parent steps a `~N`/`^` suffix walks back; None when it takes another parent."""
+    steps = 0
+    for kind, count in ANCESTRY_STEP.findall(suffix):
+        if kind == "^" and count not in ("", "0", "1"):
+            return None
+        steps += int(count) if count else 1
+    return steps
+
+
+def _unknown_base(git: Git, base: str) -> str:
+    """Why every hub is planned for a base git does not have; a base that names nothing is an error.
+
+    A missing commit id is expected (a new branch, a force-push, a shallow clone) and a ref that
+    walks back past the first commit compares with nothing: every hub is new. A name that is no
+    commit, branch or tag is a mistake: planning every hub for a typo would hide it.
+    """
     if not base or base == NO_COMMIT:
         return "no base commit (new branch): planning every hub"
-    return f"base commit {base} not found (force-push or shallow clone?): planning every hub"
+    if COMMIT_ID.fullmatch(base):
+        return f"base commit {base} not found (force-push or shallow clone?): planning every hub"
+    walk = ANCESTRY.fullmatch(base)
+    steps = _steps_back(walk["suffix"]) if walk else None
+    if walk and steps is not None and git.exists(walk["start"]):
+        depth = git.first_parent_depth(walk["start"])
+        if steps >= depth:
+            where = "is the first commit" if depth == 1 else f"has {depth} commits"
+            return (
+                f"base {base} is before the first commit ({walk['start']} {where}): "
+                "every hub is new, planning every hub"
+            )
+    raise FleetError(
+        f"base {base!r}: no commit, branch or tag of that name in {git.root} "
+        "(check --base or FLEET_PLAN_BASE; `git fetch` it if it is on a remote)"
+    )
 
 
 def plan_between(
     fleet: Fleet, git: Git, base: str, head: str = "HEAD", envs: Iterable[str] | None = None
 ) -> Plan:
-    """The plan for the changes from base to head; an unknown base plans every hub."""
+    """The plan for the changes from base to head; a missing base commit plans every hub."""
     if not git.exists(head):
         raise FleetError(f"head commit {head!r} not found in {git.root}")
     if not git.exists(base):
-        reason = _unknown_base(base)
+        reason = _unknown_base(git, base)
         plan = plan_everything(fleet, reason, envs)
         plan.notes.append(reason)
         return plan

@@ -208,10 +208,8 @@ def test_a_rename_counts_both_paths(fleet, tmp_path):
     assert {h for h, _ in result.deploy} == {"alpha", "beta"}
 
 
-@pytest.mark.parametrize(
-    "base", ["0123456789abcdef0123456789abcdef01234567", "0" * 40, "no-such-branch"]
-)
-def test_an_unknown_base_plans_every_hub_and_says_why(fleet, tmp_path, base):
+@pytest.mark.parametrize("base", ["0123456789abcdef0123456789abcdef01234567", "0" * 40])
+def test_an_unknown_base_commit_plans_every_hub_and_says_why(fleet, tmp_path, base):
     git_repo(tmp_path)
     result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=base)
     assert pairs(result) == EVERY
@@ -219,6 +217,36 @@ def test_an_unknown_base_plans_every_hub_and_says_why(fleet, tmp_path, base):
     reason = result.deploy[("alpha", "staging")][0]
     assert ("not found" in reason or "new branch" in reason) and "every hub" in reason
     assert result.notes == [reason]
+
+
+@pytest.mark.parametrize("base", ["no-such-branch", "origin/main", "HEAD^2", "main@{9}"])
+def test_a_base_that_names_nothing_is_an_error_naming_it(fleet, tmp_path, base):
+    git_repo(tmp_path)
+    with pytest.raises(FleetError) as failed:
+        plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=base)
+    message = str(failed.value)
+    assert f"base {base!r}" in message and "\n" not in message
+    assert "no commit, branch or tag" in message
+
+
+@pytest.mark.parametrize("base", ["HEAD~1", "HEAD^", "main~3"])
+def test_a_base_before_the_first_commit_says_every_hub_is_new(fleet, tmp_path, base):
+    git_repo(tmp_path)
+    git(tmp_path, "reset", "-q", "--soft", "HEAD~1")  # one commit left: the repository's first
+    git(tmp_path, "commit", "-q", "--amend", "-m", "fleet")
+    result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=base)
+    assert pairs(result) == EVERY
+    reason = result.deploy[("alpha", "staging")][0]
+    assert "first commit" in reason and "every hub is new" in reason
+    assert "force-push" not in reason and "shallow" not in reason
+    assert result.notes == [reason]
+
+
+def test_a_base_past_the_first_commit_of_a_longer_history(fleet, tmp_path):
+    git_repo(tmp_path)
+    result = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base="HEAD~2")
+    reason = result.deploy[("alpha", "staging")][0]
+    assert pairs(result) == EVERY and "before the first commit" in reason
 
 
 def test_an_unknown_head_is_an_error(fleet, tmp_path):
