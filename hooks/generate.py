@@ -94,17 +94,39 @@ def age_key_file(fleet: Fleet, repo: str) -> Path:
     return fleet.sops.age_key_dir() / f"{repo}.txt"
 
 
-def make_age_key(fleet: Fleet, repo: str) -> tuple[str, Path]:
-    """A new age key pair (or the one already made for this repo): (public key, private key file)."""
+def make_age_key(fleet: Fleet, repo: str) -> tuple[str, Path, bool]:
+    """A new age key pair, or the one already made for this repo: (public key, private key file,
+    whether it was made now)."""
     key_file = age_key_file(fleet, repo)
     key_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not key_file.exists():
+    made = not key_file.exists()
+    if made:
         subprocess.run(["age-keygen", "-o", str(key_file)], check=True, capture_output=True)
     key_file.chmod(0o600)
     public = subprocess.run(
         ["age-keygen", "-y", str(key_file)], check=True, capture_output=True, text=True
     ).stdout.strip()
-    return public, key_file
+    return public, key_file, made
+
+
+def age_key_notes(repo: str, public: str, key_file: Path, made: bool) -> list[str]:
+    """What the operator needs to know about the repo's age key, saying whether it is new."""
+    if made:
+        first = [
+            f"Generated an age key for {repo}: public key {public} (in .sops.yaml),",
+            f"private key in {key_file} (mode 0600, outside the repo; back it up, never commit it).",
+        ]
+    else:
+        first = [
+            f"Reused the age key {key_file}, left by an earlier repo named {repo}: no new key was",
+            f"made. Public key {public} (in .sops.yaml); move that file away for a new key.",
+        ]
+    return [
+        *first,
+        "sops finds it when you export SOPS_AGE_KEY_FILE=" + str(key_file),
+        "Give it to CI as the GitHub secret SOPS_AGE_KEY, e.g.:",
+        f"  gh secret set SOPS_AGE_KEY < {key_file}",
+    ]
 
 
 def template_source(answers: dict, template_dir: Path) -> str:
@@ -232,15 +254,9 @@ def finish(fleet: Fleet, root: Path, answers: dict, template_dir: Path) -> list[
     backend, recipient = answers["secrets_backend"], answers["sops_recipient"]
     sops_yaml = root / ".sops.yaml"
     if backend == "age" and not recipient:
-        recipient, key_file = make_age_key(fleet, answers["repo"])
+        recipient, key_file, made = make_age_key(fleet, answers["repo"])
         sops_yaml.write_text(sops_yaml.read_text().replace(AGE_MARKER, recipient))
-        notes += [
-            f"Generated an age key for {answers['repo']}: public key {recipient} (in .sops.yaml),",
-            f"private key in {key_file} (mode 0600, outside the repo; back it up, never commit it).",
-            "sops finds it when you export SOPS_AGE_KEY_FILE=" + str(key_file),
-            "Give it to CI as the GitHub secret SOPS_AGE_KEY, e.g.:",
-            f"  gh secret set SOPS_AGE_KEY < {key_file}",
-        ]
+        notes += age_key_notes(answers["repo"], recipient, key_file, made)
     fill_cruft(root, answers, recipient, template_dir)
 
     make_hubs(fleet, root, answers, recipient)

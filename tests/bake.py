@@ -45,7 +45,14 @@ def bake_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, s
 
 
 def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> Path:
-    """Run cookiecutter (hooks included) on the template; returns the generated repo's path.
+    """Run cookiecutter (hooks included) on the template; returns the generated repo's path."""
+    return Path(generate(tmp_path, env, **answers).stdout.strip().splitlines()[-1])
+
+
+def generate(
+    tmp_path: Path, env: dict[str, str] | None = None, **answers: str
+) -> subprocess.CompletedProcess:
+    """Run cookiecutter as `bake` does; returns the process, whose stdout has the hooks' notes.
 
     Runs in a child process so the hooks see `env` (and the hooks' exit ends only that process),
     from tmp_path: `python -c` puts its folder first on sys.path, and from this checkout that
@@ -77,7 +84,7 @@ def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> P
     )
     if proc.returncode != 0:
         raise BakeFailed(proc.returncode, proc.args, proc.stdout, proc.stderr)
-    return Path(proc.stdout.strip().splitlines()[-1])
+    return proc
 
 
 def run_in(

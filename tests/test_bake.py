@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from bake import ROOT, bake, bake_env, clean_template, run_in
+from bake import ROOT, bake, bake_env, clean_template, generate, run_in
 
 pytestmark = pytest.mark.bake
 
@@ -108,6 +108,18 @@ def test_defaults_generate_an_age_key_outside_the_repo(tmp_path):
     ).stdout
     assert "cookieSecret" in out and "ENC[" not in out
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_a_second_repo_of_the_same_name_says_it_reused_the_age_key(tmp_path):
+    first = generate(tmp_path / "first")
+    key = tmp_path / "first" / "age-keys" / "example-university-hubs.txt"
+    made = key.read_text()
+    assert "Generated an age key for example-university-hubs: public key" in first.stdout
+    # Another repo of the same name, generated later on the same machine: the key is kept.
+    second = generate(tmp_path / "second", env={"HUBFLEET_AGE_KEY_DIR": str(key.parent)})
+    assert key.read_text() == made
+    assert "Generated an age key" not in second.stdout, second.stdout
+    assert f"Reused the age key {key}, left by an earlier repo named" in second.stdout
 
 
 @pytest.mark.parametrize(
