@@ -15,7 +15,7 @@ from fleet import config, images, parallel, private, scaffold, sops
 from fleet import plan as planning
 from fleet.credentials import Access
 from fleet.deploy import check_hub, deploy_hub, rollback_hub
-from fleet.diff import diff_hub
+from fleet.diff import DIFF_FAILED, DIFFERENCES, NO_DIFFERENCES, diff_hub
 from fleet.errors import FleetError
 from fleet.release import DeployOptions
 from fleet.runner import Runner
@@ -238,13 +238,28 @@ def deploy(
     print(result.summary())
 
 
-@task(help={"hub": "hub to compare", "env": "environment: staging or prod", **_ACCESS_HELP})
+@task(
+    help={
+        "hub": "hub to compare",
+        "env": "environment: staging or prod",
+        "exit-code": f"exit {DIFFERENCES} when there are differences, {NO_DIFFERENCES} when none, "
+        f"{DIFF_FAILED} on an error (as `git diff --exit-code`; invoke's own usage errors exit 1)",
+        **_ACCESS_HELP,
+    }
+)
 @_errors_exit
-def diff(c, hub, env, kubeconfig=None, context=None):
+def diff(c, hub, env, kubeconfig=None, context=None, exit_code=False):
     """Show what a deploy would change in the live release, as a unified diff, secrets redacted."""
-    options = _deploy_options(kubeconfig=kubeconfig, context=context)
-    text = diff_hub(config.load(), hub, env, options, Runner())
+    try:
+        options = _deploy_options(kubeconfig=kubeconfig, context=context)
+        text = diff_hub(config.load(), hub, env, options, Runner())
+    except FleetError as exc:
+        if exit_code:
+            raise Exit(f"error: {exc}", code=DIFF_FAILED) from None
+        raise
     print(text if text else f"{hub}/{env}: no changes")
+    if exit_code and text:
+        raise Exit(code=DIFFERENCES)
 
 
 @task(

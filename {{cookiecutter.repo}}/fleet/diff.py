@@ -9,6 +9,10 @@ from .config import Fleet
 from .release import DeployOptions, prepared, server_dry_run
 from .runner import Runner
 
+# `invoke diff --exit-code`, as `git diff --exit-code`: 0 no differences, 1 differences; and an
+# error (a mistake or a failed tool) 2, so a script never takes a failure for a difference.
+NO_DIFFERENCES, DIFFERENCES, DIFF_FAILED = 0, 1, 2
+
 
 def live_manifest(runner: Runner, release: str, helm_bin: str) -> tuple[str, str]:
     """The manifests the release runs now, and a label for them ("" when not installed)."""

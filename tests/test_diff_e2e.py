@@ -1,0 +1,63 @@
+"""End to end: a generated repo's own `invoke diff --exit-code` against a live release in the
+local kwok cluster, with the real chart, helm and sops.
+
+Its hub (`differ`) runs an image built elsewhere, so no image is built and the base image is not
+needed. The hub is this module's own: deployed here, removed at the end.
+"""
+
+from __future__ import annotations
+
+import pytest
+from generated import LocalStack, local_repo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+HUB, ENV = "differ", "staging"
+EXTERNAL = "quay.io/jupyter/base-notebook:2025-03-14"
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory, kubeconfig, registry, chart_repo, age_key, helm4):
+    stack = LocalStack(kubeconfig, registry, chart_repo, "", age_key, helm4)
+    result = local_repo(tmp_path_factory.mktemp("diff-e2e"), stack, org="Diff", hubs=HUB)
+    (result.path / "hubs" / HUB / "hub.yaml").write_text(
+        f"cluster: main\nexternal_image: {EXTERNAL}\n"
+    )
+    result.commit("e2e: sqlite-memory hub database; an external image")
+    with result.own_releases():
+        result.invoke("deploy", "--hub", HUB, "--env", ENV)
+        yield result
+
+
+def diff(repo, *args: str):
+    return repo.invoke("diff", "--hub", HUB, "--env", ENV, *args, check=False)
+
+
+def test_exit_code_0_when_the_live_release_is_the_work_tree(repo):
+    same = diff(repo, "--exit-code")
+    assert same.returncode == 0, same.output
+    assert same.stdout.strip() == f"{HUB}/{ENV}: no changes"
+
+
+def test_exit_code_1_when_there_are_differences_and_0_without_the_flag(repo):
+    values = repo.path / "hubs" / HUB / "values.yaml"
+    before = values.read_text()
+    repo.edit_values(HUB, lambda v: v.setdefault("singleuser", {}).update(defaultUrl="/tree"))
+    try:
+        changed = diff(repo, "--exit-code")
+        plain = diff(repo)
+    finally:
+        values.write_text(before)
+    assert changed.returncode == 1, changed.output
+    assert f"+++ {HUB}-{ENV} upgrade (work tree)" in changed.stdout
+    assert any(line.startswith("+") and "/tree" in line for line in changed.stdout.splitlines())
+    assert plain.returncode == 0, plain.output
+    assert plain.stdout == changed.stdout
+
+
+def test_exit_code_2_on_an_error_one_line_naming_the_hub(repo):
+    failed = repo.invoke("diff", "--hub", "nosuchhub", "--env", ENV, "--exit-code", check=False)
+    assert failed.returncode == 2, failed.output
+    assert failed.stdout == ""
+    errors = failed.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and "nosuchhub" in errors[0]
