@@ -36,6 +36,9 @@ from .runner import Runner
 ENC = re.compile(r"^ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,type:(\w+)\]$")
 # sops exits with these when it finds no key it can use (CouldNotRetrieveKey, NoEncryptionKeyFound).
 NO_KEY_CODES = {128, 111}
+# ...and with these when the key worked but the content fails authentication: ErrorDecryptingMac,
+# ErrorDecryptingTree (a value's GCM tag), MacMismatch, MacNotFound.
+TAMPERED_CODES = {24, 25, 51, 52}
 SKIP_DIRS = {".git", ".nox", "node_modules", ".venv", "charts"}
 
 PLACEHOLDERS = {
@@ -203,6 +206,24 @@ def decrypt_text(root: Path, path: Path, runner: Runner) -> str:
     return proc.stdout
 
 
+def decrypt_failure(source: Path, exc: StepFailed) -> FleetError:
+    """One line on why sops could not decrypt a file: no usable key, or content changed."""
+    if exc.returncode in TAMPERED_CODES:
+        said = exc.last_line().split(". File has ")[0]  # a MAC mismatch goes on with two hashes
+        return FleetError(
+            f"{source}: fails sops's integrity check ({said}): it was changed outside sops or "
+            "is damaged; restore it from git history, and never edit its ENC[...] values by hand"
+        )
+    if exc.returncode in NO_KEY_CODES:
+        return FleetError(
+            f"{source}: sops cannot decrypt it (is your key one of its recipients?): "
+            f"{exc.last_line()}"
+        )
+    return FleetError(
+        f"{source}: sops cannot decrypt it (exit {exc.returncode}): {exc.last_line()}"
+    )
+
+
 def _hub(fleet: Fleet, hub: Hub | str) -> Hub:
     return fleet.hub(hub) if isinstance(hub, str) else hub
 
@@ -220,10 +241,7 @@ def decrypted(
         try:
             text = decrypt_text(fleet.root, source, runner)
         except StepFailed as exc:
-            raise FleetError(
-                f"{source}: sops cannot decrypt it (is your key one of its recipients?): "
-                f"{exc.last_line()}"
-            ) from None
+            raise decrypt_failure(source, exc) from None
     with private.directory() as folder:
         path = private.write(folder / f"{hub.name}-{env}.yaml", text)
         yield path, secret_strings(yaml.safe_load(text) or {})
@@ -249,7 +267,7 @@ def for_render(
                 text = decrypt_text(fleet.root, source, runner)
             except StepFailed as exc:
                 if exc.returncode not in NO_KEY_CODES:
-                    raise
+                    raise decrypt_failure(source, exc) from None
         if not text:
             text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
     with private.directory() as folder:

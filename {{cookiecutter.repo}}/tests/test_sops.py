@@ -1,11 +1,14 @@
-"""Unit tests of fleet.sops without sops: metadata detection, placeholders, file discovery."""
+"""Unit tests of fleet.sops: metadata detection, placeholders, file discovery without sops; why\na file cannot be decrypted, with the real sops and age keys."""
+
+import subprocess
 
 import pytest
 import yaml
-from helpers import write
+from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import sops
+from fleet import config, sops
 from fleet.errors import FleetError
+from fleet.runner import Runner
 
 ENCRYPTED = """\
 jupyterhub:
@@ -78,3 +81,86 @@ def test_encrypt_file_refuses_encrypted(tmp_path):
     path = write(tmp_path / "secrets" / "staging.yaml", ENCRYPTED)
     with pytest.raises(FleetError, match="already sops-encrypted"):
         sops.encrypt_file(tmp_path, path)
+
+
+# -- real sops and age keys: why a file cannot be decrypted -------------------------------------
+
+
+def age_keygen(path):
+    subprocess.run(["age-keygen", "-o", str(path)], check=True, capture_output=True)
+    return subprocess.run(
+        ["age-keygen", "-y", str(path)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def encrypted_hub(tmp_path, monkeypatch):
+    """A repo whose hub alpha has staging secrets encrypted to a fresh age key (in SOPS_AGE_KEY_FILE)."""
+    public = age_keygen(tmp_path / "key.txt")
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "key.txt"))
+    monkeypatch.delenv("SOPS_AGE_KEY", raising=False)
+    repo = tmp_path / "repo"
+    write(
+        repo / ".sops.yaml", f"creation_rules:\n  - path_regex: (^|/)secrets/\n    age: {public}\n"
+    )
+    write(repo / "fleet.yaml", FLEET_YAML)
+    write(repo / "clusters/main/cluster.yaml", KUBECONFIG_CLUSTER)
+    write(repo / "hubs/alpha/hub.yaml", "cluster: main\n")
+    text = "jupyterhub:\n  hub:\n    cookieSecret: aaaa\n  proxy:\n    secretToken: bbbb\n"
+    secrets = write(repo / "hubs/alpha/secrets/staging.yaml", text)
+    sops.encrypt_file(repo, secrets, Runner(echo=False))
+    return config.load(repo), secrets
+
+
+def decrypt_error(fleet) -> str:
+    with (
+        pytest.raises(FleetError) as failed,
+        sops.decrypted(fleet, "alpha", "staging", Runner(echo=False)),
+    ):
+        pass
+    return str(failed.value)
+
+
+def test_decrypted_with_the_key(encrypted_hub):
+    fleet, _ = encrypted_hub
+    with sops.decrypted(fleet, "alpha", "staging", Runner(echo=False)) as (path, secrets):
+        assert {"aaaa", "bbbb"} <= secrets
+        assert "cookieSecret: aaaa" in path.read_text()
+
+
+def test_a_key_that_is_not_a_recipient_is_named_as_such(encrypted_hub, tmp_path, monkeypatch):
+    fleet, secrets = encrypted_hub
+    age_keygen(tmp_path / "other.txt")
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(tmp_path / "other.txt"))
+    message = decrypt_error(fleet)
+    assert message.startswith(f"{secrets}: ") and "\n" not in message
+    assert "is your key one of its recipients?" in message
+
+
+@pytest.mark.parametrize("tamper", ["swap values", "drop a value", "edit the mac"])
+def test_a_tampered_file_is_an_integrity_failure_not_a_missing_key(encrypted_hub, tamper):
+    fleet, secrets = encrypted_hub
+    lines = secrets.read_text().splitlines(keepends=True)
+    cookie = next(i for i, line in enumerate(lines) if "cookieSecret:" in line)
+    token = next(i for i, line in enumerate(lines) if "secretToken:" in line)
+    if tamper == "swap values":
+        # Each value is bound to its own key path: moved to another, it fails authentication.
+        a, b = lines[cookie].split(": ", 1), lines[token].split(": ", 1)
+        lines[cookie], lines[token] = f"{a[0]}: {b[1]}", f"{b[0]}: {a[1]}"
+    elif tamper == "drop a value":
+        del lines[token], lines[token - 1]  # proxy: and its secretToken
+    else:
+        mac = next(i for i, line in enumerate(lines) if line.strip().startswith("mac: ENC["))
+        lines[mac] = lines[mac].replace("data:", "data:AAAA", 1)
+    secrets.write_text("".join(lines))
+    message = decrypt_error(fleet)
+    assert message.startswith(f"{secrets}: ") and "\n" not in message, message
+    assert "recipients" not in message
+    assert "integrity check" in message and "changed outside sops" in message
+    # A render never falls back to placeholders for a tampered file: the same line.
+    with (
+        pytest.raises(FleetError) as failed,
+        sops.for_render(fleet, "alpha", "staging", Runner(echo=False)),
+    ):
+        pass
+    assert str(failed.value) == message
