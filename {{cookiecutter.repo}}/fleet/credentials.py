@@ -16,6 +16,8 @@ from .config import Cluster, Fleet
 from .errors import FleetError, StepFailed
 from .runner import Runner
 
+OVERRIDE = "--kubeconfig / FLEET_KUBECONFIG"  # what overrides cluster.yaml's credentials
+
 
 @dataclass(frozen=True)
 class Access:
@@ -71,8 +73,18 @@ def kubeconfig_source(cluster: Cluster, access: Access) -> tuple[str, str, str |
         return "encrypted", str(path), context
     raise FleetError(
         f"{cluster.path / 'cluster.yaml'}: field kubeconfig: no kubeconfig path and no {encrypted}; "
-        "set kubeconfig.path, or pass --kubeconfig / FLEET_KUBECONFIG"
+        f"set kubeconfig.path, or pass {OVERRIDE}"
     )
+
+
+def describe(cluster: Cluster, access: Access) -> str:
+    """Where this cluster's credentials come from, for the deploy's log: an override says so."""
+    if not access.kubeconfig:
+        return f"cluster {cluster.name} ({cluster.provider})"
+    _, source, context = kubeconfig_source(cluster, access)
+    where = f"kubeconfig {source}" + (f", context {context}" if context else "")
+    instead = f" instead of {cluster.provider}" if cluster.provider != "kubeconfig" else ""
+    return f"cluster {cluster.name} ({where}, from {OVERRIDE}{instead})"
 
 
 def _fill(fleet: Fleet, cluster: Cluster, access: Access, target: Path, runner: Runner) -> None:
@@ -106,9 +118,19 @@ def _fill(fleet: Fleet, cluster: Cluster, access: Access, target: Path, runner: 
         raise FleetError(f"{cluster.path / 'cluster.yaml'}: field provider: unknown {provider!r}")
     # Getting credentials writes only our temp file, so it runs in dry-run too (it is read-only
     # as far as the cluster and the user's machine are concerned).
-    runner.run(
-        argv, step=f"credentials for cluster {cluster.name} ({provider})", mutates=False, env=env
-    )
+    try:
+        runner.run(
+            argv,
+            step=f"credentials for cluster {cluster.name} ({provider})",
+            mutates=False,
+            env=env,
+        )
+    except StepFailed as exc:
+        raise FleetError(
+            f"cluster {cluster.name}: {provider} credentials failed (`{' '.join(argv[:3])}` exit "
+            f"{exc.returncode}: {exc.last_line()}); log in to {provider}, or pass {OVERRIDE} "
+            "to use a kubeconfig file instead"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -1,6 +1,9 @@
-"""Unit tests of fleet.credentials: the cloud CLIs' argv (they cannot run here) and the kubeconfig
-provider's choice of source. The kubeconfig copy itself runs the real kubectl."""
+"""Unit tests of fleet.credentials: the cloud CLIs' argv (they cannot run here; a failing one is a
+fake `aws` first on PATH) and the kubeconfig provider's choice of source. The kubeconfig copy
+itself runs the real kubectl."""
 
+import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -132,3 +135,60 @@ def test_missing_kubeconfig_file_is_named(tmp_path):
         credentials.temporary_kubeconfig(None, c, Runner(echo=False), access),
     ):
         pass
+
+
+# -- a cloud provider's CLI: only a fake `aws` first on PATH ever runs here ------------------------
+
+
+@pytest.fixture
+def fake_aws(tmp_path, monkeypatch):
+    """An `aws` that records its call and fails as the real one does without credentials."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    script = bin_dir / "aws"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" >> {tmp_path / "aws-calls"}\n'
+        "echo 'Unable to locate credentials. You can configure credentials by running "
+        '"aws configure".\' >&2\n'
+        "exit 255\n"
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert shutil.which("aws") == str(script)
+    return tmp_path / "aws-calls"
+
+
+def aws_cluster(tmp_path):
+    settings = {"cluster": "hubs", "region": "eu-west-1"}
+    return Cluster("main", tmp_path / "clusters" / "main", "aws", settings)
+
+
+def test_failed_aws_credentials_are_one_line_naming_the_kubeconfig_override(tmp_path, fake_aws):
+    with (
+        pytest.raises(FleetError) as failed,
+        credentials.temporary_kubeconfig(None, aws_cluster(tmp_path), Runner(echo=False)),
+    ):
+        pass
+    message = str(failed.value)
+    assert fake_aws.read_text().startswith("eks update-kubeconfig --name hubs")
+    assert "\n" not in message, message
+    assert message.startswith("cluster main: aws credentials failed")
+    assert "Unable to locate credentials" in message
+    assert "--kubeconfig" in message and "FLEET_KUBECONFIG" in message
+
+
+def test_a_kubeconfig_override_is_used_and_said_instead_of_aws(tmp_path, fake_aws):
+    source = tmp_path / "ci-kubeconfig.yaml"
+    source.write_text(yaml.safe_dump(KUBECONFIG))
+    access = credentials.Access(str(source), "ctx-b")
+    cluster = aws_cluster(tmp_path)
+    with credentials.temporary_kubeconfig(None, cluster, Runner(echo=False), access) as path:
+        assert yaml.safe_load(path.read_text())["current-context"] == "ctx-b"
+    assert not fake_aws.exists()  # aws never ran
+    said = credentials.describe(cluster, access)
+    assert said == (
+        f"cluster main (kubeconfig {source}, context ctx-b, from --kubeconfig / "
+        "FLEET_KUBECONFIG instead of aws)"
+    )
+    assert credentials.describe(cluster, credentials.Access()) == "cluster main (aws)"
