@@ -129,6 +129,11 @@ def check_hubs(hubs: str) -> str | None:
 def check_repo(repo: str) -> str | None:
     if not REPO.fullmatch(repo):
         return f"repo: {repo!r} is not a repository name (letters, digits, '.', '_', '-')"
+    if not matches("fleet", "fleetName", repo):
+        return (
+            f"repo: {repo!r} becomes the fleet's name (fleet.yaml `name`, a label on its releases): "
+            "at most 63 characters, starting and ending with a letter or digit"
+        )
     return None
 
 

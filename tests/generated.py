@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,18 @@ class GeneratedRepo:
         proc.tmpdir = tmpdir
         proc.output = proc.stdout + proc.stderr
         return proc
+
+    def start(self, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
+        """Start the repo's own invoke in the background (stdout and stderr piped, as text)."""
+        return subprocess.Popen(
+            ["invoke", *args],
+            cwd=self.path,
+            env={**os.environ, **self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **popen,
+        )
 
     def copy(self, dest: Path) -> GeneratedRepo:
         """A copy of the repo (without fetched charts) to break on purpose; same environment."""
@@ -117,21 +130,25 @@ class GeneratedRepo:
         )
         return json.loads(proc.stdout) if proc.returncode == 0 else []
 
-    def namespaces(self) -> list[str]:
-        """The namespaces of this repo's releases (`<hub>-<env>`) that exist in the cluster."""
+    def namespaces(self, also: Iterable[str] = ()) -> list[str]:
+        """The namespaces of this repo's releases (`<hub>-<env>`, or `also`) in the cluster."""
         names = [f"{hub.name}-{env}" for hub in (self.path / "hubs").iterdir() for env in ENVS]
         found = self.kubectl_json("get", "namespaces")["items"]
-        return sorted({item["metadata"]["name"] for item in found} & set(names))
+        return sorted({item["metadata"]["name"] for item in found} & {*names, *also})
 
     @contextlib.contextmanager
     def own_releases(self) -> Iterator[None]:
         """The repo's releases are its own: none exists before, all are removed after."""
         left = self.namespaces()
         assert left == [], f"another test left releases of these hubs in the cluster: {left}"
+        hubs_before = [
+            f"{hub.name}-{env}" for hub in (self.path / "hubs").iterdir() for env in ENVS
+        ]
         try:
             yield
         finally:
-            for namespace in self.namespaces():
+            # Hubs a test removed or renamed are cleaned up under their first names too.
+            for namespace in self.namespaces(also=hubs_before):
                 subprocess.run(
                     [
                         str(self.helm),
@@ -187,6 +204,16 @@ class GeneratedRepo:
             if item["metadata"]["labels"]["version"] == str(revision):
                 return item["metadata"]["labels"]
         raise AssertionError(f"no release secret for revision {revision} of {release}")
+
+
+def read_until(child: subprocess.Popen, text: str) -> list[str]:
+    """The lines a background task wrote to stderr, up to the first that holds `text`."""
+    seen = []
+    for line in child.stderr:
+        seen.append(line)
+        if text in line:
+            return seen
+    raise AssertionError(f"never said {text!r}:\n{''.join(seen)}")
 
 
 @dataclass(frozen=True)

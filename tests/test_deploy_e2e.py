@@ -18,12 +18,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from generated import GeneratedRepo, assert_clean, local_repo
+from generated import GeneratedRepo, assert_clean, local_repo, read_until, run_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 HUB, ENV = "delta", "staging"
 RELEASE = f"{HUB}-{ENV}"
+DEPLOY_120S = ("deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s")
+UPGRADE_STEP = f"==> [{HUB}/{ENV}] helm upgrade"
 
 
 def built_image(ops: GeneratedRepo) -> str:
@@ -228,20 +230,8 @@ def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
     ops.commit("e2e: a deploy that waits long enough to interrupt")
     tmpdir = ops.tmp / "tmpdir-sigint"
     tmpdir.mkdir()
-    child = subprocess.Popen(
-        ["invoke", "deploy", "--hub", HUB, "--env", ENV, "--timeout", "120s"],
-        cwd=ops.path,
-        env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_ignore_sigint,
-    )
-    seen = []
-    for line in child.stderr:
-        seen.append(line)
-        if line.startswith(f"==> [{HUB}/{ENV}] helm upgrade"):
-            break
+    child = ops.start(*DEPLOY_120S, env={"TMPDIR": str(tmpdir)}, preexec_fn=_ignore_sigint)
+    seen = read_until(child, UPGRADE_STEP)
     time.sleep(4)
     child.send_signal(signal.SIGINT)
     _, rest = child.communicate(timeout=60)
@@ -256,6 +246,33 @@ def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
         assert f"was left in {stuck}" in proc.stderr
     assert ops.history(RELEASE)[-1]["status"] == "deployed"
     assert_clean(proc)
+
+
+def test_sigterm_mid_upgrade_says_so_and_returns_to_the_revision_that_served(ops):
+    """Before: exit 143 and no message, the revision left pending, and `status` said the one
+    before was serving while the hub's pod (Recreate strategy) was Pending."""
+    good = ops.serving(RELEASE)
+    ops.edit_values(
+        HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"})
+    )
+    ops.commit("e2e: a deploy that waits long enough to terminate")
+    child = ops.start(*DEPLOY_120S)
+    seen = read_until(child, UPGRADE_STEP)
+    time.sleep(4)
+    child.terminate()
+    _, rest = child.communicate(timeout=180)
+    said = "".join(seen) + rest
+    assert child.returncode == 143, said[-3000:]
+    assert "interrupted: returning delta-staging to its last good revision" in said
+    assert "serving now (rolled back): revision" in said
+    assert said.strip().splitlines()[-1] == "terminated (SIGTERM)"
+    ops.revert()
+    history = ops.history(RELEASE)
+    assert history[-1]["status"] == "deployed" and history[-1]["revision"] > good["revision"]
+    row = next(
+        line for line in ops.invoke("status", "--hub", HUB).stdout.splitlines() if RELEASE in line
+    )
+    assert "│ deployed" in row and "│ yes" in row, row
 
 
 def test_rollback_to_previous_good_revision(ops):
@@ -291,6 +308,20 @@ def test_unknown_env(ops):
     proc = ops.invoke("deploy", "--hub", HUB, "--env", "dev", check=False)
     assert proc.returncode == 1
     assert error_line(proc).endswith("unknown env 'dev' for hub 'delta'; valid envs: staging, prod")
+
+
+def test_a_missing_secrets_file_fails_before_anything_is_deployed(scratch):
+    """It used to deploy without secrets, exit 0, the hub without its cookie secret and token."""
+    (scratch.path / "hubs" / "epsilon" / "secrets" / "staging.yaml").unlink()
+    proc = scratch.invoke("deploy", "--hub", "epsilon", "--env", ENV, check=False)
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert "failed at step validate: hub epsilon: no secrets file for staging (" in line
+    assert "hubs/epsilon/secrets/staging.yaml" in line and "secrets: false" in line
+    assert "\n$ " not in "\n" + proc.stderr  # no command was run
+    assert "epsilon-staging" not in scratch.namespaces()
+    lint = run_in(scratch.path, ["nox", "-s", "lint"], env=scratch.env, check=False)
+    assert lint.returncode != 0 and "no secrets file for staging" in lint.stdout + lint.stderr
 
 
 def test_plaintext_secrets_file(scratch):

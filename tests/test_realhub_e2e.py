@@ -139,6 +139,30 @@ def test_invoke_health_checks_the_revision_serving_now(ops):
     assert_clean(proc)
 
 
+def test_invoke_health_goes_through_the_public_url_hub_yaml_names(ops):
+    """The proxy's Service address stands for a public URL (there is no DNS or ingress here)."""
+    argv = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "get", "svc", "proxy-public"]
+    argv += ["-n", RELEASE, "-o", "jsonpath={.spec.clusterIP}"]
+    address = subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+    hub_yaml = ops.path / "hubs" / HUB / "hub.yaml"
+    before = hub_yaml.read_text()
+    try:
+        hub_yaml.write_text(before + f"urls:\n  {ENV}: http://{address}/\n")
+        proc = ops.invoke("health", "--hub", HUB, "--env", ENV)
+        assert f"health check: through the hub's public URL http://{address}/" in proc.stderr
+        assert "port-forward" not in proc.output
+        assert "health check passed" in proc.stdout
+        assert_clean(proc)
+        # A URL where nothing answers fails at the first step, after its bounded retries.
+        hub_yaml.write_text(before + f"urls:\n  {ENV}: http://127.0.0.1:9\n")
+        proc = ops.invoke("health", "--hub", HUB, "--env", ENV, check=False)
+        assert proc.returncode == 1
+        assert "health check FAILED at step hub api: GET /hub/api:" in proc.stderr
+        assert "refused" in proc.stderr
+    finally:
+        hub_yaml.write_text(before)
+
+
 def test_a_user_image_no_registry_has_fails_the_health_check_at_the_server_start(ops, registry):
     hub_yaml = ops.path / "hubs" / HUB / "hub.yaml"
     before = hub_yaml.read_text()

@@ -54,6 +54,10 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
     mode = "decrypted" if not answers else "placeholders"
     for hub in answers.get("hubs", "example").split(","):
         assert f"hub {hub} env prod: 10 objects valid (secrets {mode})" in log
+    if answers:
+        assert "the check for leaked values needs the key, and was not run" in log
+    else:
+        assert "secret values: none in the working tree or the staged changes" in log
 
 
 def test_typo_in_values_fails_templates_naming_hub_and_env(tmp_path, chart_repo, age_key):
@@ -87,3 +91,45 @@ def test_plaintext_secrets_file_fails_secrets(tmp_path, age_key):
     assert out.returncode != 0
     assert "hubs/alpha/secrets/extra.yaml" in out.stdout + out.stderr
     assert "hubs/alpha/secrets/staging.yaml" not in out.stdout + out.stderr
+
+
+def test_a_decrypted_secret_cannot_be_leaked_into_the_repository(tmp_path, age_key):
+    """Before: `secrets.decrypt > hubs/x/leak.yaml` worked, and lint, secrets, templates and the
+    plan all passed with the leaked file; the generated repo had no pre-commit configuration."""
+    repo = bake(tmp_path, sops_recipient=age_key.public, hubs="alpha")
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file), "PRE_COMMIT_HOME": str(tmp_path / "pc")}
+    leak = repo / "hubs/alpha/leak.yaml"
+    refused = run_in(
+        repo, ["bash", "-c", f"invoke secrets.decrypt alpha staging > {leak}"], env=env, check=False
+    )
+    assert refused.returncode == 1
+    assert f"refusing to write decrypted secrets into {leak}" in refused.stderr
+    assert leak.read_text() == ""
+
+    decrypted = run_in(repo, ["invoke", "secrets.decrypt", "alpha", "staging"], env=env).stdout
+    cookie = yaml.safe_load(decrypted)["jupyterhub"]["hub"]["cookieSecret"]
+    leak.write_text(decrypted)
+    out = run_in(repo, [*NOX, "-s", "secrets"], env=env, check=False)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "hubs/alpha/leak.yaml:3: the value of jupyterhub.hub.cookieSecret in " in log
+    assert "hubs/alpha/secrets/staging.yaml (<redacted>)" in log
+    assert cookie not in log
+
+    hooks = run_in(repo, ["pre-commit", "run", "--all-files"], env=env, check=False)
+    assert hooks.returncode != 0
+    assert "hubs/alpha/leak.yaml:3: the value of jupyterhub.hub.cookieSecret" in hooks.stdout
+    assert cookie not in hooks.stdout + hooks.stderr
+
+    leak.unlink()
+    clean = run_in(repo, ["pre-commit", "run", "--all-files"], env=env, check=False)
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    for hook in ("secrets encrypted", "ruff check", "ruff format", "yamllint"):
+        assert re.search(rf"{hook}.*Passed", clean.stdout), clean.stdout
+
+    plaintext = repo / "hubs/alpha/secrets/extra.yaml"
+    plaintext.write_text("jupyterhub: {hub: {cookieSecret: abcdefghij}}\n")
+    run_in(repo, ["git", "add", str(plaintext)])
+    staged = run_in(repo, ["pre-commit", "run"], env=env, check=False)
+    assert staged.returncode != 0
+    assert "hubs/alpha/secrets/extra.yaml: not sops-encrypted" in staged.stdout

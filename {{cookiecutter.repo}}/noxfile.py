@@ -18,7 +18,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the fleet package of this repository
 
-from fleet import chart, config, sops  # noqa: E402 - importable once ROOT is on sys.path
+from fleet import chart, config, leaks, sops  # noqa: E402 - importable once ROOT is on sys.path
 from fleet.errors import FleetError  # noqa: E402
 from fleet.runner import Runner  # noqa: E402
 
@@ -66,6 +66,9 @@ def lint(session: nox.Session) -> None:
             session.run("check-jsonschema", "--schemafile", schema, *files, external=True)
     try:
         fleet = config.load(ROOT)  # cross-file checks: each hub's cluster and image exist
+        for hub in fleet.hubs.values():
+            for env in hub.environments:
+                hub.required_secrets(env)
     except FleetError as exc:
         session.error(str(exc))
     counts = f"{len(fleet.clusters)} clusters, {len(fleet.hubs)} hubs, {len(fleet.images)} images"
@@ -104,15 +107,11 @@ def templates(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", tags=["secrets"])
 def secrets(session: nox.Session) -> None:
-    """Every file under a secrets/ folder is sops-encrypted; a plaintext one fails, named."""
-    files = sops.secret_files(ROOT)
-    plaintext = [str(p.relative_to(ROOT)) for p in sops.plaintext_files(ROOT)]
-    if plaintext:
-        session.error(
-            "not sops-encrypted (run `invoke secrets.encrypt PATH` on each): "
-            + ", ".join(plaintext)
-        )
-    session.log(f"{len(files)} secrets files, all sops-encrypted")
+    """Secrets files are sops-encrypted, and (with the key) no secret value is anywhere else."""
+    problems = leaks.check(ROOT, Runner(echo=False), session.log)
+    if problems:
+        session.error("secrets check failed:\n" + "\n".join(problems))
+    session.log(f"{len(sops.secret_files(ROOT))} secrets files, all sops-encrypted")
 
 
 @nox.session(venv_backend="none", tags=["image"])

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from fleet import config, images, parallel, private, scaffold, sops
+from fleet import config, images, leaks, parallel, private, scaffold, sops
 from fleet import plan as planning
 from fleet.credentials import Access
 from fleet.deploy import check_hub, deploy_hub, rollback_hub
 from fleet.diff import DIFF_FAILED, DIFFERENCES, NO_DIFFERENCES, diff_hub
 from fleet.errors import FleetError
 from fleet.release import DeployOptions
+from fleet.retire import RetireOptions
+from fleet.retire import retire as retire_hub
 from fleet.runner import Runner
 from fleet.status import print_table as print_status
 from fleet.status import rows as status_rows
@@ -35,6 +38,8 @@ def _errors_exit(fn):
             raise Exit(f"error: {exc}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except private.Terminated as exc:
+            raise Exit("terminated (SIGTERM)", code=exc.code) from None
 
     return wrapper
 
@@ -124,7 +129,17 @@ def secrets_encrypt(c, path):
 def secrets_decrypt(c, hub, env):
     """Print a hub's decrypted secrets for an env to stdout (never written to a file)."""
     root, path = _secrets_file(hub, env)
+    leaks.refuse_stdout_inside(root)
     sops.decrypt_to_stdout(root, path)
+
+
+@task(name="check")
+@_errors_exit
+def secrets_check(c):
+    """Secrets files are encrypted and, with the key, no secret value is in any other file or staged."""
+    problems = leaks.check(_root(), Runner(echo=False), lambda text: print(text, file=sys.stderr))
+    if problems:
+        raise Exit("error: secrets check failed:\n" + "\n".join(problems), code=1)
 
 
 @task(name="updatekeys")
@@ -138,7 +153,14 @@ def secrets_updatekeys(c):
 ns.add_task(new_hub)
 ns.add_task(new_cluster)
 ns.add_collection(
-    Collection("secrets", secrets_edit, secrets_encrypt, secrets_decrypt, secrets_updatekeys)
+    Collection(
+        "secrets",
+        secrets_edit,
+        secrets_encrypt,
+        secrets_decrypt,
+        secrets_updatekeys,
+        secrets_check,
+    )
 )
 
 
@@ -147,6 +169,10 @@ ns.add_collection(
 _ACCESS_HELP = {
     "kubeconfig": "kubeconfig file to take the cluster's credentials from (env FLEET_KUBECONFIG)",
     "context": "context in that kubeconfig (env FLEET_CONTEXT)",
+}
+_LOCK_HELP = {
+    "lock-timeout": "how long to wait while another deploy holds the release, e.g. 5m "
+    "(default 5m; env FLEET_LOCK_TIMEOUT)",
 }
 
 
@@ -182,6 +208,7 @@ def build(c, image=None, push=False, no_cache=False):
         "no-rollback": "leave a failed upgrade in place instead of rolling back",
         "build": "build and push the hub's image first when the registry lacks it",
         "no-health-check": "skip the health check after the deploy (env FLEET_HEALTH_CHECK=off)",
+        **_LOCK_HELP,
         **_ACCESS_HELP,
     },
 )
@@ -201,6 +228,7 @@ def deploy(
     cluster=None,
     jobs=4,
     no_health_check=False,
+    lock_timeout=None,
 ):
     """Deploy hubs to an environment, wait for each, roll back a failed one, check it serves."""
     options = _deploy_options(
@@ -211,6 +239,7 @@ def deploy(
         context=context,
         build=build,
         health_check=False if no_health_check else None,
+        lock_timeout=lock_timeout,
     )
     if plan or all or cluster or len(hub or []) != 1:
         fleet = config.load()
@@ -284,13 +313,18 @@ def status(c, hub=None, env=None, kubeconfig=None, context=None):
         "env": "environment: staging or prod",
         "revision": "revision to return to (default: the good one before the one serving)",
         "timeout": "how long to wait for the rollout (env FLEET_TIMEOUT)",
+        **_LOCK_HELP,
         **_ACCESS_HELP,
     }
 )
 @_errors_exit
-def rollback(c, hub, env, revision=None, timeout=None, kubeconfig=None, context=None):
+def rollback(
+    c, hub, env, revision=None, timeout=None, kubeconfig=None, context=None, lock_timeout=None
+):
     """Roll a release back to its previous good revision and wait for the rollout."""
-    options = _deploy_options(timeout=timeout, kubeconfig=kubeconfig, context=context)
+    options = _deploy_options(
+        timeout=timeout, kubeconfig=kubeconfig, context=context, lock_timeout=lock_timeout
+    )
     if revision is not None and not str(revision).isdigit():
         raise Exit(f"error: --revision {revision!r}: expected a revision number", code=1)
     number = int(revision) if revision is not None else None
@@ -302,18 +336,67 @@ def rollback(c, hub, env, revision=None, timeout=None, kubeconfig=None, context=
     print(f"{hub}/{env}: rolled back; revision {result.revision} serving, image {result.image}")
 
 
-@task(help={"hub": "hub to check", "env": "environment: staging or prod", **_ACCESS_HELP})
+def _confirm(release: str) -> bool:
+    if not sys.stdin.isatty():
+        raise Exit("error: not asked, stdin is not a terminal: pass --yes to retire", code=1)
+    answer = input(f"type the release name ({release}) to remove it: ")
+    if answer.strip() != release:
+        print("not retired")
+        return False
+    return True
+
+
+@task(
+    help={
+        "hub": "hub whose release to remove (it must no longer deploy to --env on that cluster)",
+        "env": "environment: staging or prod",
+        "cluster": "cluster the release is on (default: the hub's, or the only one)",
+        "delete-namespace": "also delete its namespace, with the users' volumes in it",
+        "yes": "do not ask before removing (for scripts)",
+        "dry-run": "show what would be removed; remove nothing",
+        **_LOCK_HELP,
+        **_ACCESS_HELP,
+    }
+)
 @_errors_exit
-def health(c, hub, env, kubeconfig=None, context=None):
+def retire(
+    c,
+    hub,
+    env,
+    cluster=None,
+    delete_namespace=False,
+    yes=False,
+    dry_run=False,
+    kubeconfig=None,
+    context=None,
+    lock_timeout=None,
+):
+    """Uninstall the release of a hub the repository no longer deploys (`invoke status` lists them)."""
+    options = _deploy_options(kubeconfig=kubeconfig, context=context, lock_timeout=lock_timeout)
+    chosen = RetireOptions(cluster, delete_namespace, yes, dry_run)
+    if retire_hub(config.load(), hub, env, chosen, options, Runner(), _confirm) and not dry_run:
+        print(f"{hub}/{env}: retired" + (" with its namespace" if delete_namespace else ""))
+
+
+@task(
+    help={
+        "hub": "hub to check",
+        "env": "environment: staging or prod",
+        **_LOCK_HELP,
+        **_ACCESS_HELP,
+    }
+)
+@_errors_exit
+def health(c, hub, env, kubeconfig=None, context=None, lock_timeout=None):
     """Check a deployed hub: its API, a test user's server from its image, code run in a kernel."""
-    options = _deploy_options(kubeconfig=kubeconfig, context=context)
+    options = _deploy_options(kubeconfig=kubeconfig, context=context, lock_timeout=lock_timeout)
     result = check_hub(config.load(), hub, env, options, Runner())
     if not result.ok:
         raise Exit(f"error: {hub}/{env}: {result.error}", code=1)
     print(f"{hub}/{env}: revision {result.revision}, {result.health}")
 
 
-for _task in (build, deploy, diff, status, rollback, health):
+for _task in (build, deploy, diff, status, rollback, health, retire):
     ns.add_task(_task)
 
 

@@ -55,6 +55,12 @@ def test_bad_hubs_are_named(hubs, expected):
     assert expected in problems[0]
 
 
+@pytest.mark.parametrize("repo", ["a" * 64, "hubs.", "_hubs"])
+def test_a_repo_name_that_cannot_label_releases_is_refused(repo):
+    problems = answers.problems({**GOOD, "repo": repo})
+    assert len(problems) == 1 and problems[0].startswith(f"repo: {repo!r}")
+
+
 def test_hub_of_45_characters_is_allowed():
     assert answers.check_hubs("a" * 45) is None
     assert answers.check_hubs("a" * 46)

@@ -70,6 +70,8 @@ class Hub:
     image: str | None
     external_image: str | None
     environments: tuple[str, ...]
+    urls: dict[str, str] = field(default_factory=dict)
+    has_secrets: bool = True
 
     def values_files(self, env: str) -> list[Path]:
         """Common values first, then the environment's overrides (files that exist)."""
@@ -78,6 +80,19 @@ class Hub:
 
     def secrets_file(self, env: str) -> Path:
         return self.path / "secrets" / f"{env}.yaml"
+
+    def required_secrets(self, env: str) -> Path | None:
+        """The env's secrets file; None for a hub with `secrets: false`; an error if it is missing."""
+        if not self.has_secrets:
+            return None
+        path = self.secrets_file(env)
+        if not path.exists():
+            raise FleetError(
+                f"hub {self.name}: no secrets file for {env} ({path}): create it with "
+                f"`invoke secrets.edit {self.name} {env}`, or set `secrets: false` in "
+                f"hubs/{self.name}/hub.yaml if the hub needs none"
+            )
+        return path
 
     def release(self, env: str) -> str:
         return release_name(self.name, env)
@@ -93,6 +108,7 @@ class Fleet:
     clusters: dict[str, Cluster]
     hubs: dict[str, Hub]
     images: tuple[str, ...]
+    name: str = ""
 
     @property
     def chart(self) -> Path:
@@ -178,6 +194,8 @@ def load(root: Path | None = None) -> Fleet:
             image=data.get("image"),
             external_image=data.get("external_image"),
             environments=hub_envs,
+            urls=data.get("urls", {}),
+            has_secrets=data.get("secrets", True),
         )
 
     return Fleet(
@@ -189,4 +207,5 @@ def load(root: Path | None = None) -> Fleet:
         clusters=clusters,
         hubs=hubs,
         images=images,
+        name=top.get("name", ""),
     )

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import chart, health, helm, manifests, rollout, sops
+from . import chart, health, helm, lock, manifests, rollout, sops
 from .config import Fleet
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
@@ -73,10 +73,22 @@ def deploy_hub(
         if own.dry_run:
             _dry_run(fleet, release, options, steps)
         else:
-            _upgrade(fleet, release, options, steps, result)
-            if options.health_check:
-                _health_check(fleet, release, steps, result)
+            with _locked(release.runner, release.name, options, steps):
+                _upgrade(fleet, release, options, steps, result)
+                if options.health_check:
+                    _health_check(fleet, release, steps, result)
     return result
+
+
+@contextlib.contextmanager
+def _locked(runner: Runner, name: str, options: DeployOptions, steps: Steps) -> Iterator[None]:
+    """The release's deploy lock (fleet.lock) around a block; a lock lost midway fails it."""
+    steps("lock", f"release {name}, waiting up to {options.lock_timeout}")
+    wait = helm.parse_timeout(options.lock_timeout, "--lock-timeout")
+    with lock.held(runner, name, wait, lambda text: say(steps.hub, steps.env, text)) as held:
+        yield
+        if held and held.lost:
+            raise FleetError(f"{held.lost} while this ran: check `invoke status` before going on")
 
 
 def _labels(fleet: Fleet, release: Release) -> tuple[dict[str, str], str]:
@@ -86,7 +98,12 @@ def _labels(fleet: Fleet, release: Release) -> tuple[dict[str, str], str]:
         helm.LABEL_COMMIT: helm.label_value(commit),
         helm.LABEL_IMAGE_TAG: helm.label_value(release.render["image_tag"] or "none"),
         helm.LABEL_DIRTY: "true" if dirty else "false",
+        helm.LABEL_HUB: release.hub.name,
+        helm.LABEL_ENV: release.env,
+        helm.LABEL_CLUSTER: release.hub.cluster,
     }
+    if fleet.name:
+        labels[helm.LABEL_FLEET] = fleet.name
     image = release.image or "chart default"
     description = f"fleet: commit {commit[:12]}{' (dirty)' if dirty else ''}, image {image}"
     return labels, description
@@ -121,7 +138,10 @@ def _upgrade(
 ) -> None:
     runner, name = release.runner, release.name
     steps("recover", f"release {name}")
-    helm.recover_pending(runner, name, options.timeout, options.helm)
+    revisions = helm.history(runner, name, name, options.helm)
+    if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
+        revisions = helm.history(runner, name, name, options.helm)
+    before = revisions[-1]["revision"] if revisions else None
     labels, description = _labels(fleet, release)
     argv = _upgrade_argv(release, options, labels, description)
     rollback = "on" if options.rollback else "off"
@@ -137,7 +157,10 @@ def _upgrade(
         rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch)
     except (StepFailed, rollout.RolloutFailed) as exc:
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
-        raise FleetError(_explain_failure(runner, release, exc, options)) from None
+        raise FleetError(_explain_failure(runner, release, exc, options, before)) from None
+    except (KeyboardInterrupt, SystemExit):
+        _interrupted(release, options, before)
+        raise
     steps("record")
     commit = labels[helm.LABEL_COMMIT]
     info = helm.deployed_info(runner, name, name, options.helm) or {}
@@ -177,17 +200,18 @@ def check_hub(
     with (
         _recorded(result, steps),
         prepared(fleet, hub, env, options, own, steps, require_image=False) as release,
+        _locked(release.runner, release.name, options, steps),
     ):
-        serving = helm.deployed_info(release.runner, release.name, release.name, options.helm)
-        if not serving:
+        info = helm.deployed_info(release.runner, release.name, release.name, options.helm)
+        if not info:
             raise FleetError(f"release {release.name} is not deployed: nothing to check")
-        result.revision, result.image = serving["revision"], serving["image"]
+        result.revision, result.image = info["revision"], info["image"]
         _health_check(fleet, release, steps, result)
     return result
 
 
 def _explain_failure(
-    runner: Runner, release: Release, exc: FleetError, options: DeployOptions
+    runner: Runner, release: Release, exc: FleetError, options: DeployOptions, before: int | None
 ) -> str:
     """What failed, which workload and why, and what is serving now (after rolling back)."""
     quiet, name = runner.quiet(), release.name
@@ -205,11 +229,37 @@ def _explain_failure(
             _undo(runner, name, options)
     with contextlib.suppress(FleetError):
         revisions = helm.history(quiet, name, name, options.helm)
-        lines.append(_serving_after_failure(revisions, name, options))
+        lines.append(_serving_after_failure(revisions, name, options, before))
     if not options.rollback:
         hub, env = release.hub.name, release.env
         lines.append(f"--no-rollback: run `invoke rollback --hub {hub} --env {env}` to go back")
     return "\n".join(lines)
+
+
+def _interrupted(release: Release, options: DeployOptions, before: int | None) -> None:
+    """Ctrl-C or SIGTERM mid-upgrade: back to the last good revision before exiting.
+
+    Interrupted again, the release stays pending, and the next deploy recovers it.
+    """
+    hub, env, name = release.hub.name, release.env, release.name
+    if not options.rollback:
+        say(
+            hub,
+            env,
+            f"interrupted: {name} is left as it is (--no-rollback); `invoke status` shows it",
+        )
+        return
+    say(
+        hub,
+        env,
+        f"interrupted: returning {name} to its last good revision (interrupt again to skip)",
+    )
+    try:
+        _undo(release.runner, name, options)
+        revisions = helm.history(release.runner.quiet(), name, name, options.helm)
+        say(hub, env, _serving_after_failure(revisions, name, options, before))
+    except FleetError as exc:
+        say(hub, env, f"could not roll back ({exc}); the next deploy recovers the release")
 
 
 def _undo(runner: Runner, name: str, options: DeployOptions) -> None:
@@ -238,14 +288,24 @@ def _undo(runner: Runner, name: str, options: DeployOptions) -> None:
     runner.run(argv, step=f"roll {name} back to revision {good}")
 
 
-def _serving_after_failure(revisions: list[dict], name: str, options: DeployOptions) -> str:
-    """One line on what serves after a failed upgrade: the rollback's revision, or why none."""
+def _serving_after_failure(
+    revisions: list[dict], name: str, options: DeployOptions, before: int | None
+) -> str:
+    """One line on what serves after a failed upgrade: the rollback's revision, or why none.
+
+    `before` is the newest revision before the upgrade: if it is still the newest, the upgrade
+    made none; only a revision made by a rollback (helm's or ours, "Rollback to N") says so.
+    """
     if not revisions:
         return f"release {name} does not exist (the first install failed and was removed)"
     latest = revisions[-1]
     if latest["status"] == "deployed":
-        how = "rolled back" if options.rollback else "unchanged"
-        return f"serving now ({how}): revision {latest['revision']} of {name}"
+        number = latest["revision"]
+        if number == before:
+            return f"serving now (unchanged, the upgrade made no revision): revision {number} of {name}"
+        if str(latest.get("description", "")).startswith("Rollback"):
+            return f"serving now (rolled back): revision {number} of {name}"
+        return f"revision {number} of {name} is deployed, but it did not roll out"
     serving = [r for r in revisions if r["status"] == "deployed"]
     if options.rollback:
         hint = f"the rollback did not finish in time (revision {latest['revision']} {latest['status']})"
@@ -287,7 +347,10 @@ def rollback_hub(
         hub = fleet.hub(hub_name)
         fleet.check_env(hub, env)
         name = hub.release(env)
-        with cluster_runner(fleet, hub.cluster, options.access, own, steps) as run:
+        with (
+            cluster_runner(fleet, hub.cluster, options.access, own, steps) as run,
+            _locked(run, name, options, steps),
+        ):
             steps("history", f"release {name}")
             revisions = helm.history(run, name, name, options.helm)
             if not revisions:

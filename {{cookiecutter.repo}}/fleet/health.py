@@ -1,7 +1,8 @@
 """`invoke health`: proof that a deployed hub serves, from its API to code run in a kernel.
 
 The hub is reached through `kubectl port-forward` to its proxy's Service, which works before any
-DNS or ingress exists. With the hub's health-check service token (in its sops secrets, given its
+DNS or ingress exists, or through its public URL when its hub.yaml names one for the environment
+(`urls:`), which proves the ingress, DNS and TLS too. With the hub's health-check service token (in its sops secrets, given its
 role by its values), a test user is made, its server started from the hub's single-user image,
 a line of code executed in a kernel there, then the server stopped and the user removed, on
 every exit path. Each step is timed and retried a bounded number of times; a failure names the
@@ -40,6 +41,10 @@ SERVER_TIMEOUT = 300  # seconds for the user's server to start (an image pull in
 
 class HealthFailed(FleetError):
     """A step of the health check failed; the message names it."""
+
+
+class Hopeless(HealthFailed):
+    """A failure that another attempt cannot mend (a server pod that cannot start): not retried."""
 
 
 @dataclass
@@ -88,6 +93,19 @@ def port_forward(runner: Runner, namespace: str, service: str = "proxy-public") 
         proc.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def reached(release: Release, say: Callable[[str], None]) -> Iterator[str]:
+    """The URL the check goes through: the hub's public one if hub.yaml names it, or a port-forward."""
+    public = release.hub.urls.get(release.env)
+    if public:
+        say(f"health check: through the hub's public URL {public}")
+        yield public.rstrip("/")
+        return
+    with port_forward(release.runner, release.name) as url:
+        say(f"health check: through a port-forward to svc/proxy-public ({url})")
+        yield url
+
+
 class Hub:
     """The hub's REST API, and its user servers' API, through the proxy."""
 
@@ -117,7 +135,7 @@ class Hub:
     def run_code(self) -> str:
         """Start a kernel on the test user's server, run CODE, return what it printed."""
         kernel = self.call("POST", f"/user/{USER}/api/kernels", {"name": "python3"})
-        socket_url = self.url.replace("http://", "ws://", 1)
+        socket_url = "ws" + self.url.removeprefix("http")  # http: ws, https: wss
         channels = f"{socket_url}/user/{USER}/api/kernels/{kernel['id']}/channels"
         ws = websocket.create_connection(
             channels, header=[f"Authorization: token {self.token}"], timeout=60
@@ -155,28 +173,49 @@ def _execute_request(msg_id: str) -> dict:
     }
 
 
-def _retried(action: Callable[[], object], attempts: int = ATTEMPTS, pause: float = 2.0):
-    """The action's result; a HealthFailed is retried `attempts` times in all, then raised."""
+def _retried(
+    action: Callable[[], object],
+    attempts: int = ATTEMPTS,
+    pause: float = 2.0,
+    before_retry: Callable[[], object] = lambda: None,
+):
+    """The action's result; a HealthFailed is tried `attempts` times in all, then raised.
+
+    A `Hopeless` failure is raised at once; `before_retry` cleans up between attempts.
+    """
     for attempt in range(1, attempts + 1):
         try:
             return action()
+        except Hopeless:
+            raise
         except HealthFailed:
             if attempt == attempts:
                 raise
             time.sleep(pause * attempt)
+            before_retry()
     raise AssertionError("unreachable")
 
 
 def _wait_for_server(hub: Hub, runner: Runner, namespace: str, since: datetime) -> None:
-    """Until the test user's server is ready; at once when its pod cannot start (rollout)."""
+    """Until the test user's server is ready.
+
+    Stops at once when its pod cannot start (fleet.rollout) or the time is up: `Hopeless`, since
+    another attempt would fail the same way or wait as long again. A spawn the hub gave up on (the
+    server gone, never ready) is a plain failure, which the caller may try again.
+    """
     deadline = time.monotonic() + SERVER_TIMEOUT
-    while not hub.server().get("ready"):
+    while True:
+        server = hub.server()
+        if server.get("ready"):
+            return
         hopeless = rollout.hopeless(runner, namespace, since)
         if hopeless:
-            raise HealthFailed(f"the test user's server cannot start:\n{hopeless}")
+            raise Hopeless(f"the test user's server cannot start:\n{hopeless}")
+        if not server:
+            raise HealthFailed("the hub gave up starting the test user's server")
         if time.monotonic() > deadline:
             lines = rollout.diagnose(runner.quiet(), namespace)
-            raise HealthFailed("\n".join([f"no server within {SERVER_TIMEOUT}s", *lines]))
+            raise Hopeless("\n".join([f"no server within {SERVER_TIMEOUT}s", *lines]))
         time.sleep(2)
 
 
@@ -184,10 +223,7 @@ def _remove_test_user(hub: Hub) -> None:
     """Stop the test user's server and delete the user (nothing when there is none)."""
     if hub.call("GET", f"/hub/api/users/{USER}", ok=(404,)) is None:
         return
-    hub.call("DELETE", f"/hub/api/users/{USER}/server", ok=(204, 202, 400, 404))
-    deadline = time.monotonic() + 120
-    while hub.server() and time.monotonic() < deadline:
-        time.sleep(1)
+    _stop_server(hub)
     hub.call("DELETE", f"/hub/api/users/{USER}", ok=(204, 404))
 
 
@@ -209,7 +245,15 @@ def _start_server(hub: Hub, runner: Runner, namespace: str) -> None:
         hub.call("POST", f"/hub/api/users/{USER}/server")
         _wait_for_server(hub, runner, namespace, since)
     except HealthFailed as exc:
-        raise HealthFailed("\n".join([str(exc), *_hub_log(runner, namespace)])) from None
+        raise type(exc)("\n".join([str(exc), *_hub_log(runner, namespace)])) from None
+
+
+def _stop_server(hub: Hub) -> None:
+    """Stop the test user's server before it is started again."""
+    hub.call("DELETE", f"/hub/api/users/{USER}/server", ok=(204, 202, 400, 404))
+    deadline = time.monotonic() + 120
+    while hub.server() and time.monotonic() < deadline:
+        time.sleep(1)
 
 
 def _run_code(hub: Hub) -> None:
@@ -237,12 +281,17 @@ def run(release: Release, expected_version: str, say: Callable[[str], None]) -> 
 
     try:
         token = token_of(release.render["values_files"][-1])
-        with port_forward(runner, namespace) as url:
+        with reached(release, say) as url:
             hub = Hub(url, token)
+
+            def start_server() -> None:  # twice at most, the first attempt's server stopped
+                attempt = lambda: _start_server(hub, runner, namespace)  # noqa: E731
+                _retried(attempt, attempts=2, before_retry=lambda: _stop_server(hub))
+
             step("hub api", lambda: _retried(lambda: version_is_expected(hub)))
             try:
                 step("test user", lambda: _retried(lambda: _make_user(hub)))
-                step("server start", lambda: _start_server(hub, runner, namespace))
+                step("server start", start_server)
                 step("kernel", lambda: _retried(lambda: _run_code(hub)))
             finally:
                 # Also after a failure or Ctrl-C: the test user and its server never stay.

@@ -21,6 +21,12 @@ from .runner import Runner
 LABEL_COMMIT = "fleet-commit"
 LABEL_IMAGE_TAG = "fleet-image-tag"
 LABEL_DIRTY = "fleet-dirty"
+# Whose release it is; releases made before these labels are known by LABEL_COMMIT and their
+# name, <hub>-<env>, in the namespace of that name (fleet.orphans).
+LABEL_FLEET = "fleet-name"
+LABEL_HUB = "fleet-hub"
+LABEL_ENV = "fleet-env"
+LABEL_CLUSTER = "fleet-cluster"  # the cluster definition it was deployed through
 LABEL_HEALTH = "fleet-health"  # passed or failed: the last health check of the revision
 LABEL_HEALTH_AT = "fleet-health-at"  # when, in seconds since the epoch
 GOOD = ("deployed", "superseded")
@@ -33,11 +39,11 @@ def binary(environ: Mapping[str, str] = os.environ) -> str:
     return environ.get("FLEET_HELM") or "helm"
 
 
-def parse_timeout(text: str) -> int:
+def parse_timeout(text: str, option: str = "timeout") -> int:
     """A helm/kubectl duration such as 10m, 90s or 1h30m, in seconds; a clear error otherwise."""
     match = DURATION.match(str(text).strip())
     if not text or not match or not any(match.groups()):
-        raise FleetError(f"timeout {text!r}: expected a duration such as 30s, 10m or 1h30m")
+        raise FleetError(f"{option} {text!r}: expected a duration such as 30s, 10m or 1h30m")
     hours, minutes, seconds = (int(g or 0) for g in match.groups())
     return hours * 3600 + minutes * 60 + seconds
 
@@ -228,15 +234,22 @@ def last_good_revision(revisions: list[dict], before: int | None = None) -> int 
 
 
 def recover_pending(
-    runner: Runner, release: str, timeout: str, helm: str | None = None, out=sys.stderr
+    runner: Runner,
+    release: str,
+    timeout: str,
+    helm: str | None = None,
+    out=sys.stderr,
+    revisions: list[dict] | None = None,
 ) -> str | None:
     """Undo a revision left pending (an upgrade killed by Ctrl-C), so the next upgrade can run.
 
     Rolls back to the last good revision, or uninstalls a release that never deployed.
-    Returns what it did, or None when nothing was pending.
+    Returns what it did, or None when nothing was pending. Only a holder of the release's
+    deploy lock (fleet.lock) may call it: then no live process is upgrading it.
     """
     helm = helm or binary()
-    revisions = history(runner, release, release, helm)
+    if revisions is None:
+        revisions = history(runner, release, release, helm)
     if not revisions or not revisions[-1]["status"].startswith("pending-"):
         return None
     stuck = revisions[-1]

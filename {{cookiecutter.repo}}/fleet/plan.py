@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, helm, images, report, review
+from . import config, helm, images, orphans, report, review
 from .config import Fleet, Hub
 from .credentials import Access
 from .errors import FleetError
@@ -45,6 +45,10 @@ class Plan:
         reasons = self.deploy.setdefault((hub, env), [])
         if reason not in reasons:
             reasons.append(reason)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
 
     def add_build(self, image: str, reason: str) -> None:
         reasons = self.build.setdefault(image, [])
@@ -136,7 +140,11 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
         elif scope == HUB:
             hubs = [fleet.hubs[name]] if name in fleet.hubs else []
             if not hubs:
-                plan.notes.append(f"hub {name!r} is not in the fleet (removed?): not deployed")
+                plan.note(
+                    f"hub {name!r} is not in the repository (removed or renamed): not deployed; "
+                    "its releases keep serving until retired: `invoke status` lists them, "
+                    f"`invoke retire --hub {name} --env ENV` removes one"
+                )
         else:
             raise FleetError(f"rule scope {scope!r} is unknown (fleet/rules.py)")
         for hub in hubs:
@@ -296,21 +304,33 @@ def make_plan(
     return plan_between(fleet, git, base, head, envs)
 
 
+class Live:
+    """The clusters' live releases, through one private KUBECONFIG per cluster, made when needed."""
+
+    def __init__(self, fleet: Fleet, runner: Runner, access: Access, stack: contextlib.ExitStack):
+        self.fleet, self.runner, self.access, self.stack = fleet, runner, access, stack
+        self.runners: dict[str, Runner] = {}
+
+    def on(self, cluster: str) -> Runner:
+        if cluster not in self.runners:
+            own = cluster_runner(self.fleet, cluster, self.access, self.runner)
+            self.runners[cluster] = self.stack.enter_context(own)
+        return self.runners[cluster]
+
+    def info_of(self, hub: Hub, env: str) -> dict | None:
+        release = hub.release(env)
+        # The newest revision, whatever its status: a failed or pending one is planned again.
+        return helm.latest_info(self.on(hub.cluster), release, release)
+
+    def orphans(self) -> list[orphans.Orphan]:
+        return orphans.everywhere(self.fleet, {c: self.on(c) for c in self.fleet.clusters})
+
+
 @contextlib.contextmanager
-def live_releases(fleet: Fleet, runner: Runner, access: Access | None = None) -> Iterator[InfoOf]:
-    """`info_of(hub, env)` reading each release's record on its cluster (one KUBECONFIG per cluster)."""
+def live_releases(fleet: Fleet, runner: Runner, access: Access | None = None) -> Iterator[Live]:
+    """The live releases of the fleet's clusters (`Live`), credentials removed after."""
     with contextlib.ExitStack() as stack:
-        runners: dict[str, Runner] = {}
-
-        def info_of(hub: Hub, env: str) -> dict | None:
-            if hub.cluster not in runners:
-                own = cluster_runner(fleet, hub.cluster, access or Access(), runner)
-                runners[hub.cluster] = stack.enter_context(own)
-            release = hub.release(env)
-            # The newest revision, whatever its status: a failed or pending one is planned again.
-            return helm.latest_info(runners[hub.cluster], release, release)
-
-        yield info_of
+        yield Live(fleet, runner, access or Access(), stack)
 
 
 def tag_of(fleet: Fleet) -> Callable[[str], str]:
@@ -341,11 +361,16 @@ def run(
         if head_commit != git.resolve("HEAD"):
             # Plan with the config and files of the head commit, not of the working tree.
             fleet = config.load(stack.enter_context(git.tree(head_commit)))
-        info_of = None
+        live = None
         if base == DEPLOYED and check_labels(labels) is None:
-            info_of = stack.enter_context(live_releases(fleet, runner, access))
-        result = make_plan(fleet, git, base, head_commit, envs, labels, info_of)
+            live = stack.enter_context(live_releases(fleet, runner, access))
+        result = make_plan(fleet, git, base, head_commit, envs, labels, live and live.info_of)
         data = result.as_data(fleet, tag_of(fleet))
+        if live:  # the clusters are at hand: their releases no hub owns any more, once each
+            found = live.orphans()
+            data["orphans"] = [vars(o) | {"retire": o.advice()} for o in found]
+            for orphan in found:
+                result.note(orphan.line())
         if markdown_file:
             diffs = {}
             if base != DEPLOYED:

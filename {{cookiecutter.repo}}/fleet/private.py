@@ -17,22 +17,29 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-# Folders that exist now, in any thread, so a SIGTERM can remove them all at once.
-_LIVE: set[Path] = set()
+# Folders that exist now, and the thread that made each, so a SIGTERM can remove them.
+_LIVE: dict[Path, int] = {}
 _LOCK = threading.Lock()
 
 
-def _remove_all() -> None:
+class Terminated(SystemExit):
+    """SIGTERM: the process unwinds (every `directory` removed) and exits 143."""
+
+
+def _remove_other_threads() -> None:
+    main = threading.main_thread().ident
     with _LOCK:
-        for path in list(_LIVE):
-            shutil.rmtree(path, ignore_errors=True)
+        for path, owner in list(_LIVE.items()):
+            if owner != main:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _on_sigterm(signum, frame):
-    # Python runs handlers in the main thread only, so with several deploys running in worker
-    # threads, their decrypted secrets are removed here before the process exits.
-    _remove_all()
-    raise SystemExit(128 + signum)
+    # Python runs handlers in the main thread only, so deploys running in worker threads never
+    # see the signal: their decrypted secrets are removed here. The main thread's are removed as
+    # it unwinds, after a deploy it interrupted has rolled back (with its credentials).
+    _remove_other_threads()
+    raise Terminated(128 + signum)
 
 
 def install_signal_handlers() -> None:
@@ -47,13 +54,13 @@ def directory(prefix: str = "fleet-") -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix=prefix))
     os.chmod(path, 0o700)
     with _LOCK:
-        _LIVE.add(path)
+        _LIVE[path] = threading.get_ident()
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
         with _LOCK:
-            _LIVE.discard(path)
+            _LIVE.pop(path, None)
 
 
 def write(path: Path, text: str) -> Path:

@@ -34,6 +34,7 @@ class DeployOptions:
     build: bool = False
     helm: str = "helm"
     health_check: bool = True
+    lock_timeout: str = "5m"
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **given: object) -> DeployOptions:
@@ -45,6 +46,7 @@ class DeployOptions:
             "helm": helm.binary(environ),
             # FLEET_HEALTH_CHECK=off where nothing can serve (kwok's fake nodes).
             "health_check": environ.get("FLEET_HEALTH_CHECK", "on").lower() not in OFF,
+            "lock_timeout": environ.get("FLEET_LOCK_TIMEOUT") or cls.lock_timeout,
         }
         chosen = {k: v for k, v in given.items() if v is not None}
         return cls(**{**defaults, **chosen})
@@ -133,7 +135,9 @@ def prepared(
     steps.name = "validate"
     hub = fleet.hub(hub_name)
     fleet.check_env(hub, env)
+    hub.required_secrets(env)
     helm.parse_timeout(options.timeout)
+    helm.parse_timeout(options.lock_timeout, "--lock-timeout")
     with cluster_runner(fleet, hub.cluster, options.access, runner, steps) as own:
         steps("image")
         image = resolve_image(

@@ -58,7 +58,8 @@ def print_plan(data: dict, notes: list[str], console: Console | None = None) -> 
     console.print(table if data["deploy"] else "Deploy: nothing")
     console.print(builds if data["build"] else "Build: nothing")
     for note in notes:
-        console.print(f"note: {note}")
+        # A note may hold a command to copy: never wrapped, never read as markup.
+        console.print(f"note: {note}", soft_wrap=True, markup=False, highlight=False)
 
 
 def _reasons(reasons: list[str]) -> str:

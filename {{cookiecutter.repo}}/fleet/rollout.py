@@ -44,6 +44,23 @@ def workloads(runner: Runner, namespace: str) -> list[str]:
     return names
 
 
+def not_ready_workloads(runner: Runner) -> dict[str, list[str]]:
+    """Namespace -> its workloads with fewer ready replicas than wanted, in one call per cluster."""
+    argv = ["kubectl", "get", ",".join(KINDS), "--all-namespaces", "--output", "json"]
+    proc = runner.run(argv, step="read the workloads' readiness", mutates=False)
+    found: dict[str, list[str]] = {}
+    for item in json.loads(proc.stdout).get("items", []):
+        meta, spec, state = item["metadata"], item.get("spec", {}), item.get("status", {})
+        if item["kind"] == "DaemonSet":
+            wanted, ready = state.get("desiredNumberScheduled", 0), state.get("numberReady", 0)
+        else:
+            wanted, ready = spec.get("replicas", 1), state.get("readyReplicas", 0)
+        lagging = found.setdefault(meta["namespace"], [])
+        if ready < wanted:
+            lagging.append(f"{item['kind'].lower()}/{meta['name']} {ready}/{wanted}")
+    return found
+
+
 def owner_workload(pod: str, names: list[str]) -> str | None:
     """The workload a pod belongs to, from its name (<deploy>-<hash>-<id>, <sts>-<n>, <ds>-<id>)."""
     best = None

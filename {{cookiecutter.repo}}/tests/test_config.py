@@ -69,6 +69,28 @@ def test_schema_error_names_file_and_field(repo):
     assert "imgae" in str(err.value)
 
 
+def test_a_hub_may_name_its_public_url_per_environment(repo):
+    urls = "urls:\n  staging: https://alpha.staging.example.org\n"
+    write(repo / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n" + urls)
+    assert config.load(repo).hub("alpha").urls == {"staging": "https://alpha.staging.example.org"}
+    assert config.load(repo).hub("beta").urls == {}
+
+
+@pytest.mark.parametrize(
+    ("urls", "named"),
+    [
+        ("urls:\n  staging: alpha.example.org\n", "alpha.example.org"),
+        ("urls:\n  staging: ftp://alpha.example.org\n", "ftp://"),
+        ("urls:\n  qa: https://alpha.example.org\n", "qa"),
+    ],
+)
+def test_a_public_url_that_is_not_one_or_names_no_environment_is_refused(repo, urls, named):
+    write(repo / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n" + urls)
+    with pytest.raises(FleetError, match=r"hubs/alpha/hub.yaml.*urls") as err:
+        config.load(repo)
+    assert named in str(err.value)
+
+
 def test_hub_naming_a_missing_cluster_is_refused(repo):
     write(repo / "hubs/alpha/hub.yaml", "cluster: nowhere\n")
     with pytest.raises(

@@ -48,9 +48,14 @@ def fleet(tmp_path: Path):
     )
     write(tmp_path / "images/default/Dockerfile", "FROM x\n")
     write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\nimage: default\n")
+    write(tmp_path / "hubs/alpha/secrets/staging.yaml", "sops: {}\n")
     write(
         tmp_path / "hubs/beta/hub.yaml",
         "cluster: main\nexternal_image: quay.io/a/b:1.0\nenvironments: [staging]\n",
+    )
+    write(
+        tmp_path / "hubs/gamma/hub.yaml",
+        "cluster: main\nexternal_image: quay.io/a/b:1.0\nsecrets: false\n",
     )
     return config.load(tmp_path)
 
@@ -58,9 +63,11 @@ def fleet(tmp_path: Path):
 @pytest.mark.parametrize(
     ("hub", "env", "step", "message"),
     [
-        ("gamma", "staging", "validate", "unknown hub 'gamma'; valid hubs: alpha, beta"),
+        ("delta", "staging", "validate", "unknown hub 'delta'; valid hubs: alpha, beta, gamma"),
         ("beta", "prod", "validate", "unknown env 'prod' for hub 'beta'; valid envs: staging"),
         ("alpha", "staging", "credentials", "kubeconfig /nonexistent not found"),
+        ("alpha", "prod", "validate", "hub alpha: no secrets file for prod ("),
+        ("gamma", "prod", "credentials", "kubeconfig /nonexistent not found"),
     ],
 )
 def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
@@ -96,8 +103,17 @@ def test_status_row():
         "alpha-staging",
         "4",
         "failed (serving 3)",
+        "-",
         "r/i:t",
         "a" * 12,
         "2025-01-02 03:04:05",
     ]
     assert status.row("beta", "prod", "beta-prod", None, None).status == "not installed"
+
+
+def test_status_row_says_which_workloads_are_not_ready_and_who_holds_the_lock():
+    latest = {"revision": 2, "status": "deployed", "commit": "b" * 40, "image": "i"}
+    row = status.row("a", "prod", "a-prod", latest, None, "ci pid 7", ["deployment/hub 0/1"])
+    assert row.status == "deployed; deploy lock held by ci pid 7"
+    assert row.ready == "no: deployment/hub 0/1"
+    assert status.row("a", "prod", "a-prod", latest, None, None, []).ready == "yes"

@@ -1,0 +1,245 @@
+"""One deploy per release at a time: a Lease in the release's namespace, visible to everyone.
+
+The holder names who and where (CI run URL or user@host, pid, command) and renews the Lease while
+it lives; a holder that died (SIGKILL, a laptop closed) stops renewing and its Lease expires. A
+second deploy of the same release waits for the Lease, showing its holder, and fails naming it
+after `--lock-timeout`. Expiry is judged by what this process sees, not by the holder's clock: a
+Lease whose resourceVersion has not changed for its whole duration, or whose renewTime is far in
+the past, has no live holder. Only then may a release left `pending-*` be recovered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import shlex
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .errors import FleetError, StepFailed
+from .runner import Runner
+
+NAME = "fleet-deploy"
+LABEL = "fleet-lock"
+DURATION = 20  # seconds a Lease lives without being renewed
+RENEW_EVERY = 5.0
+STALE = 600  # a renewTime this many seconds old is dead whatever the clocks say
+POLL = 2.0
+
+
+class LockHeld(FleetError):
+    """Another live process holds the release's lock."""
+
+
+def holder() -> str:
+    """Who and where: the CI run's URL, or user@host; then the pid and the command."""
+    env = os.environ
+    if env.get("GITHUB_RUN_ID") and env.get("GITHUB_REPOSITORY"):
+        server = env.get("GITHUB_SERVER_URL", "https://github.com")
+        who = f"{server}/{env['GITHUB_REPOSITORY']}/actions/runs/{env['GITHUB_RUN_ID']}"
+    else:
+        who = f"{getpass.getuser()}@{socket.gethostname()}"
+    command = shlex.join(["invoke", *sys.argv[1:]]) if sys.argv else "invoke"
+    return f"{who} pid {os.getpid()}: {command}"[:1000]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _age(stamp: str | None) -> float:
+    """Seconds since an RFC 3339 MicroTime, by this machine's clock (inf when absent)."""
+    if not stamp:
+        return float("inf")
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return (datetime.now(UTC) - when).total_seconds()
+
+
+def describe(lease: dict) -> str:
+    """The holder and since when, as `status` and a waiting deploy show it."""
+    spec = lease.get("spec") or {}
+    since = (spec.get("acquireTime") or "?")[:19].replace("T", " ")
+    return f"{spec.get('holderIdentity')} (since {since} UTC)"
+
+
+def is_held(lease: dict) -> bool:
+    """Held by someone, by the Lease's own record (what `status` shows)."""
+    spec = lease.get("spec") or {}
+    duration = spec.get("leaseDurationSeconds") or DURATION
+    return bool(spec.get("holderIdentity")) and _age(spec.get("renewTime")) < duration + STALE
+
+
+def _lease(namespace: str, who: str, version: str | None = None, acquired: str | None = None):
+    metadata = {"name": NAME, "namespace": namespace, "labels": {LABEL: "true"}}
+    if version:
+        metadata["resourceVersion"] = version
+    now = _now()
+    spec = {"holderIdentity": who, "leaseDurationSeconds": DURATION}
+    spec |= {"acquireTime": acquired or now, "renewTime": now}
+    return {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+class _Lost(Exception):
+    """Someone else changed the Lease between our read and our write."""
+
+
+def _write(runner: Runner, verb: str, lease: dict, step: str) -> dict:
+    argv = ["kubectl", verb, "-f", "-", "-o", "json"]
+    try:
+        proc = runner.run(argv, step=step, input=json.dumps(lease))
+    except StepFailed as exc:
+        said = exc.stderr
+        if "AlreadyExists" in said or "the object has been modified" in said or "Conflict" in said:
+            raise _Lost() from None
+        raise
+    return json.loads(proc.stdout)
+
+
+def _read(runner: Runner, namespace: str) -> dict | None:
+    argv = ["kubectl", "get", "lease", NAME, "--namespace", namespace, "-o", "json"]
+    argv += ["--ignore-not-found"]
+    proc = runner.run(argv, step=f"read the deploy lock of {namespace}", mutates=False)
+    return json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def _ensure_namespace(runner: Runner, namespace: str) -> None:
+    argv = ["kubectl", "create", "namespace", namespace]
+    proc = runner.run(argv, step=f"create namespace {namespace}", check=False)
+    if proc.returncode != 0 and "AlreadyExists" not in proc.stderr:
+        raise StepFailed(f"create namespace {namespace}", proc.returncode, proc.stderr)
+
+
+@dataclass
+class _Seen:
+    """When this process first saw the Lease at its current resourceVersion."""
+
+    version: str = ""
+    since: float = 0.0
+
+    def unchanged_for(self, lease: dict) -> float:
+        version = lease["metadata"]["resourceVersion"]
+        if version != self.version:
+            self.version, self.since = version, time.monotonic()
+        return time.monotonic() - self.since
+
+
+def _free(lease: dict, seen: _Seen) -> bool:
+    spec = lease.get("spec") or {}
+    if not spec.get("holderIdentity"):
+        return True
+    duration = spec.get("leaseDurationSeconds") or DURATION
+    return seen.unchanged_for(lease) > duration or _age(spec.get("renewTime")) > duration + STALE
+
+
+class Lock:
+    """A held release lock: renewed by a thread until released."""
+
+    def __init__(self, runner: Runner, namespace: str, lease: dict, who: str):
+        self.runner, self.namespace, self.who = runner, namespace, who
+        self.lease, self.lost, self._forgotten = lease, "", False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"lock {namespace}", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._stop.wait(RENEW_EVERY):
+            try:
+                self.lease = self._replace(self.who)
+            except _Lost:
+                self.lost = f"the deploy lock of {self.namespace} was taken over by someone else"
+                print(f"warning: {self.lost}", file=sys.stderr, flush=True)
+                return
+            except FleetError as exc:  # the API unreachable for a moment: try again
+                print(f"warning: renewing the deploy lock: {exc}", file=sys.stderr, flush=True)
+
+    def _replace(self, who: str | None) -> dict:
+        meta, spec = self.lease["metadata"], self.lease["spec"]
+        lease = _lease(self.namespace, who or "", meta["resourceVersion"], spec.get("acquireTime"))
+        if who is None:
+            del lease["spec"]["holderIdentity"]
+        return _write(self.runner, "replace", lease, f"renew the deploy lock of {self.namespace}")
+
+    def forget(self) -> None:
+        """Stop renewing and never write the Lease again: its namespace is being deleted."""
+        self._stop.set()
+        self._thread.join()
+        self._forgotten = True
+
+    def release(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if not self.lost and not self._forgotten:
+            with contextlib.suppress(_Lost, FleetError):
+                self._replace(None)
+
+
+def _acquire(runner: Runner, namespace: str, who: str, wait: float, say) -> dict:
+    deadline, seen, shown = time.monotonic() + wait, _Seen(), ""
+    while True:
+        lease = _read(runner, namespace)
+        try:
+            if lease is None:
+                _ensure_namespace(runner, namespace)
+                return _write(runner, "create", _lease(namespace, who), "take the deploy lock")
+            if _free(lease, seen):
+                version = lease["metadata"]["resourceVersion"]
+                return _write(
+                    runner, "replace", _lease(namespace, who, version), "take the deploy lock"
+                )
+        except _Lost:
+            continue  # another process got there first: look again
+        if describe(lease) != shown:
+            shown = describe(lease)
+            say(f"waiting for the deploy lock of {namespace}, held by {shown}")
+        if time.monotonic() > deadline:
+            raise LockHeld(
+                f"release {namespace} is being deployed by {shown}; try again when it is done, "
+                "or wait longer with --lock-timeout"
+            )
+        time.sleep(POLL)
+
+
+@contextlib.contextmanager
+def held(
+    runner: Runner, namespace: str, wait: float, say: Callable[[str], None]
+) -> Iterator[Lock | None]:
+    """The release's lock for the duration of the block (nothing to hold in a dry run)."""
+    if runner.dry_run:
+        yield None
+        return
+    quiet, who = runner.quiet(), holder()
+    lease = _acquire(quiet, namespace, who, wait, say)
+    lock = Lock(quiet, namespace, lease, who)
+    say(f"deploy lock of {namespace} held")
+    try:
+        yield lock
+    finally:
+        lock.release()
+
+
+def held_locks(runner: Runner) -> dict[str, str]:
+    """Namespace -> holder of every deploy lock held in the cluster (for `invoke status`)."""
+    argv = ["kubectl", "get", "leases", "--all-namespaces", "-l", f"{LABEL}=true", "-o", "json"]
+    proc = runner.run(argv, step="read the deploy locks", mutates=False)
+    found = {}
+    for lease in json.loads(proc.stdout).get("items", []):
+        if not is_held(lease):
+            continue
+        spec, text = lease["spec"], describe(lease)
+        silent = _age(spec.get("renewTime"))
+        if silent > (spec.get("leaseDurationSeconds") or DURATION):
+            text += f", not renewed for {silent:.0f}s: its holder is gone, the next deploy takes it"
+        found[lease["metadata"]["namespace"]] = text
+    return found

@@ -1,0 +1,116 @@
+"""`invoke retire`: uninstall the release of a hub the repository no longer deploys.
+
+It shows what goes first (the release, and with --delete-namespace the namespace and the users'
+volumes in it), asks unless --yes, holds the release's deploy lock while it works, and refuses a
+hub x env the repository still deploys there: the next deploy would bring it back.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import helm, lock
+from .config import Fleet
+from .errors import FleetError
+from .release import DeployOptions, cluster_runner, say
+from .runner import Runner
+
+
+@dataclass(frozen=True)
+class RetireOptions:
+    cluster: str | None = None
+    delete_namespace: bool = False
+    yes: bool = False
+    dry_run: bool = False
+
+
+def _cluster(fleet: Fleet, hub: str, env: str, given: str | None) -> str:
+    """The cluster to retire from: --cluster, else the hub's, else the only one."""
+    if given:
+        if given not in fleet.clusters:
+            valid = ", ".join(sorted(fleet.clusters)) or "(none)"
+            raise FleetError(f"unknown cluster {given!r}; valid clusters: {valid}")
+        return given
+    if hub in fleet.hubs:
+        return fleet.hubs[hub].cluster
+    if len(fleet.clusters) == 1:
+        return next(iter(fleet.clusters))
+    valid = ", ".join(sorted(fleet.clusters))
+    raise FleetError(
+        f"hub {hub} is not in the repository: name its cluster with --cluster ({valid})"
+    )
+
+
+def _refuse_if_deployed(fleet: Fleet, hub: str, env: str, cluster: str) -> None:
+    found = fleet.hubs.get(hub)
+    if found and env in found.environments and found.cluster == cluster:
+        raise FleetError(
+            f"hub {hub} is still in the repository for {env} on cluster {cluster}: its next "
+            f"deploy would bring the release back; remove it first (`git rm -r hubs/{hub}`, or "
+            f"drop {env} from its `environments`), then retire it"
+        )
+
+
+def _volumes(run: Runner, namespace: str) -> list[str]:
+    argv = ["kubectl", "get", "persistentvolumeclaims", "--namespace", namespace, "-o", "json"]
+    proc = run.run(argv, step=f"list the volumes in {namespace}", mutates=False)
+    return [i["metadata"]["name"] for i in json.loads(proc.stdout).get("items", [])]
+
+
+def _what_goes(fleet: Fleet, run: Runner, name: str, options: RetireOptions, helm_bin: str) -> str:
+    info = helm.latest_info(run, name, name, helm_bin)
+    if info is None:
+        raise FleetError(f"release {name} is not installed on cluster {options.cluster}")
+    labels = helm.revision_labels(run, name, name).get(info["revision"], {})
+    owner = labels.get(helm.LABEL_FLEET)
+    if fleet.name and owner and owner != fleet.name:
+        raise FleetError(f"release {name} belongs to fleet {owner}, not {fleet.name}: not retired")
+    lines = [
+        f"release {name} on cluster {options.cluster}: revision {info['revision']} "
+        f"({info['status']}), image {info['image'] or 'chart default'}, "
+        f"commit {(info['commit'] or 'unknown')[:12]}"
+    ]
+    if options.delete_namespace:
+        volumes = _volumes(run, name)
+        lines.append(f"namespace {name} and everything in it")
+        if volumes:
+            lines.append(
+                f"{len(volumes)} volume claim(s), users' data with them: {', '.join(volumes)}"
+            )
+    return "\n".join(f"  {line}" for line in lines)
+
+
+def retire(
+    fleet: Fleet,
+    hub: str,
+    env: str,
+    options: RetireOptions,
+    deploy_options: DeployOptions,
+    runner: Runner,
+    confirm: Callable[[str], bool],
+) -> bool:
+    """Uninstall the release (and its namespace if asked); False when not confirmed."""
+    fleet.check_environment(env)
+    cluster = _cluster(fleet, hub, env, options.cluster)
+    options = RetireOptions(cluster, options.delete_namespace, options.yes, options.dry_run)
+    _refuse_if_deployed(fleet, hub, env, cluster)
+    wait = helm.parse_timeout(deploy_options.lock_timeout, "--lock-timeout")
+    name = f"{hub}-{env}"
+    with cluster_runner(fleet, cluster, deploy_options.access, runner.copy(dry_run=False)) as run:
+        what = _what_goes(fleet, run, name, options, deploy_options.helm)
+        print(f"retire {hub}/{env} removes:\n{what}", flush=True)
+        if options.dry_run:
+            print("dry run: nothing removed", flush=True)
+            return True
+        if not options.yes and not confirm(name):
+            return False
+        with lock.held(run, name, wait, lambda text: say(hub, env, text)) as held:
+            argv = [deploy_options.helm, "uninstall", name, "--namespace", name, "--wait"]
+            run.run(argv, step=f"helm uninstall {name}")
+            if options.delete_namespace:
+                held.forget()
+                argv = ["kubectl", "delete", "namespace", name, "--wait=true", "--timeout=5m"]
+                run.run(argv, step=f"delete namespace {name}")
+    return True
