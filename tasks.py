@@ -30,18 +30,30 @@ def toolchain(c, optional=True):
 
 
 @task(
-    name="cluster-up", help={"name": f"Name of the stack and cluster (default {stack.DEV_NAME})."}
+    name="cluster-up",
+    help={
+        "name": f"Name of the stack and cluster (default {stack.DEV_NAME}).",
+        "real-node": "Also start the real node, one per machine (default: yes).",
+    },
 )
 @_one_line_errors
-def cluster_up(c, name=stack.DEV_NAME):
-    """Start a cluster (kwok's fake nodes and one real node), a registry and a chart repository."""
-    up = stack.up(name)
+def cluster_up(c, name=stack.DEV_NAME, real_node=True):
+    """Start a cluster (kwok's fake nodes and one real node), a registry and a chart repository.
+
+    Run again while the stack runs, it reuses it: same addresses, nothing restarted or lost.
+    """
+    up = stack.up(name, real_node=real_node)
+    if up.reused:
+        print(f"{name} is already running: reusing it, nothing restarted", file=sys.stderr)
+    real = "none (--no-real-node)"
+    if up.node:
+        real = f"{up.node.name} ({up.node.ip}), label {'='.join(node.REAL_NODE_LABEL)}, taint "
+        real += node.REAL_NODE_TAINT
     print(
         f"\nkubeconfig:       {up.cluster.kubeconfig}\n"
         f"registry:         {up.registry.address}\n"
         f"chart repository: {up.chart_repo.url}\n"
-        f"real node:        {up.node.name} ({up.node.ip}), label "
-        f"{'='.join(node.REAL_NODE_LABEL)}, taint {node.REAL_NODE_TAINT}\n"
+        f"real node:        {real}\n"
         f"base image:       {versions.BASE_IMAGE} (local to docker)\n\n"
         f'export PATH="{cache.bin_dir()}:$PATH"\n'
         f'export KUBECONFIG="{up.cluster.kubeconfig}" FLEET_KUBECONFIG="{up.cluster.kubeconfig}"\n'

@@ -10,7 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from toolchain import baseimage, cache, chartrepo, gomod, kwok, node, procs, provision, registry
+from toolchain import (
+    baseimage,
+    cache,
+    chartrepo,
+    gomod,
+    kwok,
+    node,
+    procs,
+    provision,
+    registry,
+    stack,
+)
 
 UPSTREAM_GOMOD = """\
 // generated
@@ -297,3 +308,71 @@ def test_kwok_cluster_config_readies_the_cluster_for_a_real_node(monkeypatch, tm
     )
     assert patches["kube-apiserver"]["service-cluster-ip-range"] == node.SERVICE_RANGE
     assert patches["kube-apiserver"]["advertise-address"] == node.NODE_IP
+
+
+def _cluster_up(name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "cluster-up", "--name", name, "--no-real-node"],
+        cwd=cache.PROJECT_ROOT,
+        env={**os.environ, "PATH": f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def _addresses(out: str) -> dict[str, str]:
+    keys = ("kubeconfig", "registry", "chart repository", "real node")
+    return {
+        k: v.strip() for k, _, v in (line.partition(":") for line in out.splitlines()) if k in keys
+    }
+
+
+def test_cluster_up_again_reuses_the_running_stack(toolchain_bin):
+    # Without the real node: there is one per machine, and another cluster may hold it.
+    name = f"test-reuse-{os.getpid()}"  # a test-* state dir: cleaned up if this session dies
+    kubectl = ["kubectl", "--kubeconfig"]
+    try:
+        first = _cluster_up(name)
+        assert first.returncode == 0, first.stderr
+        addresses = _addresses(first.stdout)
+        assert addresses["real node"] == "none (--no-real-node)"
+        kubeconfig = addresses["kubeconfig"]
+        subprocess.run(
+            [*kubectl, kubeconfig, "create", "configmap", "survivor", "--from-literal=a=b"],
+            check=True,
+            capture_output=True,
+        )
+        second = _cluster_up(name)
+        assert second.returncode == 0, second.stderr
+        assert f"{name} is already running: reusing it, nothing restarted" in second.stderr
+        assert _addresses(second.stdout) == addresses
+        # What the first run held is still there: the cluster's objects, the registry's port.
+        kept = subprocess.run(
+            [*kubectl, kubeconfig, "get", "configmap", "survivor", "-o", "name"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert kept.stdout.strip() == "configmap/survivor", kept.stderr
+        assert procs.http_ok(f"http://{addresses['registry']}/v2/")
+        # Asked for a real node, the stack without one is refused, not torn down.
+        with_node = subprocess.run(
+            [sys.executable, "-m", "invoke", "cluster-up", "--name", name],
+            cwd=cache.PROJECT_ROOT,
+            env={**os.environ, "PATH": f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert with_node.returncode == 1
+        assert with_node.stderr.strip().splitlines()[-1] == (
+            f"error: stack {name} runs without a real node: reuse it with --no-real-node, or "
+            f"stop it with `invoke cluster-down --name {name}` and run cluster-up again for one "
+            "with a real node"
+        )
+        assert procs.http_ok(f"http://{addresses['registry']}/v2/")
+    finally:
+        stack.down(name)

@@ -78,6 +78,15 @@ def holder() -> dict | None:
     return None
 
 
+def running(state_dir: Path) -> Node | None:
+    """The real node started under state_dir, if every one of its processes still runs."""
+    pids = _node_dir(state_dir) / "pids"
+    if not all(procs.recorded_pid(pids / f"{c}.pid") for c in COMPONENTS):
+        return None
+    root = _node_dir(state_dir)
+    return Node(NODE_NAME, NODE_IP, root, root / "containerd" / "containerd.sock")
+
+
 def _claim(state_dir: Path, cluster: str) -> None:
     held = holder()
     if held and Path(held["state_dir"]) != state_dir:

@@ -11,7 +11,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, chartrepo, kwok, node, registry
+from . import cache, chartrepo, kwok, node, procs, registry
+from .run import ToolError
 
 DEV_NAME = "hubfleet-dev"
 
@@ -21,7 +22,8 @@ class Stack:
     cluster: kwok.Cluster
     registry: registry.Registry
     chart_repo: chartrepo.ChartRepo
-    node: node.Node
+    node: node.Node | None  # None: started without the real node
+    reused: bool = False  # already running: nothing was started or stopped
 
 
 def state_dir(name: str) -> Path:
@@ -75,16 +77,78 @@ def start_chart_repo(directory: Path) -> chartrepo.ChartRepo:
     return repo
 
 
-def up(name: str = DEV_NAME) -> Stack:
-    """Start cluster, registry and chart repository under state dir `name` (fresh)."""
+def _answers(check) -> bool:
+    try:
+        return bool(check())
+    except Exception:  # noqa: BLE001 - any failure to answer means the part is down
+        return False
+
+
+def _parts(directory: Path, state: dict) -> dict[str, bool]:
+    """Each part a stack's state records, and whether it answers now."""
+    parts = {}
+    if state.get("registry"):
+        url = f"http://{state['registry']}/v2/"
+        pid = directory / "registry.pid"
+        parts["registry"] = _answers(lambda: procs.recorded_pid(pid) and procs.http_ok(url))
+    if state.get("chart_repo"):
+        url = f"{state['chart_repo']}/index.yaml"
+        pid = directory / "chartrepo.pid"
+        parts["chart repository"] = _answers(lambda: procs.recorded_pid(pid) and procs.http_ok(url))
+    if state.get("kubeconfig"):
+        cluster = kwok.Cluster(state.get("cluster", ""), Path(state["kubeconfig"]))
+        parts["cluster"] = _answers(lambda: kwok.ready_nodes(cluster) >= 1)
+    if state.get("node"):
+        parts["real node"] = _answers(lambda: node.running(directory))
+    return parts
+
+
+def running(name: str, *, real_node: bool = True) -> Stack | None:
+    """The stack `name` if all of it runs (to reuse); None if none of it does (to start afresh).
+
+    Partly running, or running without the real node that is asked for, it is neither reused nor
+    stopped: its releases and images would be lost. The error says how to start afresh.
+    """
+    directory = state_dir(name)
+    state = read_state(directory)
+    parts = _parts(directory, state)
+    if not any(parts.values()):
+        return None
+    again = "stop it with `invoke cluster-down" + (f" --name {name}" if name != DEV_NAME else "")
+    down = [part for part, up in parts.items() if not up]
+    down += [part for part in ("registry", "chart repository", "cluster") if part not in parts]
+    if down:
+        raise ToolError(
+            f"stack {name} is only partly running ({', '.join(down)} not answering): "
+            f"{again}`, then run cluster-up again"
+        )
+    if real_node and "real node" not in parts:
+        raise ToolError(
+            f"stack {name} runs without a real node: reuse it with --no-real-node, or {again}`"
+            " and run cluster-up again for one with a real node"
+        )
+    return Stack(
+        cluster=kwok.Cluster(state["cluster"], Path(state["kubeconfig"])),
+        registry=registry.Registry(state["registry"], directory / "registry.pid"),
+        chart_repo=chartrepo.ChartRepo(state["chart_repo"], directory / "chartrepo.pid"),
+        node=node.running(directory) if "real node" in parts else None,
+        reused=True,
+    )
+
+
+def up(name: str = DEV_NAME, *, real_node: bool = True) -> Stack:
+    """The stack under state dir `name`: the running one, reused, or else started afresh."""
+    reused = running(name, real_node=real_node)
+    if reused:
+        return reused
     directory = state_dir(name)
     if directory.exists():
-        down(name)
+        down(name)  # what is left of a stack none of which runs (after a reboot, a kill)
     try:
         reg = start_registry(directory)
         repo = start_chart_repo(directory)
         cluster = start_cluster(directory, name)
-        real = start_node(directory, cluster, reg.address)
+        real = start_node(directory, cluster, reg.address) if real_node else None
     except BaseException:
         down(name)
         raise
