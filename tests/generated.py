@@ -56,6 +56,15 @@ class GeneratedRepo:
         proc.output = proc.stdout + proc.stderr
         return proc
 
+    def unpulled_image(self, *hubs: str) -> None:
+        """Hubs on kwok's fake nodes, whose pods are Ready whatever their image: none is built."""
+        for hub in hubs:
+            path = self.path / "hubs" / hub / "hub.yaml"
+            doc = yaml.safe_load(path.read_text())
+            doc.pop("image", None)
+            doc["external_image"] = "registry.invalid/never-pulled:1"
+            path.write_text(yaml.safe_dump(doc))
+
     def start(self, *args: str, env: dict | None = None, **popen) -> subprocess.Popen:
         """Start the repo's own invoke in the background (stdout and stderr piped, as text)."""
         return subprocess.Popen(

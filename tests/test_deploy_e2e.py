@@ -215,6 +215,13 @@ def test_pods_never_ready_fails_in_time_names_workload_and_rolls_back(ops):
         ops.release_labels(RELEASE, history[-1]["revision"])["fleet-commit"]
         == ops.release_labels(RELEASE, good["revision"])["fleet-commit"]
     )
+    # The same failure again: its report names its own pod, not the one of the deploy before
+    # (whose events outlive it). Before, both were listed as "(gone now) had warnings".
+    first_pod = proc.stderr.split("deployment/hub: pod ")[1].split()[0]
+    again = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "20s", check=False)
+    assert again.returncode != 0
+    assert "deployment/hub: pod hub-" in again.stderr
+    assert first_pod not in again.stderr, again.stderr[-3000:]
     ops.revert()
 
 

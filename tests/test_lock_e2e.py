@@ -27,9 +27,9 @@ POOL = "e2e.example.org/lock-pool"
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory, local_stack):
     repo = local_repo(tmp_path_factory.mktemp("lock-e2e"), local_stack, org="Lock", hubs=HUB)
-    repo.commit("e2e: sqlite-memory hub database")
+    repo.unpulled_image(HUB)
+    repo.commit("e2e: sqlite-memory hub database, an image nothing pulls")
     with repo.own_releases():
-        repo.invoke("build", "--push")
         repo.invoke("deploy", "--hub", HUB, "--env", ENV)
         yield repo
 
@@ -66,6 +66,10 @@ def waiting_deploy(ops: GeneratedRepo, value: str) -> tuple[subprocess.Popen, st
         "deploy", "--hub", HUB, "--env", ENV, "--timeout", "3m", start_new_session=True
     )
     read_until(child, f"==> [{HUB}/{ENV}] helm upgrade")
+    deadline = time.monotonic() + 30
+    while ops.history(RELEASE)[-1]["status"] != "pending-upgrade":  # helm is waiting now
+        assert time.monotonic() < deadline, "the upgrade never started"
+        time.sleep(0.5)
     return child, commit
 
 

@@ -6,6 +6,7 @@ Everything is validated, with messages naming the file and the field, before any
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -147,10 +148,20 @@ def find_root(start: Path | None = None) -> Path:
     raise FleetError(f"no fleet.yaml in {here} or any parent: run this inside the deployment repo")
 
 
-def _names(folder: Path, marker: str) -> list[str]:
+def _names(folder: Path, marker: str, kind: str) -> list[str]:
+    """The folders holding `marker`; a name is a DNS label, as the schemas' names of them are."""
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if (p / marker).exists())
+    names = sorted(p.name for p in folder.iterdir() if (p / marker).exists())
+    label = re.compile(schema("hub")["$defs"]["dnsLabel"]["pattern"])
+    for name in names:
+        if not label.match(name):
+            raise FleetError(
+                f"{folder / name}: {kind} folder name {name!r} is not a DNS-1123 label (lowercase "
+                "letters, digits and '-', starting and ending with a letter or digit): rename the "
+                "folder"
+            )
+    return names
 
 
 def load(root: Path | None = None) -> Fleet:
@@ -160,18 +171,18 @@ def load(root: Path | None = None) -> Fleet:
     top = validate(read_yaml(fleet_file), "fleet", fleet_file)
 
     clusters = {}
-    for name in _names(root / "clusters", "cluster.yaml"):
+    for name in _names(root / "clusters", "cluster.yaml", "cluster"):
         path = root / "clusters" / name / "cluster.yaml"
         data = validate(read_yaml(path), "cluster", path)
         provider = data["provider"]
         settings = data.get(provider, {})
         clusters[name] = Cluster(name, path.parent, provider, settings)
 
-    images = tuple(_names(root / "images", "Dockerfile"))
+    images = tuple(_names(root / "images", "Dockerfile", "image"))
     environments = tuple(top.get("environments", ENVIRONMENTS))
 
     hubs = {}
-    for name in _names(root / "hubs", "hub.yaml"):
+    for name in _names(root / "hubs", "hub.yaml", "hub"):
         path = root / "hubs" / name / "hub.yaml"
         data = validate(read_yaml(path), "hub", path)
         if data["cluster"] not in clusters:

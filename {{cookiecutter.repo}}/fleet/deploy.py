@@ -10,6 +10,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from . import chart, health, helm, lock, manifests, rollout, sops
 from .config import Fleet
@@ -148,16 +149,18 @@ def _upgrade(
     major = helm.major_version(options.helm)
     steps("helm upgrade", f"helm {major}, timeout {options.timeout}, rollback {rollback}")
     # Stops the wait as soon as a pod of this upgrade cannot become ready (fleet.rollout).
-    watch = rollout.watcher(runner, name)
+    since = rollout.now()
+    watch = rollout.watcher(runner, name, since)
     began = time.monotonic()
     try:
         runner.run(argv, step="helm upgrade", watch=watch)
         result.helm_seconds = time.monotonic() - began
         steps("rollout", f"kubectl rollout status in namespace {name}")
-        rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch)
+        rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch, since=since)
     except (StepFailed, rollout.RolloutFailed) as exc:
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
-        raise FleetError(_explain_failure(runner, release, exc, options, before)) from None
+        explained = _explain_failure(runner, release, exc, options, before, since)
+        raise FleetError(explained) from None
     except (KeyboardInterrupt, SystemExit):
         _interrupted(release, options, before)
         raise
@@ -211,16 +214,21 @@ def check_hub(
 
 
 def _explain_failure(
-    runner: Runner, release: Release, exc: FleetError, options: DeployOptions, before: int | None
+    runner: Runner,
+    release: Release,
+    exc: FleetError,
+    options: DeployOptions,
+    before: int | None,
+    since: datetime,
 ) -> str:
-    """What failed, which workload and why, and what is serving now (after rolling back)."""
+    """What failed, which workload and why (pods of this upgrade only), and what serves now."""
     quiet, name = runner.quiet(), release.name
     if isinstance(exc, Stopped):
         lines = [f"helm upgrade of {name} stopped early: a pod cannot become ready", exc.reason]
     elif isinstance(exc, StepFailed):
         lines = [f"helm upgrade of {name} failed: {exc.last_line('(no output)')}"]
         with contextlib.suppress(FleetError):
-            lines += rollout.diagnose(quiet, name)
+            lines += rollout.diagnose(quiet, name, since=since)
     else:
         lines = [str(exc)]
     # helm rolls back a failure of its own (--atomic); a stop or a failed rollout is ours.

@@ -78,7 +78,7 @@ def cluster_runner(
     """A copy of runner whose KUBECONFIG is a private copy of the cluster's credentials."""
     found = fleet.clusters[cluster]
     if steps:
-        steps("credentials", f"cluster {found.name} ({found.provider})")
+        steps("credentials", credentials.describe(found, access))
     with credentials.temporary_kubeconfig(fleet, found, runner, access) as kubeconfig:
         own = runner.with_env(KUBECONFIG=str(kubeconfig))
         credentials.check_reachable(found, own)

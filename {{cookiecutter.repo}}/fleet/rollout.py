@@ -123,16 +123,33 @@ def _pods(runner: Runner, namespace: str) -> list[dict]:
     return json.loads(proc.stdout or "{}").get("items", []) if proc.returncode == 0 else []
 
 
+def _at(stamp: str | None) -> datetime | None:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+
+
+def _since(item_time: datetime | None, since: datetime | None) -> bool:
+    return since is None or (item_time is not None and item_time >= since)
+
+
 def diagnose(
-    runner: Runner, namespace: str, names: list[str] | None = None, events_per_pod: int = 3
+    runner: Runner,
+    namespace: str,
+    names: list[str] | None = None,
+    events_per_pod: int = 3,
+    since: datetime | None = None,
 ) -> list[str]:
     """Lines naming each workload with a pod that is not ready, the container and its last events.
 
-    Pods already gone (scaled away by a rollback) are still found through their events.
+    Pods already gone (scaled away by a rollback) are still found through their events. With
+    `since`, only pods made and events seen since then: an earlier deploy's are not this one's.
     """
     quiet = runner.quiet()
     names = names if names is not None else workloads(quiet, namespace)
-    events = _events(quiet, namespace)
+    events = [
+        e
+        for e in _events(quiet, namespace)
+        if _since(_at(e.get("lastTimestamp") or e.get("eventTime")), since)
+    ]
     by_pod: dict[str, list[dict]] = {}
     for event in events:
         involved = event.get("involvedObject", {})
@@ -142,10 +159,10 @@ def diagnose(
     seen: set[str] = set()
     for pod in _pods(quiet, namespace):
         name = pod["metadata"]["name"]
+        seen.add(name)  # not "gone now", whether it is this upgrade's or an earlier one's
         reasons = not_ready_containers(pod)
-        if not reasons:
+        if not reasons or not _since(_at(pod["metadata"].get("creationTimestamp")), since):
             continue
-        seen.add(name)
         workload = owner_workload(name, names) or "(no workload)"
         lines.append(f"{workload}: pod {name}: {'; '.join(reasons)}")
         lines += _event_lines(by_pod.get(name, []), events_per_pod)
@@ -173,10 +190,12 @@ def wait(
     timeout_seconds: int,
     out=sys.stderr,
     watch: Callable[[], str | None] | None = None,
+    since: datetime | None = None,
 ) -> list[str]:
     """`kubectl rollout status` on every workload, within one shared deadline; returns their names.
 
-    With a `watch` (see `watcher`), a hopeless pod ends the wait at once.
+    With a `watch` (see `watcher`), a hopeless pod ends the wait at once; a failure report names
+    the pods made since `since` only.
     """
     names = workloads(runner, namespace)
     deadline = time.monotonic() + timeout_seconds
@@ -203,7 +222,7 @@ def wait(
             ) from None
         except StepFailed as exc:
             last = exc.last_line("not ready in time")
-            detail = diagnose(runner, namespace, names)
+            detail = diagnose(runner, namespace, names, since=since)
             raise RolloutFailed(
                 "\n".join([f"rollout: {workload} in {namespace} not ready: {last}", *detail])
             ) from None
@@ -251,8 +270,7 @@ def hopeless(runner: Runner, namespace: str, since: datetime) -> str | None:
     """Why a pod created since `since` cannot become ready (events, last log lines), or None."""
     quiet = runner.quiet()
     for pod in _pods(quiet, namespace):
-        created = pod["metadata"].get("creationTimestamp", "")
-        if not created or datetime.fromisoformat(created.replace("Z", "+00:00")) < since:
+        if not _since(_at(pod["metadata"].get("creationTimestamp")), since):
             continue
         found = _hopeless_containers(pod)
         if not found:
@@ -269,7 +287,11 @@ def hopeless(runner: Runner, namespace: str, since: datetime) -> str | None:
     return None
 
 
-def watcher(runner: Runner, namespace: str) -> Callable[[], str | None]:
-    """A watch for Runner.run: stops a wait as soon as a pod of this rollout is hopeless."""
-    since = datetime.now(UTC).replace(microsecond=0)
+def watcher(runner: Runner, namespace: str, since: datetime) -> Callable[[], str | None]:
+    """A watch for Runner.run: stops a wait as soon as a pod made since `since` is hopeless."""
     return lambda: hopeless(runner, namespace, since)
+
+
+def now() -> datetime:
+    """The time a rollout starts, at the resolution of the API's timestamps (seconds)."""
+    return datetime.now(UTC).replace(microsecond=0)

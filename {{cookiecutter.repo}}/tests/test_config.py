@@ -99,6 +99,28 @@ def test_hub_naming_a_missing_cluster_is_refused(repo):
         config.load(repo)
 
 
+@pytest.mark.parametrize(
+    ("folder", "marker", "kind"),
+    [
+        ("images/GPU", "Dockerfile", "image"),
+        ("images/gpu_2", "Dockerfile", "image"),
+        ("hubs/Gamma", "hub.yaml", "hub"),
+        ("clusters/Edge", "cluster.yaml", "cluster"),
+    ],
+)
+def test_a_folder_name_that_is_not_a_dns_label_is_refused(repo, folder, marker, kind):
+    # An image's name is its registry repository's: `invoke build` could not tag images/GPU.
+    content = {"Dockerfile": "FROM x\n", "hub.yaml": "cluster: main\n"}
+    write(repo / folder / marker, content.get(marker, KUBECONFIG_CLUSTER))
+    name = folder.split("/")[1]
+    with pytest.raises(FleetError) as failed:
+        config.load(repo)
+    assert str(failed.value) == (
+        f"{repo / folder}: {kind} folder name {name!r} is not a DNS-1123 label (lowercase "
+        "letters, digits and '-', starting and ending with a letter or digit): rename the folder"
+    )
+
+
 def test_hub_naming_a_missing_image_is_refused(repo):
     write(repo / "hubs/alpha/hub.yaml", "cluster: main\nimage: gpu\n")
     with pytest.raises(FleetError, match=r"field image: no image folder 'gpu'"):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import FLEET_YAML, write
 
-from fleet import credentials
+from fleet import config, credentials, release
 from fleet.config import Cluster
 from fleet.errors import FleetError
 from fleet.runner import Runner
@@ -192,3 +193,28 @@ def test_a_kubeconfig_override_is_used_and_said_instead_of_aws(tmp_path, fake_aw
         "FLEET_KUBECONFIG instead of aws)"
     )
     assert credentials.describe(cluster, credentials.Access()) == "cluster main (aws)"
+
+
+def test_the_credentials_step_says_a_kubeconfig_override_replaces_aws(tmp_path):
+    write(tmp_path / "fleet.yaml", FLEET_YAML)
+    write(
+        tmp_path / "clusters/main/cluster.yaml",
+        "provider: aws\naws: {cluster: hubs, region: eu-west-1}\n",
+    )
+    fleet = config.load(tmp_path)
+    said = []
+    access = credentials.Access("/nonexistent")
+    with (
+        pytest.raises(FleetError, match="kubeconfig /nonexistent not found"),
+        release.cluster_runner(
+            fleet, "main", access, Runner(echo=False), lambda *a: said.append(a)
+        ),
+    ):
+        pass
+    assert said == [
+        (
+            "credentials",
+            "cluster main (kubeconfig /nonexistent, from --kubeconfig / FLEET_KUBECONFIG instead "
+            "of aws)",
+        )
+    ]
