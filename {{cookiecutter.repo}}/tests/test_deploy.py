@@ -117,3 +117,35 @@ def test_status_row_says_which_workloads_are_not_ready_and_who_holds_the_lock():
     assert row.status == "deployed; deploy lock held by ci pid 7"
     assert row.ready == "no: deployment/hub 0/1"
     assert status.row("a", "prod", "a-prod", latest, None, None, []).ready == "yes"
+
+
+@pytest.mark.parametrize(
+    ("revisions", "before", "said"),
+    [
+        # helm refused the upgrade (another operation in progress): no revision was made.
+        ([{"revision": 4, "status": "deployed"}], 4, "serving now (unchanged, the upgrade made"),
+        (
+            [
+                {"revision": 4, "status": "superseded"},
+                {"revision": 5, "status": "failed"},
+                {"revision": 6, "status": "deployed", "description": "Rollback to 4"},
+            ],
+            4,
+            "serving now (rolled back): revision 6",
+        ),
+        # --no-rollback and a rollout that failed: the new revision is deployed, not serving well.
+        (
+            [{"revision": 4, "status": "superseded"}, {"revision": 5, "status": "deployed"}],
+            4,
+            "revision 5 of alpha-staging is deployed, but it did not roll out",
+        ),
+    ],
+)
+def test_what_serves_after_a_failure_says_rolled_back_only_after_a_rollback(
+    revisions, before, said
+):
+    """Before, any deployed newest revision was reported as "serving now (rolled back)"."""
+    line = deploy._serving_after_failure(
+        revisions, "alpha-staging", release.DeployOptions(), before
+    )
+    assert line.startswith(said), line
