@@ -4,6 +4,7 @@ where PR code runs)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from pathlib import Path
@@ -152,3 +153,46 @@ def test_prod_guard_script_fails_on_a_commit_not_in_staging(workflows, tmp_path)
     bad = run(["bash", "-c", script], tmp_path)
     assert bad.returncode == 1
     assert "hotfix straight to prod" in bad.stdout
+
+
+def test_the_deploy_job_reports_orphans_and_no_workflow_removes_anything(workflows, tmp_path):
+    """The plan's orphans reach the job summary as a table (the step's own shell and jq, run
+    here); no workflow retires a release."""
+    for path in workflows.iterdir():
+        assert "invoke retire" not in path.read_text(), path.name
+    plan = next(
+        step["run"]
+        for step in load(workflows / "deploy.yaml")["jobs"]["plan"]["steps"]
+        if step.get("name") == "Plan"
+    )
+    start = plan.index("# Releases of hubs removed")
+    report = plan[start : plan.index("\nfi\n", start) + 3]
+    orphan = {
+        "release": "chem-staging",
+        "cluster": "main",
+        "hub": "chem",
+        "env": "staging",
+        "why": "hub chem is not in the repository (removed or renamed)",
+        "retire": "invoke retire --hub chem --env staging --cluster main",
+    }
+    summary = tmp_path / "summary.md"
+    for orphans in ([orphan], []):
+        (tmp_path / "plan.json").write_text(json.dumps({"deploy": [], "orphans": orphans}))
+        summary.write_text("")
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", report],
+            cwd=tmp_path,
+            env={"GITHUB_STEP_SUMMARY": str(summary), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows = [line for line in summary.read_text().splitlines() if "chem-staging" in line]
+        if orphans:
+            assert rows == [
+                "| chem-staging | main | hub chem is not in the repository (removed or renamed) "
+                "| `invoke retire --hub chem --env staging --cluster main` |"
+            ]
+            assert "::warning::releases that no hub owns any more keep serving" in done.stdout
+        else:
+            assert summary.read_text() == "" and done.stdout == ""
