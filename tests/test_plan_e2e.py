@@ -161,11 +161,13 @@ def test_deploy_jobs_2_one_broken_hub_does_not_stop_the_others(repo):
         check=False,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "ok     alpha/staging: deployed revision 1" in proc.stdout
-    assert "ok     beta/staging: deployed revision 1" in proc.stdout
-    assert "FAILED gamma/staging: FAILED at step" in proc.stdout
-    assert "2 deployed, 1 failed" in proc.stdout
-    assert proc.stderr.strip().splitlines()[-1] == "error: deploy failed for 1 of 3: gamma/staging"
+    assert "ok      alpha/staging: deployed revision 1" in proc.stdout
+    assert "ok      beta/staging: deployed revision 1" in proc.stdout
+    assert "FAILED  gamma/staging: FAILED at step" in proc.stdout
+    assert "2 deployed, 1 failed, 0 skipped" in proc.stdout
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: deploy failed for gamma/staging; skipped: none (of 3)"
+    )
     # The chart's dependencies are fetched at most once (not at all when already there).
     assert (
         sum(

@@ -16,7 +16,10 @@ from fleet import config, images, leaks, parallel, private, scaffold, sops
 from fleet import plan as planning
 from fleet.credentials import Access
 from fleet.deploy import check_hub, deploy_hub, rollback_hub
+from fleet.deploy import deploy_support as deploy_support_of
+from fleet.deploy import rollback_support as rollback_support_of
 from fleet.diff import DIFF_FAILED, DIFFERENCES, NO_DIFFERENCES, diff_hub
+from fleet.diff import diff_support as diff_support_of
 from fleet.errors import FleetError
 from fleet.release import DeployOptions
 from fleet.retire import RetireOptions
@@ -201,7 +204,9 @@ def build(c, image=None, push=False, no_cache=False):
         "env": "environment: staging or prod",
         "plan": "deploy the hubs of a plan file from `invoke plan --json` (filtered by --env)",
         "all": "deploy every hub that has --env",
-        "cluster": "with --plan or --all: only the hubs on this cluster",
+        "cluster": "with --plan or --all: only the hubs (and support) of this cluster",
+        "support": "with --all or --cluster: also each cluster's support chart, first (staging "
+        "runs only; --plan takes the plan's)",
         "jobs": "with several hubs: how many deploy at once (default 4)",
         "dry-run": "print the commands and run helm's server-side dry run; change nothing",
         "timeout": "how long to wait for the rollout, e.g. 10m (env FLEET_TIMEOUT)",
@@ -229,8 +234,13 @@ def deploy(
     jobs=4,
     no_health_check=False,
     lock_timeout=None,
+    support=False,
 ):
-    """Deploy hubs to an environment, wait for each, roll back a failed one, check it serves."""
+    """Deploy hubs to an environment, wait for each, roll back a failed one, check it serves.
+
+    With several: each cluster's support first, then its staging hubs, then its prod hubs; a
+    failure skips what depends on it in that cluster only.
+    """
     options = _deploy_options(
         dry_run=dry_run,
         timeout=timeout,
@@ -241,18 +251,24 @@ def deploy(
         health_check=False if no_health_check else None,
         lock_timeout=lock_timeout,
     )
-    if plan or all or cluster or len(hub or []) != 1:
+    if plan or all or cluster or support or len(hub or []) != 1:
         fleet = config.load()
         pairs = parallel.targets_from(
             fleet, hubs=hub or [], env=env, everything=all, plan_file=plan, cluster=cluster
         )
-        results = parallel.deploy_many(fleet, pairs, options, Runner(dry_run=dry_run), int(jobs))
+        clusters = parallel.support_from(
+            fleet, plan_file=plan, env=env, cluster=cluster, support=support
+        )
+        runner = Runner(dry_run=dry_run)
+        results = parallel.deploy_many(fleet, pairs, options, runner, int(jobs), clusters)
         print(parallel.summary(results))
         parallel.report_to_github(results)
-        failed = [f"{r.hub}/{r.env}" for r in results if not r.ok]
-        if failed:
+        failed = [f"{r.hub}/{r.env}" for r in results if not r.ok and not r.skipped]
+        skipped = [f"{r.hub}/{r.env}" for r in results if r.skipped]
+        if failed or skipped:
             raise Exit(
-                f"error: deploy failed for {len(failed)} of {len(results)}: {', '.join(failed)}",
+                f"error: deploy failed for {', '.join(failed) or 'none'}; "
+                f"skipped: {', '.join(skipped) or 'none'} (of {len(results)})",
                 code=1,
             )
         return
@@ -279,16 +295,111 @@ def deploy(
 @_errors_exit
 def diff(c, hub, env, kubeconfig=None, context=None, exit_code=False):
     """Show what a deploy would change in the live release, as a unified diff, secrets redacted."""
+    options = _deploy_options(kubeconfig=kubeconfig, context=context)
+    _print_diff(
+        lambda: diff_hub(config.load(), hub, env, options, Runner()), f"{hub}/{env}", exit_code
+    )
+
+
+def _print_diff(make, what: str, exit_code: bool) -> None:
     try:
-        options = _deploy_options(kubeconfig=kubeconfig, context=context)
-        text = diff_hub(config.load(), hub, env, options, Runner())
+        text = make()
     except FleetError as exc:
         if exit_code:
             raise Exit(f"error: {exc}", code=DIFF_FAILED) from None
         raise
-    print(text if text else f"{hub}/{env}: no changes")
+    print(text if text else f"{what}: no changes")
     if exit_code and text:
         raise Exit(code=DIFFERENCES)
+
+
+# --- the support chart of each cluster (fleet.deploy, fleet.diff) ---
+
+_CLUSTER_HELP = {"cluster": "folder under clusters/"}
+
+
+@task(
+    help={
+        **_CLUSTER_HELP,
+        "dry-run": "print the commands and run helm's server-side dry run; change nothing",
+        "timeout": "how long to wait for the rollout, e.g. 10m (env FLEET_TIMEOUT)",
+        "no-rollback": "leave a failed upgrade in place instead of rolling back",
+        **_LOCK_HELP,
+        **_ACCESS_HELP,
+    }
+)
+@_errors_exit
+def deploy_support(
+    c,
+    cluster,
+    dry_run=False,
+    timeout=None,
+    no_rollback=False,
+    kubeconfig=None,
+    context=None,
+    lock_timeout=None,
+):
+    """Deploy a cluster's support chart (ingress, cert-manager, monitoring): CRDs, upgrade, rollout."""
+    options = _deploy_options(
+        dry_run=dry_run,
+        timeout=timeout,
+        rollback=not no_rollback,
+        kubeconfig=kubeconfig,
+        context=context,
+        lock_timeout=lock_timeout,
+    )
+    result = deploy_support_of(config.load(), cluster, options, Runner(dry_run=dry_run))
+    if not result.ok:
+        raise Exit(
+            f"error: deploy support of {cluster} failed at step {result.step}: {result.error}",
+            code=1,
+        )
+    print(result.summary())
+
+
+@task(
+    help={
+        **_CLUSTER_HELP,
+        "exit-code": f"exit {DIFFERENCES} when there are differences, {NO_DIFFERENCES} when none, "
+        f"{DIFF_FAILED} on an error",
+        **_ACCESS_HELP,
+    }
+)
+@_errors_exit
+def diff_support(c, cluster, kubeconfig=None, context=None, exit_code=False):
+    """Show what a support deploy would change on a cluster, as a unified diff, secrets redacted."""
+    options = _deploy_options(kubeconfig=kubeconfig, context=context)
+    make = lambda: diff_support_of(config.load(), cluster, options, Runner())  # noqa: E731
+    _print_diff(make, f"{cluster}/support", exit_code)
+
+
+@task(
+    help={
+        **_CLUSTER_HELP,
+        "revision": "revision to return to (default: the good one before the one serving)",
+        "timeout": "how long to wait for the rollout (env FLEET_TIMEOUT)",
+        **_LOCK_HELP,
+        **_ACCESS_HELP,
+    }
+)
+@_errors_exit
+def rollback_support(
+    c, cluster, revision=None, timeout=None, kubeconfig=None, context=None, lock_timeout=None
+):
+    """Roll a cluster's support release back to its previous good revision."""
+    options = _deploy_options(
+        timeout=timeout, kubeconfig=kubeconfig, context=context, lock_timeout=lock_timeout
+    )
+    if revision is not None and not str(revision).isdigit():
+        raise Exit(f"error: --revision {revision!r}: expected a revision number", code=1)
+    number = int(revision) if revision is not None else None
+    result = rollback_support_of(config.load(), cluster, options, Runner(), number)
+    if not result.ok:
+        raise Exit(
+            f"error: rollback support of {cluster} failed at step {result.step}: {result.error}",
+            code=1,
+        )
+    print(f"{cluster}/support: rolled back; revision {result.revision} serving")
 
 
 @task(
@@ -396,7 +507,18 @@ def health(c, hub, env, kubeconfig=None, context=None, lock_timeout=None):
     print(f"{hub}/{env}: revision {result.revision}, {result.health}")
 
 
-for _task in (build, deploy, diff, status, rollback, health, retire):
+for _task in (
+    build,
+    deploy,
+    diff,
+    status,
+    rollback,
+    health,
+    retire,
+    deploy_support,
+    diff_support,
+    rollback_support,
+):
     ns.add_task(_task)
 
 

@@ -55,12 +55,26 @@ def release_name(hub: str, env: str) -> str:
     return f"{hub}-{env}"
 
 
+# The support chart's release, and its namespace, on every cluster (fleet.support).
+SUPPORT = "support"
+
+
 @dataclass(frozen=True)
 class Cluster:
     name: str
     path: Path
     provider: str
     settings: dict = field(default_factory=dict)
+
+    @property
+    def support_values(self) -> Path:
+        """This cluster's values of the support chart (fleet/schemas/support.schema.json)."""
+        return self.path / "support.yaml"
+
+    @property
+    def support_secrets(self) -> Path:
+        """Its sops-encrypted support values (the Grafana admin password)."""
+        return self.path / "secrets" / "support.yaml"
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,10 @@ class Fleet:
     @property
     def chart(self) -> Path:
         return self.root / "chart"
+
+    @property
+    def support_chart(self) -> Path:
+        return self.root / "support"
 
     def hub(self, name: str) -> Hub:
         """The named hub, or an error listing the valid ones."""

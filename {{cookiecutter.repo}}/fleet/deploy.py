@@ -11,12 +11,22 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
-from . import chart, health, helm, lock, manifests, rollout, sops
-from .config import Fleet
+from . import chart, crds, health, helm, lock, manifests, rollout, sops
+from .config import SUPPORT, Fleet
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
-from .release import DeployOptions, Release, Steps, cluster_runner, prepared, say, server_dry_run
+from .release import (
+    DeployOptions,
+    Release,
+    Steps,
+    cluster_runner,
+    prepared,
+    prepared_support,
+    say,
+    server_dry_run,
+)
 from .runner import Runner
 
 
@@ -35,14 +45,18 @@ class DeployResult:
     helm_seconds: float = 0.0
     dry_run: bool = False
     health: str = ""
+    skipped: bool = False  # not tried: something it depends on failed (see fleet.parallel)
 
     def summary(self) -> str:
+        if self.skipped:
+            return f"{self.hub}/{self.env}: skipped: {self.error}"
         if not self.ok:
             return f"{self.hub}/{self.env}: FAILED at step {self.step}: {self.error}"
         if self.dry_run:
             return f"{self.hub}/{self.env}: dry run OK, image {self.image}, {self.duration:.1f}s"
+        image = f", image {self.image}" if self.image else ""
         return (
-            f"{self.hub}/{self.env}: deployed revision {self.revision}, image {self.image}, "
+            f"{self.hub}/{self.env}: deployed revision {self.revision}{image}, "
             f"{self.duration:.1f}s (helm upgrade {self.helm_seconds:.1f}s)"
             + (f", {self.health}" if self.health else "")
         )
@@ -99,9 +113,7 @@ def _labels(fleet: Fleet, release: Release) -> tuple[dict[str, str], str]:
         helm.LABEL_COMMIT: helm.label_value(commit),
         helm.LABEL_IMAGE_TAG: helm.label_value(release.render["image_tag"] or "none"),
         helm.LABEL_DIRTY: "true" if dirty else "false",
-        helm.LABEL_HUB: release.hub.name,
-        helm.LABEL_ENV: release.env,
-        helm.LABEL_CLUSTER: release.hub.cluster,
+        **release.labels,
     }
     if fleet.name:
         labels[helm.LABEL_FLEET] = fleet.name
@@ -128,10 +140,10 @@ def _dry_run(fleet: Fleet, release: Release, options: DeployOptions, steps: Step
     steps("helm upgrade", "printed, not run; helm's server-side dry run follows")
     argv = _upgrade_argv(release, options, *_labels(fleet, release))
     release.runner.run(argv, step="helm upgrade")
-    paths = sops.secret_paths([release.hub.secrets_file(release.env)])
+    paths = sops.secret_paths([release.secrets_file])
     rendered = server_dry_run(release)
     print(manifests.mask_manifests(rendered, release.runner.secrets, secret=paths), flush=True)
-    say(release.hub.name, release.env, "server-side dry run passed: the upgrade would be accepted")
+    say(*release.who, "server-side dry run passed: the upgrade would be accepted")
 
 
 def _upgrade(
@@ -170,11 +182,8 @@ def _upgrade(
     if info.get("commit") != commit:
         raise FleetError(f"release {name}: the deployed revision does not carry commit {commit}")
     result.revision = info.get("revision")
-    say(
-        release.hub.name,
-        release.env,
-        f"revision {result.revision} records commit {commit[:12]} image {release.image}",
-    )
+    image = f" image {release.image}" if release.image else ""
+    say(*release.who, f"revision {result.revision} records commit {commit[:12]}{image}")
 
 
 def _health_check(fleet: Fleet, release: Release, steps: Steps, result: DeployResult) -> None:
@@ -239,8 +248,7 @@ def _explain_failure(
         revisions = helm.history(quiet, name, name, options.helm)
         lines.append(_serving_after_failure(revisions, name, options, before))
     if not options.rollback:
-        hub, env = release.hub.name, release.env
-        lines.append(f"--no-rollback: run `invoke rollback --hub {hub} --env {env}` to go back")
+        lines.append(f"--no-rollback: run `{release.command('rollback')}` to go back")
     return "\n".join(lines)
 
 
@@ -249,7 +257,7 @@ def _interrupted(release: Release, options: DeployOptions, before: int | None) -
 
     Interrupted again, the release stays pending, and the next deploy recovers it.
     """
-    hub, env, name = release.hub.name, release.env, release.name
+    (hub, env), name = release.who, release.name
     if not options.rollback:
         say(
             hub,
@@ -354,25 +362,79 @@ def rollback_hub(
     with _recorded(result, steps):
         hub = fleet.hub(hub_name)
         fleet.check_env(hub, env)
-        name = hub.release(env)
-        with (
-            cluster_runner(fleet, hub.cluster, options.access, own, steps) as run,
-            _locked(run, name, options, steps),
-        ):
-            steps("history", f"release {name}")
-            revisions = helm.history(run, name, name, options.helm)
-            if not revisions:
-                raise FleetError(f"release {name} does not exist in cluster {hub.cluster}")
-            target = _rollback_target(revisions, name, revision)
-            steps("rollback", f"to revision {target}")
-            argv = helm.rollback_argv(
-                helm=options.helm, release=name, revision=target, timeout=options.timeout
+        _rollback(fleet, hub.cluster, hub.release(env), options, own, steps, result, revision)
+    return result
+
+
+def rollback_support(
+    fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner, revision: int | None = None
+) -> DeployResult:
+    """Roll a cluster's support release back, as `rollback_hub` does a hub's."""
+    own = runner.copy(dry_run=options.dry_run or runner.dry_run)
+    result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
+    steps = Steps(cluster, SUPPORT)
+    with _recorded(result, steps):
+        if cluster not in fleet.clusters:
+            valid = ", ".join(sorted(fleet.clusters))
+            raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
+        _rollback(fleet, cluster, SUPPORT, options, own, steps, result, revision)
+    return result
+
+
+def _rollback(
+    fleet: Fleet,
+    cluster: str,
+    name: str,
+    options: DeployOptions,
+    runner: Runner,
+    steps: Steps,
+    result: DeployResult,
+    revision: int | None,
+) -> None:
+    with (
+        cluster_runner(fleet, cluster, options.access, runner, steps) as run,
+        _locked(run, name, options, steps),
+    ):
+        steps("history", f"release {name}")
+        revisions = helm.history(run, name, name, options.helm)
+        if not revisions:
+            raise FleetError(f"release {name} does not exist in cluster {cluster}")
+        target = _rollback_target(revisions, name, revision)
+        steps("rollback", f"to revision {target}")
+        argv = helm.rollback_argv(
+            helm=options.helm, release=name, revision=target, timeout=options.timeout
+        )
+        run.run(argv, step="helm rollback")
+        result.revision = target
+        if not run.dry_run:
+            steps("rollout", f"kubectl rollout status in namespace {name}")
+            rollout.wait(run, name, helm.parse_timeout(options.timeout))
+            info = helm.deployed_info(run, name, name, options.helm) or {}
+            result.revision, result.image = info.get("revision"), info.get("image", "")
+
+
+def deploy_support(
+    fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner
+) -> DeployResult:
+    """Deploy a cluster's support chart: its CRDs server-side, then the upgrade and the rollout.
+
+    Under the same per-release lock, rollback and fail-fast watch as a hub; no health check.
+    """
+    own = runner.copy(dry_run=options.dry_run or runner.dry_run)
+    result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
+    steps = Steps(cluster, SUPPORT)
+    with _recorded(result, steps), prepared_support(fleet, cluster, options, own, steps) as release:
+        values = [Path(p) for p in release.render["values_files"]]
+        if own.dry_run:
+            found = crds.documents(
+                fleet.support_chart, crds.enabled_dependencies(fleet.support_chart, values)
             )
-            run.run(argv, step="helm rollback")
-            result.revision = target
-            if not run.dry_run:
-                steps("rollout", f"kubectl rollout status in namespace {name}")
-                rollout.wait(run, name, helm.parse_timeout(options.timeout))
-                info = helm.deployed_info(run, name, name, options.helm) or {}
-                result.revision, result.image = info.get("revision"), info.get("image", "")
+            steps("crds", f"would apply {len(found)} server-side: {', '.join(found) or 'none'}")
+            _dry_run(fleet, release, options, steps)
+            return result
+        with _locked(release.runner, release.name, options, steps):
+            steps("crds", "applied server-side first: helm installs CRDs but never upgrades them")
+            applied = crds.apply(release.runner, fleet.support_chart, values)
+            say(cluster, SUPPORT, f"{len(applied)} CRD files applied")
+            _upgrade(fleet, release, options, steps, result)
     return result

@@ -5,8 +5,8 @@ ones, secrets masked (fleet.manifests). No helm plugin is needed.
 from __future__ import annotations
 
 from . import helm, manifests, sops
-from .config import Fleet
-from .release import DeployOptions, prepared, server_dry_run
+from .config import SUPPORT, Fleet
+from .release import DeployOptions, Release, Steps, prepared, prepared_support, server_dry_run
 from .runner import Runner
 
 # `invoke diff --exit-code`, as `git diff --exit-code`: 0 no differences, 1 differences; and an
@@ -31,13 +31,24 @@ def diff_hub(fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: R
     """The unified diff an upgrade of hub x env would make, redacted; "" when nothing changes."""
     own = runner.copy(dry_run=True)
     with prepared(fleet, hub, env, options, own, require_image=False) as release:
-        live, live_label = live_manifest(release.runner, release.name, options.helm)
-        new = server_dry_run(release)
-        return manifests.unified(
-            live,
-            new,
-            release.runner.secrets,
-            live_label=live_label,
-            new_label=f"{release.name} upgrade (work tree)",
-            secret=sops.secret_paths([release.hub.secrets_file(env)]),
-        )
+        return _diff(release, options)
+
+
+def diff_support(fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner) -> str:
+    """The same for a cluster's support chart (its CRDs, applied apart, are not shown)."""
+    own = runner.copy(dry_run=True)
+    with prepared_support(fleet, cluster, options, own, Steps(cluster, SUPPORT)) as release:
+        return _diff(release, options)
+
+
+def _diff(release: Release, options: DeployOptions) -> str:
+    live, live_label = live_manifest(release.runner, release.name, options.helm)
+    new = server_dry_run(release)
+    return manifests.unified(
+        live,
+        new,
+        release.runner.secrets,
+        live_label=live_label,
+        new_label=f"{release.name} upgrade (work tree)",
+        secret=sops.secret_paths([release.secrets_file]),
+    )

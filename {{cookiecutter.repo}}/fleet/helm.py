@@ -27,6 +27,7 @@ LABEL_FLEET = "fleet-name"
 LABEL_HUB = "fleet-hub"
 LABEL_ENV = "fleet-env"
 LABEL_CLUSTER = "fleet-cluster"  # the cluster definition it was deployed through
+LABEL_SUPPORT = "fleet-support"  # "true" on a cluster's support release
 LABEL_HEALTH = "fleet-health"  # passed or failed: the last health check of the revision
 LABEL_HEALTH_AT = "fleet-health-at"  # when, in seconds since the epoch
 GOOD = ("deployed", "superseded")

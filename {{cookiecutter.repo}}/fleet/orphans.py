@@ -34,6 +34,8 @@ class Orphan:
 
 def _owner(labels: dict[str, str], namespace: str) -> tuple[str, str] | None:
     """(hub, env) a release of ours was deployed as, or None for a release that is not ours."""
+    if labels.get(helm.LABEL_SUPPORT) == "true":
+        return None  # a cluster's support release belongs to the cluster, not to a hub
     hub, env = labels.get(helm.LABEL_HUB), labels.get(helm.LABEL_ENV)
     if hub and env:
         return hub, env

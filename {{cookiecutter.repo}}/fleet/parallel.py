@@ -15,8 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import chart, images, report
-from .config import Fleet
-from .deploy import DeployResult, deploy_hub
+from .config import SUPPORT, Fleet
+from .deploy import DeployResult, deploy_hub, deploy_support
 from .errors import FleetError
 from .release import DeployOptions
 from .runner import Runner
@@ -63,8 +63,61 @@ def targets_from(
     return pairs
 
 
+def support_from(
+    fleet: Fleet,
+    *,
+    plan_file: str | None = None,
+    env: str | None = None,
+    cluster: str | None = None,
+    support: bool = False,
+) -> list[str]:
+    """The clusters whose support chart a run deploys: the plan's, or every one with --support.
+
+    Support goes with the first environment (the canary): never in a run of prod alone.
+    """
+    if env is not None and env != fleet.environments[0]:
+        return []
+    if plan_file:
+        try:
+            names = [
+                e["cluster"] for e in json.loads(Path(plan_file).read_text()).get("support", [])
+            ]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise FleetError(f"{plan_file}: not a plan from `invoke plan --json` ({exc})") from None
+    else:
+        names = sorted(fleet.clusters) if support else []
+    for name in names:
+        if name not in fleet.clusters:
+            raise FleetError(f"{plan_file}: support of unknown cluster {name!r}")
+    return [name for name in names if cluster is None or name == cluster]
+
+
 def _failed(hub: str, env: str, step: str, error: str) -> DeployResult:
     return DeployResult(hub, env, ok=False, step=step, error=error)
+
+
+def _skipped(hub: str, env: str, why: str) -> DeployResult:
+    return DeployResult(hub, env, ok=False, step="skipped", error=why, skipped=True)
+
+
+def _guarded(work, key: tuple[str, str]) -> DeployResult:
+    try:
+        return work()
+    except Exception as exc:  # noqa: BLE001 - one hub's surprise must not stop the others
+        return _failed(*key, "unexpected", f"{type(exc).__name__}: {exc}")
+
+
+def _build_first(fleet, pairs, options, runner, results) -> DeployOptions:
+    """Each image once, before the hubs that use it; two hubs never build the same image."""
+    for image in sorted({fleet.hubs[h].image for h, _ in pairs if fleet.hubs[h].image}):
+        try:
+            if not (options.dry_run or runner.dry_run):
+                images.build(fleet, image, push=True)
+        except FleetError as exc:
+            for hub, env in pairs:
+                if fleet.hubs[hub].image == image:
+                    results[(hub, env)] = _failed(hub, env, "image", f"build of {image}: {exc}")
+    return dataclasses.replace(options, build=False)
 
 
 def deploy_many(
@@ -73,45 +126,63 @@ def deploy_many(
     options: DeployOptions,
     runner: Runner,
     jobs: int = DEFAULT_JOBS,
+    support: list[str] | tuple[str, ...] = (),
 ) -> list[DeployResult]:
-    """Deploy each (hub, env), `jobs` at a time; results in the order given, failures included."""
+    """Deploy each cluster's support, then its hubs env by env, `jobs` at a time.
+
+    A cluster whose support failed has its hubs skipped; a hub that failed in an environment
+    (its deploy or its health check) skips every hub of that cluster in the later environments
+    (staging is the canary of prod); the other clusters go on. Results: support first, then the
+    pairs in the order given, failures and skips included.
+    """
     if jobs < 1:
         raise FleetError(f"--jobs {jobs}: expected 1 or more")
-    if not pairs:
+    if not pairs and not support:
         return []
-    chart.dependency_build(fleet, runner)
+    if pairs:
+        chart.dependency_build(fleet, runner)
     results: dict[tuple[str, str], DeployResult] = {}
     if options.build:
-        # Each image once, before the hubs that use it; two hubs never build the same image.
-        for image in sorted({fleet.hubs[h].image for h, _ in pairs if fleet.hubs[h].image}):
-            try:
-                if not (options.dry_run or runner.dry_run):
-                    images.build(fleet, image, push=True)
-            except FleetError as exc:
-                for hub, env in pairs:
-                    if fleet.hubs[hub].image == image:
-                        results[(hub, env)] = _failed(hub, env, "image", f"build of {image}: {exc}")
-        options = dataclasses.replace(options, build=False)
-    todo = [pair for pair in pairs if pair not in results]
+        options = _build_first(fleet, pairs, options, runner, results)
 
-    def one(pair: tuple[str, str]) -> DeployResult:
-        try:
-            return deploy_hub(fleet, pair[0], pair[1], options, runner)
-        except Exception as exc:  # noqa: BLE001 - one hub's surprise must not stop the others
-            return _failed(*pair, "unexpected", f"{type(exc).__name__}: {exc}")
+    def one_support(cluster: str) -> DeployResult:
+        work = lambda: deploy_support(fleet, cluster, options, runner)  # noqa: E731
+        return _guarded(work, (cluster, SUPPORT))
 
+    def one_hub(pair: tuple[str, str]) -> DeployResult:
+        return _guarded(lambda: deploy_hub(fleet, pair[0], pair[1], options, runner), pair)
+
+    blocked: dict[str, str] = {}  # cluster -> why its (later) hubs are skipped
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="deploy") as pool:
-        for pair, result in zip(todo, pool.map(one, todo), strict=True):
-            results[pair] = result
-    return [results[pair] for pair in pairs]
+        for cluster, result in zip(support, pool.map(one_support, support), strict=True):
+            results[(cluster, SUPPORT)] = result
+            if not result.ok:
+                blocked[cluster] = f"the support deploy of cluster {cluster} failed"
+        for env in fleet.environments:
+            todo = [p for p in pairs if p[1] == env and p not in results]
+            for hub, _ in todo:
+                why = blocked.get(fleet.hubs[hub].cluster)
+                if why:
+                    results[(hub, env)] = _skipped(hub, env, why)
+            todo = [p for p in todo if p not in results]
+            for pair, result in zip(todo, pool.map(one_hub, todo), strict=True):
+                results[pair] = result
+            for (hub, hub_env), result in list(results.items()):
+                if hub_env == env and not result.ok and not result.skipped:
+                    cluster = fleet.hubs[hub].cluster
+                    blocked.setdefault(cluster, f"{env} hub {hub} of cluster {cluster} failed")
+    return [results[key] for key in [(c, SUPPORT) for c in support] + list(pairs)]
 
 
 def summary(results: list[DeployResult]) -> str:
-    """One line per hub, then the count."""
+    """One line per support release and hub, then the counts."""
     lines = ["", "Deploy summary:"]
-    lines += [f"  {'ok    ' if r.ok else 'FAILED'} {r.summary().splitlines()[0]}" for r in results]
-    failed = sum(not r.ok for r in results)
-    lines.append(f"{len(results) - failed} deployed, {failed} failed")
+    for r in results:
+        mark = "ok     " if r.ok else "SKIPPED" if r.skipped else "FAILED "
+        lines.append(f"  {mark} {r.summary().splitlines()[0]}")
+    skipped = sum(r.skipped for r in results)
+    failed = sum(not r.ok for r in results) - skipped
+    lines.append(f"{len(results) - failed - skipped} deployed, {failed} failed, {skipped} skipped")
     return "\n".join(lines)
 
 
@@ -122,18 +193,21 @@ def report_to_github(results: list[DeployResult], environ=os.environ, out=sys.st
     for r in results:
         if not r.ok:
             message = r.error.replace("%", "%25").replace("\r", "").replace("\n", "%0A")
-            print(f"::error title=deploy {r.hub}/{r.env} failed at {r.step}::{message}", file=out)
+            what = "skipped" if r.skipped else f"failed at {r.step}"
+            print(f"::error title=deploy {r.hub}/{r.env} {what}::{message}", file=out)
     path = environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
     rows = []
     for r in results:
+        first = r.error.splitlines()[0] if r.error else ""
         if r.ok:
             detail = f"revision {r.revision}, image `{report.cell(r.image)}`"
+        elif r.skipped:
+            detail = report.cell(first)
         else:
-            first = r.error.splitlines()[0] if r.error else ""
             detail = f"failed at {report.cell(r.step)}: {report.cell(first)}"
-        outcome = "✅ deployed" if r.ok else "❌ failed"
+        outcome = "✅ deployed" if r.ok else "⏭️ skipped" if r.skipped else "❌ failed"
         rows.append([report.cell(r.hub), r.env, outcome, detail])
     with open(path, "a") as handle:
         handle.write(

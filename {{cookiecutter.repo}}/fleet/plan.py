@@ -20,7 +20,7 @@ from .credentials import Access
 from .errors import FleetError
 from .git import NO_COMMIT, Git
 from .release import cluster_runner
-from .rules import ALL, CLUSTER, HUB, IMAGE, NOTHING, classify
+from .rules import ALL, CLUSTER, HUB, IMAGE, NOTHING, SUPPORT, classify
 from .runner import Runner
 
 DEPLOYED = "deployed"  # --base deployed: each hub against the commit on its live release
@@ -40,6 +40,12 @@ class Plan:
     deploy: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     build: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    support: dict[str, list[str]] = field(default_factory=dict)  # cluster -> reasons
+
+    def add_support(self, cluster: str, reason: str) -> None:
+        reasons = self.support.setdefault(cluster, [])
+        if reason not in reasons:
+            reasons.append(reason)
 
     def add_deploy(self, hub: str, env: str, reason: str) -> None:
         reasons = self.deploy.setdefault((hub, env), [])
@@ -62,6 +68,9 @@ class Plan:
         for image, reasons in other.build.items():
             for reason in reasons:
                 self.add_build(image, reason)
+        for cluster, reasons in other.support.items():
+            for reason in reasons:
+                self.add_support(cluster, reason)
         self.notes.extend(n for n in other.notes if n not in self.notes)
 
     def as_data(self, fleet: Fleet, tag_of: Callable[[str], str]) -> dict:
@@ -83,7 +92,15 @@ class Plan:
             {"image": image, "tag": tag_of(image), "reasons": self.build[image]}
             for image in sorted(self.build)
         ]
-        return {"deploy": deploy, "build": build}
+        support = [
+            {
+                "cluster": name,
+                "provider": fleet.clusters[name].provider,
+                "reasons": self.support[name],
+            }
+            for name in sorted(self.support)
+        ]
+        return {"support": support, "deploy": deploy, "build": build}
 
 
 def _envs(hub: Hub, envs: Iterable[str] | None, only: str | None = None) -> list[str]:
@@ -107,7 +124,8 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
         scope = match.rule.scope
         if scope == NOTHING:
             continue
-        key = (scope, match.names.get(scope), match.names.get("env"))
+        named = match.names.get(CLUSTER if scope == SUPPORT else scope)
+        key = (scope, named, match.names.get("env"))
         targets[key][match.reason].append(path)
 
     plan = Plan()
@@ -120,14 +138,23 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
 
     for (scope, name, only_env), reasons in targets.items():
         summaries = [_summary(reason, paths) for reason, paths in reasons.items()]
-        if scope == ALL:
+        if scope in (ALL, CLUSTER, SUPPORT) and (envs is None or fleet.environments[0] in envs):
+            # Support serves every environment of its cluster: it goes with the first one (the
+            # canary, staging), before its hubs; a plan of prod alone does not carry it.
+            for cluster in [name] if name else sorted(fleet.clusters):
+                if cluster in fleet.clusters:
+                    for summary in summaries:
+                        plan.add_support(cluster, summary)
+        if scope == SUPPORT:
+            hubs = []
+            if name and name not in fleet.clusters:
+                plan.note(f"cluster {name!r} is not in the fleet (removed?): no support to deploy")
+        elif scope == ALL:
             hubs = list(fleet.hubs.values())
         elif scope == CLUSTER:
             hubs = by_cluster.get(name, [])
             if name not in fleet.clusters:
-                plan.notes.append(
-                    f"cluster {name!r} is not in the fleet (removed?): no hub to deploy"
-                )
+                plan.note(f"cluster {name!r} is not in the fleet (removed?): no hub to deploy")
         elif scope == IMAGE:
             hubs = by_image.get(name, [])
             if name in fleet.images:

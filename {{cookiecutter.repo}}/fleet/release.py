@@ -13,9 +13,10 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import chart, credentials, helm, images, sops
-from .config import Fleet, Hub
+from .config import SUPPORT, Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
 
@@ -110,14 +111,40 @@ def resolve_image(
 
 @dataclass
 class Release:
-    """A hub x env ready to render or upgrade; `runner` reaches its cluster and knows its secrets."""
+    """A hub x env, or a cluster's support chart, ready to render or upgrade.
 
-    hub: Hub
-    env: str
+    `runner` reaches its cluster and knows its secrets; `who` names it in messages; `labels` say
+    whose release it is (recorded on each revision with the commit, see fleet.deploy).
+    """
+
+    hub: Hub | None  # None: the cluster's support chart
+    env: str  # the environment, or config.SUPPORT
     name: str
     runner: Runner
     image: str
     render: dict
+    cluster: str = ""
+    secrets_file: Path | None = None
+
+    @property
+    def who(self) -> tuple[str, str]:
+        return (self.hub.name, self.env) if self.hub else (self.cluster, SUPPORT)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        if self.hub is None:
+            return {helm.LABEL_SUPPORT: "true", helm.LABEL_CLUSTER: self.cluster}
+        return {
+            helm.LABEL_HUB: self.hub.name,
+            helm.LABEL_ENV: self.env,
+            helm.LABEL_CLUSTER: self.cluster,
+        }
+
+    def command(self, task: str) -> str:
+        """The invoke command line that runs `task` on this release."""
+        if self.hub is None:
+            return f"invoke {task}-support --cluster {self.cluster}"
+        return f"invoke {task} --hub {self.hub.name} --env {self.env}"
 
 
 @contextlib.contextmanager
@@ -158,7 +185,40 @@ def prepared(
                 "image_name": name,
                 "image_tag": tag,
             }
-            yield Release(hub, env, hub.release(env), own, image, render)
+            yield Release(
+                hub, env, hub.release(env), own, image, render, hub.cluster, hub.secrets_file(env)
+            )
+
+
+@contextlib.contextmanager
+def prepared_support(
+    fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner, steps: Steps
+) -> Iterator[Release]:
+    """The first steps of a support deploy: credentials, its secrets, its chart's dependencies."""
+    steps.name = "validate"
+    if cluster not in fleet.clusters:
+        valid = ", ".join(sorted(fleet.clusters)) or "(none)"
+        raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
+    found = fleet.clusters[cluster]
+    helm.parse_timeout(options.timeout)
+    helm.parse_timeout(options.lock_timeout, "--lock-timeout")
+    with cluster_runner(fleet, cluster, options.access, runner, steps) as own:
+        secrets = found.support_secrets
+        steps("secrets", str(secrets.relative_to(fleet.root)))
+        with sops.decrypted_file(fleet.root, secrets, f"{cluster}-support", own) as (path, values):
+            own.secrets |= values
+            steps("chart dependencies", "support chart")
+            chart.dependency_build(fleet, own, fleet.support_chart)
+            values_files = [p for p in (found.support_values,) if p.exists()] + [path]
+            render = {
+                "helm": options.helm,
+                "release": SUPPORT,
+                "chart": str(fleet.support_chart),
+                "values_files": [str(p) for p in values_files],
+                "image_name": "",
+                "image_tag": "",
+            }
+            yield Release(None, SUPPORT, SUPPORT, own, "", render, cluster, secrets)
 
 
 def server_dry_run(release: Release) -> str:

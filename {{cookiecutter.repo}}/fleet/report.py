@@ -55,6 +55,13 @@ def print_plan(data: dict, notes: list[str], console: Console | None = None) -> 
         builds.add_column(column)
     for entry in data["build"]:
         builds.add_row(entry["image"], entry["tag"], "\n".join(entry["reasons"]))
+    if data.get("support"):
+        support = Table(title="Support (before the hubs of its cluster)", title_justify="left")
+        for column in ("cluster", "reasons"):
+            support.add_column(column)
+        for entry in data["support"]:
+            support.add_row(entry["cluster"], "\n".join(entry["reasons"]))
+        console.print(support)
     console.print(table if data["deploy"] else "Deploy: nothing")
     console.print(builds if data["build"] else "Build: nothing")
     for note in notes:
@@ -83,6 +90,10 @@ def plan_markdown(
     lines = [MARKER, "## Deployment plan", ""]
     if base:
         lines += [f"Compared with `{cell(base)}`.", ""]
+    if data.get("support"):
+        rows = [[cell(d["cluster"]), _reasons(d["reasons"])] for d in data["support"]]
+        lines += [f"**Support** ({len(rows)} clusters, before their hubs)", ""]
+        lines += markdown_table(["cluster", "reasons"], rows) + [""]
     if data["deploy"]:
         rows = [
             [cell(d["hub"]), d["env"], cell(d["cluster"]), _reasons(d["reasons"])]

@@ -18,9 +18,10 @@ from .config import ENVIRONMENTS
 
 # What a rule's match concerns.
 NOTHING = "nothing"  # deploys nothing, builds nothing
-ALL = "all"  # every hub, in every environment
+ALL = "all"  # every hub, in every environment, and the support chart of every cluster
 HUB = "hub"  # the hub named by {hub}, in {env} if the pattern has one, else every env
-CLUSTER = "cluster"  # every hub on the cluster named by {cluster}
+CLUSTER = "cluster"  # the support chart and every hub of the cluster named by {cluster}
+SUPPORT = "support"  # the support chart of the cluster named by {cluster}, or of every cluster
 IMAGE = "image"  # build the image named by {image}, and deploy every hub that uses it
 
 UNCLASSIFIED = "unclassified path"
@@ -50,7 +51,12 @@ RULES: tuple[Rule, ...] = (
     Rule("hubs/{hub}/secrets/**", HUB, "secrets of {hub} changed"),
     Rule("hubs/{hub}/{env}.yaml", HUB, "{env} values of {hub} changed"),
     Rule("hubs/{hub}/**", HUB, "hub {hub} changed"),
+    Rule("clusters/{cluster}/support.yaml", SUPPORT, "support values of {cluster} changed"),
+    Rule(
+        "clusters/{cluster}/secrets/support.yaml", SUPPORT, "support secrets of {cluster} changed"
+    ),
     Rule("clusters/{cluster}/**", CLUSTER, "cluster {cluster} changed"),
+    Rule("support/**", SUPPORT, "support chart changed"),
     Rule("chart/**", ALL, "shared chart changed"),
     Rule("fleet/**", ALL, "deploy package changed"),
     Rule("tasks.py", ALL, "deploy tasks changed"),

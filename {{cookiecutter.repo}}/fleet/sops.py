@@ -235,15 +235,23 @@ def decrypted(
     """The hub's secrets for env, decrypted into a private temp file: yields (path, secret strings)."""
     hub = _hub(fleet, hub)
     fleet.check_env(hub, env)
-    source = hub.secrets_file(env)
+    with decrypted_file(fleet.root, hub.secrets_file(env), f"{hub.name}-{env}", runner) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def decrypted_file(
+    root: Path, source: Path, name: str, runner: Runner
+) -> Iterator[tuple[Path, set[str]]]:
+    """A secrets file decrypted into a private temp file (`{}` when there is none): (path, secrets)."""
     text = "{}\n"
     if source.exists():
         try:
-            text = decrypt_text(fleet.root, source, runner)
+            text = decrypt_text(root, source, runner)
         except StepFailed as exc:
             raise decrypt_failure(source, exc) from None
     with private.directory() as folder:
-        path = private.write(folder / f"{hub.name}-{env}.yaml", text)
+        path = private.write(folder / f"{name}.yaml", text)
         yield path, secret_strings(yaml.safe_load(text) or {})
 
 

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.console import Console
 from rich.table import Table
 
 from . import helm, lock, orphans, rollout
-from .config import Fleet
+from .config import SUPPORT, Fleet
 from .release import DeployOptions, cluster_runner
 from .runner import Runner
 
 COLUMNS = ("hub", "env", "release", "revision", "status", "ready", "image", "commit", "updated")
+SUPPORT_COLUMNS = ("cluster", "revision", "status", "ready", "commit", "updated")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Status:
 
     rows: list[Row]
     orphans: list[orphans.Orphan]
+    support: list[Row] = field(default_factory=list)  # one per cluster visited: hub is the cluster
 
 
 def _release_row(run: Runner, hub, env: str, options: DeployOptions, locks, lagging) -> Row:
@@ -94,6 +96,11 @@ def rows(
                 for env in hub.environments:
                     if not envs or env in envs:
                         found.rows.append(_release_row(run, hub, env, options, locks, lagging))
+            latest = helm.latest_info(run, SUPPORT, SUPPORT, options.helm)
+            support = row(
+                cluster, SUPPORT, SUPPORT, latest, None, locks.get(SUPPORT), lagging.get(SUPPORT)
+            )
+            found.support.append(support)
         if not hubs:
             found.orphans = orphans.everywhere(fleet, runners)
     return found
@@ -106,5 +113,12 @@ def print_table(found: Status) -> None:
     for item in found.rows:
         table.add_row(*item.cells())
     Console(width=200).print(table)
+    if found.support:
+        support = Table(title="Support")
+        for column in SUPPORT_COLUMNS:
+            support.add_column(column, overflow="fold")
+        for item in found.support:
+            support.add_row(item.hub, *(getattr(item, c) for c in SUPPORT_COLUMNS[1:]))
+        Console(width=200).print(support)
     if found.orphans:
         print(orphans.report(found.orphans))

@@ -94,19 +94,21 @@ def test_summary_and_github_report(tmp_path):
     results = [
         DeployResult("alpha", "staging", ok=True, revision=3, image="r/i:t"),
         DeployResult("beta", "staging", ok=False, step="rollout", error="pod Pending\nmore"),
+        parallel._skipped("beta", "prod", "staging hub beta of cluster main failed"),
     ]
     text = parallel.summary(results)
-    assert "ok     alpha/staging: deployed revision 3" in text
-    assert "FAILED beta/staging: FAILED at step rollout: pod Pending" in text
-    assert text.endswith("1 deployed, 1 failed")
+    assert "ok      alpha/staging: deployed revision 3" in text
+    assert "FAILED  beta/staging: FAILED at step rollout: pod Pending" in text
+    assert "SKIPPED beta/prod: skipped: staging hub beta of cluster main failed" in text
+    assert text.endswith("1 deployed, 1 failed, 1 skipped")
     summary = tmp_path / "summary.md"
     out = tmp_path / "out.txt"
     with open(out, "w") as handle:
         parallel.report_to_github(
             results, {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}, handle
         )
-    assert (
-        out.read_text()
-        == "::error title=deploy beta/staging failed at rollout::pod Pending%0Amore\n"
+    assert out.read_text() == (
+        "::error title=deploy beta/staging failed at rollout::pod Pending%0Amore\n"
+        "::error title=deploy beta/prod skipped::staging hub beta of cluster main failed\n"
     )
     assert "| beta | staging | ❌ failed | failed at rollout: pod Pending |" in summary.read_text()

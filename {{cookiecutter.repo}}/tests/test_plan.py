@@ -122,6 +122,7 @@ def test_json_shape_is_ready_for_a_matrix(fleet):
         fleet, lambda image: "t-" + image
     )
     assert data == {
+        "support": [],
         "deploy": [
             {
                 "hub": "gamma",
@@ -140,6 +141,46 @@ def test_json_shape_is_ready_for_a_matrix(fleet):
         ],
     }
     json.dumps(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "support", "hubs"),
+    [
+        # The shared support chart: its release on every cluster, no hub.
+        ("support/values.yaml", {"edge", "main"}, set()),
+        # A cluster's support values or secrets: that cluster's support only.
+        ("clusters/main/support.yaml", {"main"}, set()),
+        ("clusters/edge/secrets/support.yaml", {"edge"}, set()),
+        # cluster.yaml: its support and all its hubs; "main" never matches "edge" or "main-2".
+        ("clusters/main/cluster.yaml", {"main"}, {"alpha", "beta", "delta"}),
+        # The deploy package: everything.
+        ("fleet/deploy.py", {"edge", "main"}, {"alpha", "beta", "gamma", "delta"}),
+        ("hubs/alpha/values.yaml", set(), {"alpha"}),
+    ],
+)
+def test_the_plan_knows_each_clusters_support(fleet, path, support, hubs):
+    planned = plan.plan_paths(fleet, [path])
+    assert set(planned.support) == support
+    assert {hub for hub, _ in planned.deploy} == hubs
+
+
+def test_support_goes_with_the_first_environment_only(fleet):
+    assert set(plan.plan_paths(fleet, ["support/Chart.yaml"], envs=["staging"]).support) == {
+        "edge",
+        "main",
+    }
+    assert plan.plan_paths(fleet, ["support/Chart.yaml"], envs=["prod"]).support == {}
+
+
+def test_support_entries_in_the_json(fleet):
+    data = plan.plan_paths(fleet, ["clusters/edge/support.yaml"]).as_data(fleet, str)
+    assert data["support"] == [
+        {
+            "cluster": "edge",
+            "provider": "gcp",
+            "reasons": ["support values of edge changed: clusters/edge/support.yaml"],
+        }
+    ]
 
 
 def test_json_lists_staging_before_prod(fleet):

@@ -36,9 +36,9 @@ def hold():
         with lock:
             print(path, flush=True)
         time.sleep(60)
-for _ in range(2):
-    threading.Thread(target=hold, daemon=True).start()
-try:
+try:  # a signal may come while the threads start (they print first): the try covers it all
+    for _ in range(2):
+        threading.Thread(target=hold, daemon=True).start()
     time.sleep(60)
 except KeyboardInterrupt:
     sys.exit(130)

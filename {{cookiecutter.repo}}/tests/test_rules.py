@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fleet import rules
-from fleet.rules import ALL, CLUSTER, HUB, IMAGE, NOTHING, RULES, UNCLASSIFIED, classify
+from fleet.rules import ALL, CLUSTER, HUB, IMAGE, NOTHING, RULES, SUPPORT, UNCLASSIFIED, classify
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +30,18 @@ EXAMPLES = {
     "hubs/alpha/hub.yaml": ("hubs/{hub}/**", HUB, {"hub": "alpha"}),
     "hubs/alpha/dev.yaml": ("hubs/{hub}/**", HUB, {"hub": "alpha"}),
     "clusters/main/cluster.yaml": ("clusters/{cluster}/**", CLUSTER, {"cluster": "main"}),
+    "clusters/main/support.yaml": (
+        "clusters/{cluster}/support.yaml",
+        SUPPORT,
+        {"cluster": "main"},
+    ),
+    "clusters/main/secrets/support.yaml": (
+        "clusters/{cluster}/secrets/support.yaml",
+        SUPPORT,
+        {"cluster": "main"},
+    ),
+    "support/Chart.yaml": ("support/**", SUPPORT, {}),
+    "support/values.schema.json": ("support/**", SUPPORT, {}),
     "clusters/main/secrets/kubeconfig.yaml": (
         "clusters/{cluster}/**",
         CLUSTER,
