@@ -208,3 +208,31 @@ def test_ctrl_c_during_the_health_check_removes_the_test_user_and_leaves_no_secr
     assert ops.user_pods_gone(RELEASE)
     # The next check finds no test user left over, and passes.
     assert "health check passed" in ops.invoke("health", "--hub", HUB, "--env", ENV).stdout
+
+
+def test_prod_waits_for_its_canary_then_follows_it_and_a_skip_is_recorded(ops):
+    """A prod upgrade is refused while staging runs other shared inputs; it passes once staging
+    is deployed and healthy with them; --skip-canary overrides and is recorded on the release."""
+    ops.edit_values(HUB, lambda v: v["hub"].setdefault("extraEnv", {}).update(CANARY="one"))
+    ops.commit("e2e: a shared change not yet on staging")
+    refused = ops.invoke("deploy", "--hub", HUB, "--env", "prod", check=False)
+    assert refused.returncode == 1
+    error = refused.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: deploy sigma/prod failed at step canary: hub sigma: staging")
+    assert "runs other inputs than this deploy: the hub's hub.yaml and values.yaml differ" in error
+    assert ops.namespaces() == [RELEASE]  # nothing of prod was made
+
+    ops.invoke("deploy", "--hub", HUB, "--env", ENV)  # staging: deployed, then its health check
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", "prod")
+    assert "canary: staging proved these inputs" in proc.stderr
+    assert "health check passed" in proc.stdout
+    labels = ops.release_labels("sigma-prod", ops.serving("sigma-prod")["revision"])
+    assert "fleet-canary" not in labels
+
+    ops.edit_values(HUB, lambda v: v["hub"]["extraEnv"].update(CANARY="two"))
+    ops.commit("e2e: a shared change that skips the canary")
+    skipped = ops.invoke("deploy", "--hub", HUB, "--env", "prod", "--skip-canary")
+    assert "canary: skipped (--skip-canary)" in skipped.stderr
+    labels = ops.release_labels("sigma-prod", ops.serving("sigma-prod")["revision"])
+    assert labels["fleet-canary"] == "skipped"
+    assert_clean(skipped)

@@ -213,6 +213,8 @@ def build(c, image=None, push=False, no_cache=False):
         "no-rollback": "leave a failed upgrade in place instead of rolling back",
         "build": "build and push the hub's image first when the registry lacks it",
         "no-health-check": "skip the health check after the deploy (env FLEET_HEALTH_CHECK=off)",
+        "skip-canary": "deploy prod although its staging release did not prove the same inputs "
+        "(recorded on the release as fleet-canary=skipped)",
         **_LOCK_HELP,
         **_ACCESS_HELP,
     },
@@ -235,6 +237,7 @@ def deploy(
     no_health_check=False,
     lock_timeout=None,
     support=False,
+    skip_canary=False,
 ):
     """Deploy hubs to an environment, wait for each, roll back a failed one, check it serves.
 
@@ -250,6 +253,7 @@ def deploy(
         build=build,
         health_check=False if no_health_check else None,
         lock_timeout=lock_timeout,
+        skip_canary=skip_canary,
     )
     if plan or all or cluster or support or len(hub or []) != 1:
         fleet = config.load()

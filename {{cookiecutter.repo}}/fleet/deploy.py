@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from . import chart, crds, health, helm, lock, manifests, rollout, sops
+from . import canary, chart, crds, health, helm, lock, manifests, rollout, sops
 from .config import SUPPORT, Fleet
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
@@ -85,6 +85,7 @@ def deploy_hub(
     steps = Steps(hub, env)
     with _recorded(result, steps), prepared(fleet, hub, env, options, own, steps) as release:
         result.image = release.image
+        _canary(fleet, release, options, steps)
         if own.dry_run:
             _dry_run(fleet, release, options, steps)
         else:
@@ -93,6 +94,20 @@ def deploy_hub(
                 if options.health_check:
                     _health_check(fleet, release, steps, result)
     return result
+
+
+def _canary(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps) -> None:
+    """A later environment's upgrade only after the first (staging) proved the same inputs."""
+    canary_env = fleet.environments[0]
+    if release.env == canary_env or release.hub is None:
+        return
+    if options.skip_canary:
+        steps("canary", f"skipped (--skip-canary): recorded as {canary.LABEL_SKIPPED}=skipped")
+        return
+    steps("canary", f"the {canary_env} release must be deployed, healthy, with these inputs")
+    quiet = release.runner.quiet()
+    canary.check(fleet, release.hub, canary_env, quiet, options.helm)
+    say(*release.who, f"canary: {canary_env} proved these inputs")
 
 
 @contextlib.contextmanager
@@ -106,7 +121,7 @@ def _locked(runner: Runner, name: str, options: DeployOptions, steps: Steps) -> 
             raise FleetError(f"{held.lost} while this ran: check `invoke status` before going on")
 
 
-def _labels(fleet: Fleet, release: Release) -> tuple[dict[str, str], str]:
+def _labels(fleet: Fleet, release: Release, options: DeployOptions) -> tuple[dict[str, str], str]:
     """The release labels recording what is deployed, and the revision's description."""
     commit, dirty = Git(fleet.root, release.runner.quiet()).head()
     labels = {
@@ -115,6 +130,10 @@ def _labels(fleet: Fleet, release: Release) -> tuple[dict[str, str], str]:
         helm.LABEL_DIRTY: "true" if dirty else "false",
         **release.labels,
     }
+    if release.hub is not None:
+        labels |= canary.fingerprints(fleet, release.hub)
+        if options.skip_canary and release.env != fleet.environments[0]:
+            labels[canary.LABEL_SKIPPED] = "skipped"
     if fleet.name:
         labels[helm.LABEL_FLEET] = fleet.name
     image = release.image or "chart default"
@@ -138,7 +157,7 @@ def _upgrade_argv(
 def _dry_run(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps) -> None:
     """Print the upgrade command and helm's server-side render, secrets masked; change nothing."""
     steps("helm upgrade", "printed, not run; helm's server-side dry run follows")
-    argv = _upgrade_argv(release, options, *_labels(fleet, release))
+    argv = _upgrade_argv(release, options, *_labels(fleet, release, options))
     release.runner.run(argv, step="helm upgrade")
     paths = sops.secret_paths([release.secrets_file])
     rendered = server_dry_run(release)
@@ -155,7 +174,7 @@ def _upgrade(
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
         revisions = helm.history(runner, name, name, options.helm)
     before = revisions[-1]["revision"] if revisions else None
-    labels, description = _labels(fleet, release)
+    labels, description = _labels(fleet, release, options)
     argv = _upgrade_argv(release, options, labels, description)
     rollback = "on" if options.rollback else "off"
     major = helm.major_version(options.helm)

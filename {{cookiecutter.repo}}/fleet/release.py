@@ -36,6 +36,7 @@ class DeployOptions:
     helm: str = "helm"
     health_check: bool = True
     lock_timeout: str = "5m"
+    skip_canary: bool = False
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **given: object) -> DeployOptions:
