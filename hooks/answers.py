@@ -191,6 +191,13 @@ def check_provider(answers: dict) -> str | None:
     return None
 
 
+def check_promotion(promotion: str) -> str | None:
+    if not matches("fleet", "promotion", promotion):
+        valid = ", ".join(choices("fleet", "promotion"))
+        return f"promotion: {promotion!r} is not one of {valid}"
+    return None
+
+
 def problems(answers: dict) -> list[str]:
     """Every problem with the answers, one line each, in the order the answers are asked."""
     checks = [
@@ -201,5 +208,6 @@ def problems(answers: dict) -> list[str]:
         check_registry(answers.get("registry", "")),
         check_domain(answers.get("domain", "")),
         check_recipient(answers.get("secrets_backend", ""), answers.get("sops_recipient", "")),
+        check_promotion(answers.get("promotion", "branches")),
     ]
     return [p for p in checks if p]

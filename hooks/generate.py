@@ -175,6 +175,9 @@ def remove_unused(root: Path, answers: dict) -> None:
     """Folders the answers do not use (single files use conditional names instead)."""
     if answers["ci"] != "github":
         shutil.rmtree(root / ".github", ignore_errors=True)
+    elif answers.get("promotion") == "one-branch":
+        # One branch: no `prod` branch to guard.
+        (root / ".github" / "workflows" / "prod-guard.yaml").unlink(missing_ok=True)
 
 
 def git(root: Path, *args: str) -> None:
@@ -186,12 +189,19 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *identity, *args], cwd=root, check=True, capture_output=True, text=True)
 
 
-def init_git(root: Path) -> None:
-    """One commit on `staging` (the default branch), and `prod` at the same commit."""
-    git(root, "init", "--quiet", "--initial-branch=staging")
+def branches(answers: dict) -> list[str]:
+    """The branches made, the default first: staging and prod, or main alone (one-branch)."""
+    return ["main"] if answers.get("promotion") == "one-branch" else ["staging", "prod"]
+
+
+def init_git(root: Path, answers: dict) -> None:
+    """One commit on the default branch; the other branches at the same commit."""
+    default, *others = branches(answers)
+    git(root, "init", "--quiet", f"--initial-branch={default}")
     git(root, "add", "--all")
     git(root, "commit", "--quiet", "--no-verify", "-m", "Generated from the hubfleet template")
-    git(root, "branch", "prod")
+    for name in others:
+        git(root, "branch", name)
 
 
 def regenerating(answers: dict) -> bool:
@@ -268,9 +278,14 @@ def finish(fleet: Fleet, root: Path, answers: dict, template_dir: Path) -> list[
 
     # Committed with the rest, so deploys `helm dependency build` exactly the locked chart.
     notes += fleet.chart.write_lock(root, fleet.Runner(echo=False))
-    init_git(root)
+    init_git(root, answers)
     notes += [
-        f"Created {root} with hubs {', '.join(hub_names(answers))}; branches staging (default) and prod.",
+        f"Created {root} with hubs {', '.join(hub_names(answers))}; "
+        + (
+            "branches staging (default) and prod."
+            if len(branches(answers)) > 1
+            else "branch main (a push deploys support, staging, then prod)."
+        ),
         "Next: cd into it, `pip install -r requirements.txt`, then `nox` (lint, tests, templates, secrets).",
     ]
     return notes

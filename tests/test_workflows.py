@@ -22,7 +22,12 @@ ACTIONLINT_IGNORE = 'unexpected key "queue" for "concurrency" section'
 
 @pytest.fixture(scope="module")
 def workflows(tmp_path_factory, toolchain_bin) -> Path:
-    repo = bake(tmp_path_factory.mktemp("workflows"), hubs="alpha,beta", sops_recipient="")
+    repo = bake(
+        tmp_path_factory.mktemp("workflows"),
+        hubs="alpha,beta",
+        cluster="eu-central",
+        sops_recipient="",
+    )
     return repo / ".github" / "workflows"
 
 
@@ -79,7 +84,7 @@ def test_every_action_is_pinned_by_commit_and_checkout_keeps_no_credentials(work
 def test_no_hub_or_cluster_is_named_in_any_workflow(workflows):
     for path in workflows.glob("*.yaml"):
         text = path.read_text()
-        for name in ("alpha", "beta", "main"):
+        for name in ("alpha", "beta", "eu-central"):
             assert not re.search(rf"\b{name}\b", text), f"{path.name} names {name}"
 
 
@@ -105,7 +110,7 @@ def test_the_plan_comment_flow(workflows):
 
 def test_deploys_queue_per_cluster_and_environment_and_log_in_by_provider(workflows):
     deploy = load(workflows / "deploy.yaml")
-    assert deploy["on"]["push"]["branches"] == ["staging", "prod"]
+    assert deploy["on"]["push"]["branches"] == ["staging", "prod", "main"]
     job = deploy["jobs"]["deploy"]
     assert job["concurrency"] == {
         "group": "deploy-${{ github.ref_name }}-${{ matrix.cluster }}",
@@ -196,3 +201,41 @@ def test_the_deploy_job_reports_orphans_and_no_workflow_removes_anything(workflo
             assert "::warning::releases that no hub owns any more keep serving" in done.stdout
         else:
             assert summary.read_text() == "" and done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("promotion", "branch", "env_args"),
+    [
+        ("branches", "staging", "--env staging"),
+        ("branches", "prod", "--env prod"),
+        ("branches", "main", "--label deploy:skip"),
+        ("one-branch", "main", ""),
+        ("one-branch", "staging", "--label deploy:skip"),
+    ],
+)
+def test_what_a_push_deploys_follows_the_promotion_model(workflows, promotion, branch, env_args):
+    """The plan step's own case statement, run: which environments a push to a branch plans."""
+    plan = next(
+        step["run"]
+        for step in load(workflows / "deploy.yaml")["jobs"]["plan"]["steps"]
+        if step.get("name") == "Plan"
+    )
+    start = plan.index('case "$promotion/$BRANCH"')
+    script = plan[start : plan.index("esac", start) + 4] + '\necho "args=${env_args[*]}"'
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", f"promotion={promotion}\n{script}"],
+        env={"BRANCH": branch, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip().splitlines()[-1] == f"args={env_args}"
+
+
+def test_one_branch_makes_main_only_and_no_prod_guard(tmp_path):
+    repo = bake(tmp_path, promotion="one-branch", sops_recipient="")
+    branches = run(["git", "branch", "--format=%(refname:short)"], repo).stdout.split()
+    assert branches == ["main"]
+    assert not (repo / ".github/workflows/prod-guard.yaml").exists()
+    assert "promotion: one-branch" in (repo / "fleet.yaml").read_text()
+    assert run(["git", "status", "--porcelain"], repo).stdout == ""  # all of it committed

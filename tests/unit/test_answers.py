@@ -61,6 +61,13 @@ def test_a_repo_name_that_cannot_label_releases_is_refused(repo):
     assert len(problems) == 1 and problems[0].startswith(f"repo: {repo!r}")
 
 
+def test_a_promotion_model_we_do_not_have_is_refused():
+    assert answers.problems({**GOOD, "promotion": "one-branch"}) == []
+    assert answers.problems({**GOOD, "promotion": "trunk"}) == [
+        "promotion: 'trunk' is not one of branches, one-branch"
+    ]
+
+
 def test_hub_of_45_characters_is_allowed():
     assert answers.check_hubs("a" * 45) is None
     assert answers.check_hubs("a" * 46)

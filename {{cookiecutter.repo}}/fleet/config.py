@@ -124,6 +124,7 @@ class Fleet:
     hubs: dict[str, Hub]
     images: tuple[str, ...]
     name: str = ""
+    promotion: str = "branches"
 
     @property
     def chart(self) -> Path:
@@ -237,4 +238,5 @@ def load(root: Path | None = None) -> Fleet:
         hubs=hubs,
         images=images,
         name=top.get("name", ""),
+        promotion=top.get("promotion", "branches"),
     )
