@@ -58,12 +58,14 @@ def label_node(ops: GeneratedRepo, node: str, label: str) -> None:
     subprocess.run([*argv, "--overwrite"], check=True, capture_output=True)
 
 
-def waiting_deploy(ops: GeneratedRepo, value: str) -> tuple[subprocess.Popen, str]:
+def waiting_deploy(
+    ops: GeneratedRepo, value: str, env: dict | None = None
+) -> tuple[subprocess.Popen, str]:
     """A deploy (in its own process group) whose hub pod waits for a node labelled POOL=value."""
     ops.edit_values(HUB, lambda v: v["hub"].update(nodeSelector={POOL: value}))
     commit = ops.commit(f"e2e: a hub that waits for a node in pool {value}")
     child = ops.start(
-        "deploy", "--hub", HUB, "--env", ENV, "--timeout", "3m", start_new_session=True
+        "deploy", "--hub", HUB, "--env", ENV, "--timeout", "3m", env=env, start_new_session=True
     )
     read_until(child, f"==> [{HUB}/{ENV}] helm upgrade")
     deadline = time.monotonic() + 30
@@ -126,14 +128,22 @@ def test_a_deploy_gives_up_after_its_lock_timeout_naming_the_holder(ops, second)
 def test_a_holder_killed_with_sigkill_leaves_a_lock_that_expires_and_the_next_deploy_recovers(
     ops,
 ):
-    first, _ = waiting_deploy(ops, "never")
+    tmpdir = ops.tmp / "tmpdir-killed"
+    tmpdir.mkdir()
+    first, _ = waiting_deploy(ops, "never", env={"TMPDIR": str(tmpdir)})
     os.killpg(first.pid, signal.SIGKILL)  # the whole machine gone: invoke, helm, its renewals
     first.communicate(timeout=30)
     assert ops.history(RELEASE)[-1]["status"] == "pending-upgrade"
+    left = sorted(p.name for p in tmpdir.iterdir())
+    assert any(name.startswith(f"fleet-{first.pid}-") for name in left), left  # its secrets
     ops.revert()
 
     started = time.monotonic()
-    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "2m")
+    proc = ops.invoke(
+        "deploy", "--hub", HUB, "--env", ENV, "--timeout", "2m", env={"TMPDIR": str(tmpdir)}
+    )
+    # The next task removed what the killed one could not: nothing of it is left on disk.
+    assert sorted(p.name for p in tmpdir.iterdir()) == []
     waited = time.monotonic() - started
     assert "waiting for the deploy lock of kappa-staging, held by" in proc.stderr
     assert f"pid {first.pid}" in proc.stderr

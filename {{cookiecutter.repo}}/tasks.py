@@ -35,6 +35,7 @@ def _errors_exit(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         private.install_signal_handlers()
+        private.remove_stale()
         try:
             return fn(*args, **kwargs)
         except FleetError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -48,10 +49,35 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+# fleet-[kind-]<pid>-<random>: the pid of the process that made it, for remove_stale.
+_OWNED = re.compile(r"^fleet-(?:[a-z]+-)*?(\d+)-")
+
+
+def remove_stale() -> list[Path]:
+    """Remove the private dirs of processes of ours that died without cleaning up (SIGKILL).
+
+    Called once at each task's entry: a killed deploy's decrypted secrets and credentials do
+    not stay in the temp folder past the next task.
+    """
+    removed = []
+    for path in Path(tempfile.gettempdir()).glob("fleet-*"):
+        found = _OWNED.match(path.name)
+        try:
+            if not found or not path.is_dir() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(found.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except OSError:  # alive as another user's, or gone meanwhile: not ours to remove
+            continue
+    return removed
+
+
 @contextlib.contextmanager
 def directory(prefix: str = "fleet-") -> Iterator[Path]:
     """A 0700 temp dir removed on every exit path: success, failure, Ctrl-C and SIGTERM."""
-    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
     os.chmod(path, 0o700)
     with _LOCK:
         _LIVE[path] = threading.get_ident()

@@ -77,3 +77,17 @@ def test_ctrl_c_works_when_the_parent_ignored_sigint(tmp_path):
     proc, _ = _holding(tmp_path, ignore_sigint=True)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=10) == 130
+
+
+def test_the_private_dirs_of_a_killed_process_are_removed_by_the_next_task(tmp_path, monkeypatch):
+    """SIGKILL cannot be caught: the next task's entry removes what the dead process left."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(private.tempfile, "tempdir", None)
+    proc, made = _holding(tmp_path, ignore_sigint=False)
+    with private.directory("fleet-kube-") as mine:
+        proc.kill()
+        proc.wait(timeout=10)
+        assert all(path.exists() for path in made)
+        assert sorted(private.remove_stale()) == sorted(made)
+        assert mine.exists()  # this process is alive: its own dir stays
+    assert list(tmp_path.iterdir()) == []
