@@ -1,7 +1,7 @@
 """Session fixtures: the real local tools, started lazily and always torn down.
 
 Other test modules use exactly these fixture names: toolchain_bin, kubeconfig, registry,
-chart_repo, base_image, age_key, gpg_key, helm3, helm4.
+chart_repo, base_image, age_key, gpg_key, helm3, helm4, second_kubeconfig.
 """
 
 import atexit
@@ -101,6 +101,17 @@ def _session_dir():
         yield SESSION_DIR
     finally:
         _teardown_session()
+
+
+@pytest.fixture(scope="session")
+def second_kubeconfig(toolchain_bin, _session_dir) -> Path:
+    """A second kwok cluster (fake nodes only), for tests of a fleet on two clusters."""
+    directory = _session_dir / "second"
+    try:
+        cluster = stack.start_cluster(directory, f"hubfleet-test-{os.getpid()}-b")
+        yield cluster.kubeconfig
+    finally:
+        stack.stop_cluster(directory)
 
 
 @pytest.fixture(scope="session")

@@ -160,6 +160,8 @@ def down_dir(directory: Path) -> bool:
     if not directory.exists():
         return False
     node.stop(directory)
+    for inner in sorted(directory.glob("*/state.json")):  # more clusters of the same stack
+        stop_cluster(inner.parent)
     stop_cluster(directory)
     registry.stop(directory)
     chartrepo.stop(directory)

@@ -59,7 +59,11 @@ class DeployOptions:
 
 
 def say(hub: str, env: str, text: str, out=None) -> None:
-    print(f"==> [{hub}/{env}] {text}", file=out or sys.stderr, flush=True)
+    # One write per line: print() writes the text and the newline apart, and lines of hubs
+    # deploying in threads would run into each other.
+    stream = out or sys.stderr
+    stream.write(f"==> [{hub}/{env}] {text}\n")
+    stream.flush()
 
 
 class Steps:

@@ -41,6 +41,11 @@ class Runner:
         """A copy that does not echo the commands it runs."""
         return self.copy(echo=False)
 
+    def _line(self, text: str) -> None:
+        """One write per line, so lines of commands run from threads never run into each other."""
+        self.out.write(text + "\n")
+        self.out.flush()
+
     def show(self, argv: Iterable[str]) -> str:
         """The command as printed: shell-quoted, with secret values replaced by <redacted>."""
         return redact_text(shlex.join(str(a) for a in argv), self.secrets)
@@ -49,7 +54,7 @@ class Runner:
         """Start a program that runs until stopped (a port-forward); the caller stops it."""
         argv = [str(a) for a in argv]
         if self.echo:
-            print("$ " + self.show(argv) + " &", file=self.out, flush=True)
+            self._line("$ " + self.show(argv) + " &")
         try:
             return subprocess.Popen(
                 argv,
@@ -83,7 +88,7 @@ class Runner:
         argv = [str(a) for a in argv]
         if self.echo or (self.dry_run and mutates):
             prefix = "[dry-run] " if self.dry_run and mutates else "$ "
-            print(prefix + self.show(argv), file=self.out, flush=True)
+            self._line(prefix + self.show(argv))
         if self.dry_run and mutates:
             return subprocess.CompletedProcess(argv, 0, "", "")
         full_env = {**os.environ, **self.env, **(env or {})}
