@@ -191,6 +191,14 @@ def check_provider(answers: dict) -> str | None:
     return None
 
 
+def check_chart_repository(url: str) -> str | None:
+    if url and not re.fullmatch(r"(https?|oci)://[^\s]+", url):
+        return (
+            f"support_chart_repository: {url!r} is not a URL (https://..., or empty for upstream)"
+        )
+    return None
+
+
 def check_promotion(promotion: str) -> str | None:
     if not matches("fleet", "promotion", promotion):
         valid = ", ".join(choices("fleet", "promotion"))
@@ -209,5 +217,6 @@ def problems(answers: dict) -> list[str]:
         check_domain(answers.get("domain", "")),
         check_recipient(answers.get("secrets_backend", ""), answers.get("sops_recipient", "")),
         check_promotion(answers.get("promotion", "branches")),
+        check_chart_repository(answers.get("support_chart_repository", "")),
     ]
     return [p for p in checks if p]

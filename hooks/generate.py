@@ -220,6 +220,8 @@ def make_hubs(fleet: Fleet, root: Path, answers: dict, recipient: str = "") -> N
             fleet.scaffold.new_hub(
                 root, name, cluster=answers["cluster"], runner=runner, with_secrets=bool(recipient)
             )
+        # The first cluster's support values and secrets, as `invoke new-cluster` makes them.
+        fleet.scaffold.add_support(root, answers["cluster"], runner, with_secrets=bool(recipient))
     except fleet.FleetError as exc:
         backend = answers["secrets_backend"]
         raise Stop(

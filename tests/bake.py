@@ -28,7 +28,8 @@ def clean_template(tmp_path: Path) -> Path:
     target = tmp_path / "template"
     if not target.exists():
         shutil.copytree(ROOT, target, ignore=JUNK)
-        shutil.rmtree(target / "{{cookiecutter.repo}}" / "chart" / "charts", ignore_errors=True)
+        for chart in ("chart", "support"):
+            shutil.rmtree(target / "{{cookiecutter.repo}}" / chart / "charts", ignore_errors=True)
     return target
 
 
@@ -42,6 +43,12 @@ class BakeFailed(subprocess.CalledProcessError):
 def bake_env(tmp_path: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """Env for generation: the age key goes under tmp_path, never into the real home."""
     return {"HUBFLEET_AGE_KEY_DIR": str(tmp_path / "age-keys"), **(extra or {})}
+
+
+# Where the chart repositories are, unless a test gives the local one: a port of 127.0.0.1
+# where nothing listens, so generation's `helm dependency update` fails at once, on this machine,
+# instead of looking up the upstream repositories' names.
+NO_CHART_REPOSITORY = "http://127.0.0.1:9/"
 
 
 def bake(tmp_path: Path, env: dict[str, str] | None = None, **answers: str) -> Path:
@@ -59,6 +66,11 @@ def generate(
     would load its hubfleet_template.py rather than the copy's.
     Raises subprocess.CalledProcessError (with stderr) when generation fails.
     """
+    answers = {
+        "jupyterhub_chart_repository": NO_CHART_REPOSITORY,
+        "support_chart_repository": NO_CHART_REPOSITORY,
+        **answers,
+    }
     output = tmp_path / "out"
     output.mkdir(parents=True, exist_ok=True)
     code = (

@@ -251,6 +251,7 @@ def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str) -> Generate
         hubs=hubs,
         registry=f"{registry}/{org.lower()}",
         jupyterhub_chart_repository=stack.chart_repo,
+        support_chart_repository=stack.chart_repo,
         sops_recipient=age_key.public,
     )
     env = {

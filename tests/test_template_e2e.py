@@ -20,6 +20,7 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(
     repo = bake(
         tmp_path,
         jupyterhub_chart_repository=chart_repo,
+        support_chart_repository=chart_repo,
         sops_recipient=age_key.public,
         hubs="alpha,beta",
     )
@@ -37,7 +38,12 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(
     "answers", [{}, {"hubs": "alpha,beta,gamma"}], ids=["defaults", "three-hubs"]
 )
 def test_generated_checks_pass(tmp_path, chart_repo, answers):
-    repo = bake(tmp_path, jupyterhub_chart_repository=chart_repo, **answers)
+    repo = bake(
+        tmp_path,
+        jupyterhub_chart_repository=chart_repo,
+        support_chart_repository=chart_repo,
+        **answers,
+    )
     # The chart's lock was written at generation and committed: the tree starts clean.
     tracked = run_in(repo, ["git", "ls-files", "chart"]).stdout.split()
     assert "chart/Chart.lock" in tracked
@@ -54,6 +60,9 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
     mode = "decrypted" if not answers else "placeholders"
     for hub in answers.get("hubs", "example").split(","):
         assert f"hub {hub} env prod: 10 objects valid (secrets {mode})" in log
+    # The cluster's support chart too: its stand-in dependencies from the local repository.
+    mode = "decrypted" if not answers else "placeholders"
+    assert re.search(rf"cluster main support: \d+ objects valid \(secrets {mode}\)", log), log
     if answers:
         assert "the check for leaked values needs the key, and was not run" in log
     else:
@@ -64,6 +73,7 @@ def test_typo_in_values_fails_templates_naming_hub_and_env(tmp_path, chart_repo,
     repo = bake(
         tmp_path,
         jupyterhub_chart_repository=chart_repo,
+        support_chart_repository=chart_repo,
         sops_recipient=age_key.public,
         hubs="alpha,beta",
     )
@@ -133,3 +143,24 @@ def test_a_decrypted_secret_cannot_be_leaked_into_the_repository(tmp_path, age_k
     staged = run_in(repo, ["pre-commit", "run"], env=env, check=False)
     assert staged.returncode != 0
     assert "hubs/alpha/secrets/extra.yaml: not sops-encrypted" in staged.stdout
+
+
+def test_a_typo_in_a_clusters_support_values_fails_lint_and_templates_naming_it(
+    tmp_path, chart_repo, age_key
+):
+    repo = bake(
+        tmp_path,
+        jupyterhub_chart_repository=chart_repo,
+        support_chart_repository=chart_repo,
+        sops_recipient=age_key.public,
+    )
+    support = repo / "clusters/main/support.yaml"
+    support.write_text(support.read_text() + "ingres-nginx:\n  enabled: false\n")
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+    out = run_in(repo, [*NOX, "-s", "templates"], check=False, env=env)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "cluster main support:" in log and "ingres-nginx" in log
+    lint = run_in(repo, [*NOX, "-s", "lint"], check=False, env=env)
+    assert lint.returncode != 0
+    assert "clusters/main/support.yaml" in lint.stdout + lint.stderr

@@ -17,6 +17,7 @@ from . import cache, procs, versions
 from .run import run
 
 STANDIN_DIR = Path(__file__).with_name("standin_chart")
+SUPPORT_DIR = Path(__file__).with_name("support_charts")
 # Mappings whose keys are names (of properties or definitions), not schema keywords.
 _NAME_MAPPINGS = {"properties", "patternProperties", "definitions", "$defs", "dependentSchemas"}
 
@@ -129,6 +130,15 @@ def ensure_chart(helm: Path) -> Path:
     return package
 
 
+def package_support(
+    helm: Path, name: str, version: str, dest: Path, source: Path | None = None
+) -> Path:
+    """Package a support stand-in (or a changed copy of one, `source`) at `version` into dest."""
+    argv = [helm, "package", source or SUPPORT_DIR / name, "--version", version]
+    run([*argv, "--destination", dest], step=f"packaging the {name} stand-in")
+    return dest / f"{name}-{version}.tgz"
+
+
 def describe() -> str:
     """Which chart the repository serves, for the output of set-up steps."""
     if use_standin():
@@ -143,6 +153,8 @@ def start(state_dir: Path, helm: Path) -> ChartRepo:
     shutil.rmtree(serve_dir, ignore_errors=True)
     serve_dir.mkdir(parents=True)
     shutil.copy2(package, serve_dir)
+    for name, (version, _) in versions.SUPPORT_CHARTS.items():
+        package_support(helm, name, version, serve_dir)
     port = procs.free_port()
     url = f"http://127.0.0.1:{port}"
     run([helm, "repo", "index", serve_dir, "--url", url], step="indexing the chart repository")
@@ -168,7 +180,11 @@ def start(state_dir: Path, helm: Path) -> ChartRepo:
         what=f"the chart repository answering on {url}",
         log_file=log_file,
     )
-    print(f"chart repository {url} serves the {describe()}", file=sys.stderr)
+    support = ", ".join(f"{n} {v}" for n, (v, _) in versions.SUPPORT_CHARTS.items())
+    print(
+        f"chart repository {url} serves the {describe()}; support stand-ins {support}",
+        file=sys.stderr,
+    )
     return ChartRepo(url=url, pid_file=pid_file)
 
 

@@ -86,3 +86,12 @@ ETCD = "v3.5.35"
 ETCD_MODULE = "go.etcd.io/etcd/server/v3"
 # Bump when the recipe of the etcd build changes, so `invoke toolchain` rebuilds it.
 ETCD_BUILD_REVISION = "1"
+
+# The support chart's dependencies (toolchain/support_charts/ stand-ins, packaged at these
+# versions); the generated repo's support/Chart.yaml pins the same, with the upstream repositories.
+SUPPORT_CHARTS = {
+    "ingress-nginx": ("4.12.1", "https://kubernetes.github.io/ingress-nginx"),
+    "cert-manager": ("v1.17.2", "https://charts.jetstack.io"),
+    "prometheus": ("27.11.0", "https://prometheus-community.github.io/helm-charts"),
+    "grafana": ("8.13.1", "https://grafana.github.io/helm-charts"),
+}

@@ -64,6 +64,10 @@ def lint(session: nox.Session) -> None:
         if files:
             schema = f"fleet/schemas/{kind}.schema.json"
             session.run("check-jsonschema", "--schemafile", schema, *files, external=True)
+    support = _files("clusters/*/support.yaml")
+    if support:  # the support chart's own schema: the one helm checks its values against
+        schema = "support/values.schema.json"
+        session.run("check-jsonschema", "--schemafile", schema, *support, external=True)
     try:
         fleet = config.load(ROOT)  # cross-file checks: each hub's cluster and image exist
         for hub in fleet.hubs.values():
@@ -83,7 +87,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", tags=["chart"])
 def templates(session: nox.Session) -> None:
-    """helm lint the chart, then render and validate every hub x env with its secrets."""
+    """helm lint the chart, then render and validate every hub x env, and every cluster's support."""
     runner = Runner()
     try:
         fleet = config.load(ROOT)
@@ -101,6 +105,16 @@ def templates(session: nox.Session) -> None:
                 failures.append(f"hub {hub.name} env {env}: {exc}")
                 continue
             session.log(f"hub {hub.name} env {env}: {count} objects valid (secrets {mode})")
+    for cluster in [] if session.posargs else sorted(fleet.clusters):
+        try:
+            manifests, mode = chart.render_support(fleet, cluster, runner)
+            count = chart.validate_manifests(
+                manifests, cluster, "support", label=f"cluster {cluster} support"
+            )
+        except FleetError as exc:
+            failures.append(f"cluster {cluster} support: {exc}")
+            continue
+        session.log(f"cluster {cluster} support: {count} objects valid (secrets {mode})")
     if failures:
         session.error("templates failed for:\n" + "\n".join(failures))
 

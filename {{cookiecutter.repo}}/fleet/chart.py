@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 
 from . import private, sops
-from .config import Fleet, Hub
+from .config import SUPPORT, Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
 from .runner import Runner
@@ -70,14 +70,16 @@ def _http_repositories(chart: Path) -> list[str]:
     )
 
 
-def dependency_build(fleet: Fleet, runner: Runner) -> None:
-    """Fetch the chart's dependencies into chart/charts/, once per Chart.yaml + Chart.lock state.
+def dependency_build(fleet: Fleet, runner: Runner, chart: Path | None = None) -> None:
+    """Fetch a chart's dependencies into its charts/, once per Chart.yaml + Chart.lock state.
+
+    The chart is the hubs' shared chart unless given (the support chart, fleet.support_chart).
 
     With a committed Chart.lock this is `helm dependency build`, which fetches exactly the locked
     versions; helm needs the lock's repositories added for that, so they are added to a private
     repository config, never to the user's. Without a lock it is `helm dependency update`.
     """
-    chart = fleet.chart
+    chart = chart or fleet.chart
     charts = chart / "charts"
     with _locked(charts / ".lock"):
         stamp = charts / STAMP
@@ -147,8 +149,35 @@ def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str,
     return manifests, mode
 
 
-def validate_manifests(text: str, hub: str, env: str, k8s_version: str | None = None) -> int:
-    """Validate every object in a multi-document YAML against the Kubernetes schema; returns the count."""
+def render_support(fleet: Fleet, cluster: str, runner: Runner) -> tuple[str, str]:
+    """Template a cluster's support release with its values and secrets: (manifests, mode)."""
+    found = fleet.clusters[cluster]
+    dependency_build(fleet, runner, fleet.support_chart)
+    source = found.support_secrets
+    with sops.for_render_file(fleet.root, source, f"{cluster}-support", runner) as (
+        path,
+        got,
+        mode,
+    ):
+        own = runner.copy(secrets=runner.secrets | got)
+        values = [p for p in (found.support_values,) if p.exists()] + [path]
+        argv = [helm_bin(), "template", SUPPORT, str(fleet.support_chart), "--namespace", SUPPORT]
+        for file in values:
+            argv += ["--values", str(file)]
+        proc = own.run(
+            argv, step=f"helm template of the support chart of cluster {cluster}", mutates=False
+        )
+    return proc.stdout, mode
+
+
+def validate_manifests(
+    text: str, hub: str, env: str, k8s_version: str | None = None, label: str | None = None
+) -> int:
+    """Validate every object in a multi-document YAML against the Kubernetes schema; returns the count.
+
+    An error names the hub and env, or `label` (a cluster's support release).
+    """
+    label = label or f"hub {hub} env {env}"
     import kubernetes_validate  # noqa: PLC0415 - heavy (its schemas); only `nox -s templates` needs it
 
     version = k8s_version or os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
@@ -161,25 +190,32 @@ def validate_manifests(text: str, hub: str, env: str, k8s_version: str | None = 
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             where = ".".join(str(p) for p in exc.path) or "(top level)"
-            raise FleetError(f"hub {hub} env {env}: {name}: field {where}: {exc.message}") from None
+            raise FleetError(f"{label}: {name}: field {where}: {exc.message}") from None
         except (
             kubernetes_validate.SchemaNotFoundError,
             kubernetes_validate.InvalidSchemaError,
         ) as exc:
-            raise FleetError(f"hub {hub} env {env}: {name}: no Kubernetes schema: {exc}") from None
+            raise FleetError(f"{label}: {name}: no Kubernetes schema: {exc}") from None
         count += 1
     return count
 
 
 def write_lock(root: Path, runner: Runner, timeout: float = 120) -> list[str]:
-    """Write chart/Chart.lock with `helm dependency update`; returns what to tell the operator.
+    """Write chart/Chart.lock and support/Chart.lock; returns what to tell the operator."""
+    notes = []
+    for folder, what in (("chart", "the jupyterhub chart"), ("support", "the support charts")):
+        if (root / folder / "Chart.yaml").exists():
+            notes += _write_lock(root, folder, what, runner, timeout)
+    return notes
 
-    Run once when the repo is generated, so deploys `helm dependency build` the committed lock.
-    """
-    later = "`helm dependency update chart`, then commit chart/Chart.lock"
+
+def _write_lock(root: Path, folder: str, what: str, runner: Runner, timeout: float) -> list[str]:
+    """`helm dependency update` of one chart, run once when the repo is generated, so deploys
+    `helm dependency build` the committed lock."""
+    later = f"`helm dependency update {folder}`, then commit {folder}/Chart.lock"
     try:
         runner.run(
-            [helm_bin(), "dependency", "update", str(root / "chart")],
+            [helm_bin(), "dependency", "update", str(root / folder)],
             step="helm dependency update",
             mutates=False,
             timeout=timeout,
@@ -189,12 +225,9 @@ def write_lock(root: Path, runner: Runner, timeout: float = 120) -> list[str]:
         # helm names the unreachable repository on a line of its own, then why on the next.
         reached = [n for n, line in enumerate(said) if "Unable to get an update" in line]
         why = " ".join(said[reached[0] : reached[0] + 2]) if reached else exc.last_line()
-        return [
-            f"could not fetch the jupyterhub chart: {why}",
-            f"Once it is reachable, run {later}.",
-        ]
+        return [f"could not fetch {what}: {why}", f"Once it is reachable, run {later}."]
     except FleetError:
-        return [f"helm is not on PATH, so chart/Chart.lock was not written: run {later}."]
+        return [f"helm is not on PATH, so {folder}/Chart.lock was not written: run {later}."]
     return []
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 from pathlib import Path
 from string import Template
 
@@ -110,6 +111,32 @@ def new_hub(
     return folder
 
 
+def initial_support_secrets() -> dict:
+    """A cluster's first support secrets: a random Grafana admin password."""
+    return {"grafana": {"adminPassword": secrets.token_urlsafe(24)}}
+
+
+def add_support(
+    root: Path, cluster: str, runner: Runner | None = None, with_secrets: bool = True
+) -> list[Path]:
+    """clusters/<cluster>/support.yaml and its encrypted secrets, where they are missing."""
+    fleet = config.load(root)
+    found = fleet.clusters[cluster]
+    made = []
+    if with_secrets and not found.support_secrets.exists():
+        relpath = found.support_secrets.relative_to(fleet.root)
+        text = yaml.safe_dump(initial_support_secrets(), sort_keys=False)
+        encrypted = sops.encrypt_text(fleet.root, relpath, text, runner)
+        found.support_secrets.parent.mkdir(parents=True, exist_ok=True)
+        found.support_secrets.write_text(encrypted)
+        made.append(found.support_secrets)
+    if not found.support_values.exists():
+        text = render_skeleton("cluster", cluster=cluster)["support.yaml"]
+        found.support_values.write_text(text)
+        made.append(found.support_values)
+    return made
+
+
 def cluster_settings(provider: str, name: str, **fields: str) -> dict:
     """The cluster.yaml document for a provider; fields: project, cluster, location, resource_group."""
     cloud = fields.get("cluster") or name
@@ -133,8 +160,16 @@ def cluster_settings(provider: str, name: str, **fields: str) -> dict:
     return {"provider": provider, provider: settings}
 
 
-def new_cluster(root: Path, name: str, provider: str = "kubeconfig", **fields: str) -> Path:
-    """Create clusters/<name>/cluster.yaml for the provider, validated before it is written."""
+def new_cluster(
+    root: Path,
+    name: str,
+    provider: str = "kubeconfig",
+    runner: Runner | None = None,
+    with_secrets: bool = True,
+    **fields: str,
+) -> Path:
+    """Create clusters/<name>/cluster.yaml for the provider (validated before it is written),
+    with its support values and encrypted support secrets."""
     fleet = config.load(root)
     check_name("cluster", name)
     folder = fleet.root / "clusters" / name
@@ -148,4 +183,9 @@ def new_cluster(root: Path, name: str, provider: str = "kubeconfig", **fields: s
         f"# How deploys reach cluster {name}. Validated by fleet/schemas/cluster.schema.json.\n"
     )
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+    try:
+        add_support(root, name, runner, with_secrets)
+    except FleetError:
+        shutil.rmtree(folder, ignore_errors=True)  # no half-made cluster
+        raise
     return path

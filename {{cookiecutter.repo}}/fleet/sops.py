@@ -265,21 +265,29 @@ def for_render(
     """
     hub = _hub(fleet, hub)
     fleet.check_env(hub, env)
-    source = hub.secrets_file(env)
+    with for_render_file(fleet.root, hub.secrets_file(env), f"{hub.name}-{env}", runner) as found:
+        yield found
+
+
+@contextlib.contextmanager
+def for_render_file(
+    root: Path, source: Path, name: str, runner: Runner
+) -> Iterator[tuple[Path, set[str], str]]:
+    """`for_render` of any secrets file (a cluster's support secrets): (path, secrets, mode)."""
     text, mode = "{}\n", "decrypted"
     if source.exists():
         _require_encrypted(source)
         text = ""
         if os.environ.get("FLEET_SECRETS") != "placeholders":
             try:
-                text = decrypt_text(fleet.root, source, runner)
+                text = decrypt_text(root, source, runner)
             except StepFailed as exc:
                 if exc.returncode not in NO_KEY_CODES:
                     raise decrypt_failure(source, exc) from None
         if not text:
             text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
     with private.directory() as folder:
-        path = private.write(folder / f"{hub.name}-{env}.yaml", text)
+        path = private.write(folder / f"{name}.yaml", text)
         secrets = secret_strings(yaml.safe_load(text) or {}) if mode == "decrypted" else set()
         yield path, secrets, mode
 

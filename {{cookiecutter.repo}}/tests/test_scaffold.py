@@ -1,10 +1,13 @@
-"""Unit tests of fleet.scaffold's pure parts: names, skeleton, cluster settings, new cluster."""
+"""Unit tests of fleet.scaffold: names, skeleton, cluster settings, new cluster (real sops, age)."""
+
+import subprocess
 
 import pytest
 import yaml
 
-from fleet import config, scaffold
+from fleet import config, scaffold, sops
 from fleet.errors import FleetError
+from fleet.runner import Runner
 
 
 def test_check_name():
@@ -52,13 +55,36 @@ def test_cluster_settings_name_the_missing_option():
         scaffold.cluster_settings("gcp", "east", location="us-central1")
 
 
-def test_new_cluster_writes_a_valid_file(tmp_path):
+def test_new_cluster_writes_a_valid_file_and_its_support_values_and_secrets(tmp_path, monkeypatch):
+    key = tmp_path / "age.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
     (tmp_path / "fleet.yaml").write_text(
         "registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n"
     )
+    (tmp_path / ".sops.yaml").write_text(
+        f"creation_rules:\n  - path_regex: (^|/)secrets/\n    age: {public}\n"
+    )
     path = scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
     fleet = config.load(tmp_path)
-    assert fleet.clusters["east"].settings == {"cluster": "east", "region": "eu-west-1"}
+    east = fleet.clusters["east"]
+    assert east.settings == {"cluster": "east", "region": "eu-west-1"}
     assert path.read_text().startswith("# How deploys reach cluster east.")
+    assert "invoke deploy-support --cluster east" in east.support_values.read_text()
+    assert sops.is_encrypted(east.support_secrets)
+    decrypted = yaml.safe_load(sops.decrypt_text(tmp_path, east.support_secrets, Runner()))
+    assert len(decrypted["grafana"]["adminPassword"]) >= 24
     with pytest.raises(FleetError, match="already exists"):
         scaffold.new_cluster(tmp_path, "east")
+
+
+def test_a_new_cluster_whose_secrets_cannot_be_encrypted_leaves_nothing(tmp_path):
+    (tmp_path / "fleet.yaml").write_text(
+        "registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n"
+    )
+    with pytest.raises(FleetError, match="sops encrypt clusters/east/secrets/support.yaml"):
+        scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
+    assert not (tmp_path / "clusters" / "east").exists()
