@@ -10,9 +10,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 
 import pytest
+from conftest import SESSION_DIR
 from generated import GeneratedRepo, local_repo
+
+from toolchain import chartrepo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -34,6 +39,10 @@ def ops(tmp_path_factory, local_stack, second_kubeconfig):
     )
     on_cluster(repo, "a", local_stack.kubeconfig)
     on_cluster(repo, "a-2", second_kubeconfig)
+    for name in ("a", "a-2"):  # support values and secrets, as `invoke new-cluster` makes them
+        for part in ("support.yaml", "secrets/support.yaml"):
+            (repo.path / "clusters" / name / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(repo.path / "clusters/main" / part, repo.path / "clusters" / name / part)
     for hub, cluster in ON.items():
         repo.unpulled_image(hub)
         path = repo.path / "hubs" / hub / "hub.yaml"
@@ -83,4 +92,81 @@ def test_a_staging_hub_failing_on_a_skips_the_prod_hubs_of_a_only(ops):
     assert proc.stderr.strip().splitlines()[-1] == (
         "error: deploy failed for ha/staging; skipped: ha/prod, hc/prod (of 6)"
     )
+    ops.revert()
+
+
+def crds_on(kubeconfig) -> set[str]:
+    argv = ["kubectl", "--kubeconfig", str(kubeconfig), "get", "crds", "-o", "name"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    return {line.split("/", 1)[1] for line in out.split()}
+
+
+def test_support_deploys_first_on_each_cluster_with_its_crds(ops, local_stack, second_kubeconfig):
+    proc = ops.invoke(
+        "deploy", "--all", "--env", "staging", "--support", "--timeout", "60s", check=False
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "ok      a/support: deployed revision 1" in proc.stdout
+    assert "ok      a-2/support: deployed revision 1" in proc.stdout
+    started = re.findall(r"==> \[(\S+)\] credentials", proc.stderr)
+    assert max(started.index("a/support"), started.index("a-2/support")) < min(
+        started.index(f"{hub}/staging") for hub in ON
+    )
+    for kubeconfig in (local_stack.kubeconfig, second_kubeconfig):
+        assert "certificates.cert-manager.io" in crds_on(kubeconfig)
+    status = ops.invoke("status").stdout
+    assert re.search(r"│ a-2\s+│ 1\s+│ deployed\s+│ yes", status), status
+
+
+def test_a_failed_support_deploy_skips_the_hubs_of_its_cluster_only(ops):
+    support = ops.path / "clusters/a/support.yaml"
+    support.write_text(support.read_text() + "grafana:\n  enabled: maybe\n")
+    ops.commit("e2e: support values helm refuses on cluster a")
+    proc = ops.invoke("deploy", "--all", "--env", "staging", "--support", check=False)
+    assert proc.returncode == 1
+    out = proc.stdout
+    assert "FAILED  a/support: FAILED at step helm upgrade" in out
+    for hub in ("ha", "hc"):
+        assert f"SKIPPED {hub}/staging: skipped: the support deploy of cluster a failed" in out, out
+    assert "ok      a-2/support" in out and "ok      hb/staging" in out
+    ops.revert()
+
+
+def test_a_crd_change_in_a_support_dependency_reaches_the_cluster_on_upgrade(
+    ops, local_stack, chart_repo, tmp_path
+):
+    """helm installs a dependency's crds/ once and never upgrades them: the deploy applies them."""
+    changed = tmp_path / "cert-manager"
+    shutil.copytree(chartrepo.SUPPORT_DIR / "cert-manager", changed)
+    orders = (changed / "crds/issuers.yaml").read_text().replace("Issuer", "Order")
+    (changed / "crds/orders.yaml").write_text(orders.replace("issuer", "order"))
+    serving = SESSION_DIR / "charts"
+    chartrepo.package_support(local_stack.helm, "cert-manager", "v1.17.3", serving, changed)
+    helm = str(local_stack.helm)
+    subprocess.run([helm, "repo", "index", str(serving), "--url", chart_repo], check=True)
+    chart = ops.path / "support/Chart.yaml"
+    chart.write_text(chart.read_text().replace('"v1.17.2"', '"v1.17.3"'))
+    subprocess.run([helm, "dependency", "update", str(ops.path / "support")], check=True)
+    ops.commit("e2e: cert-manager v1.17.3, with a new CRD")
+    assert "orders.cert-manager.io" not in crds_on(local_stack.kubeconfig)
+    proc = ops.invoke("deploy-support", "--cluster", "a")
+    assert "a/support: deployed revision" in proc.stdout
+    assert "orders.cert-manager.io" in crds_on(local_stack.kubeconfig)
+
+
+@pytest.mark.parametrize(
+    ("path", "support", "hubs"),
+    [
+        ("support/values.yaml", {"a", "a-2"}, set()),
+        ("clusters/a/support.yaml", {"a"}, set()),
+        ("clusters/a-2/cluster.yaml", {"a-2"}, {("hb", "staging"), ("hb", "prod")}),
+    ],
+)
+def test_the_plan_of_a_support_or_cluster_change(ops, path, support, hubs):
+    target = ops.path / path
+    target.write_text(target.read_text() + "\n# e2e: a change\n")
+    ops.commit(f"e2e: change {path}")
+    data = ops.plan("--base", "HEAD~1")
+    assert {entry["cluster"] for entry in data["support"]} == support
+    assert {(entry["hub"], entry["env"]) for entry in data["deploy"]} == hubs
     ops.revert()
