@@ -9,18 +9,21 @@ import urllib.request
 import pytest
 import yaml
 
+from toolchain import versions
+
 pytestmark = pytest.mark.smoke
 
 TEST_VALUES = ["--set", "proxy.service.type=ClusterIP", "--set", "hub.db.type=sqlite-memory"]
 
 
-def sh(*argv, env=None, check=True, timeout=300) -> subprocess.CompletedProcess:
+def sh(*argv, env=None, check=True, timeout=300, input=None) -> subprocess.CompletedProcess:
     """Run argv, capturing output; on failure show it in the assertion."""
     proc = subprocess.run(
         [str(a) for a in argv],
         capture_output=True,
         text=True,
         env=env,
+        input=input,
         timeout=timeout,
         check=False,
     )
@@ -187,6 +190,72 @@ def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
     )
     assert through_parent.returncode != 0
     assert "additional properties 'extraConfg' not allowed" in through_parent.stderr
+
+
+def support_chart(chart_repo: str, name: str) -> list[str]:
+    """A support stand-in, as helm arguments, at its pinned version from the chart repository."""
+    return [name, "--repo", chart_repo, "--version", versions.SUPPORT_CHARTS[name][0]]
+
+
+def test_the_chart_repository_serves_the_support_stand_ins(helm4, chart_repo):
+    with urllib.request.urlopen(f"{chart_repo}/index.yaml", timeout=10) as response:
+        entries = yaml.safe_load(response.read())["entries"]
+    for name, (version, _) in versions.SUPPORT_CHARTS.items():
+        assert [entry["version"] for entry in entries[name]] == [version], name
+        rendered = sh(helm4, "template", "support", *support_chart(chart_repo, name)).stdout
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered) if d}
+        assert {("Deployment", f"support-{name}"), ("Service", f"support-{name}")} <= kinds
+    grafana = support_chart(chart_repo, "grafana")
+    rendered = sh(helm4, "template", "s", *grafana, "--set", "adminPassword=pw-1").stdout
+    secret = next(d for d in yaml.safe_load_all(rendered) if d and d["kind"] == "Secret")
+    assert secret["data"]["admin-password"] == "cHctMQ=="  # base64 of pw-1
+    # cert-manager's schema is strict at the top level, as upstream's; prometheus's is not.
+    typo = ["--set", "replicaz=2"]
+    refused = sh(
+        helm4, "template", "s", *support_chart(chart_repo, "cert-manager"), *typo, check=False
+    )
+    assert "additional properties 'replicaz' not allowed" in refused.stderr
+    sh(helm4, "template", "s", *support_chart(chart_repo, "prometheus"), *typo)
+
+
+CERT_MANAGER_CRDS = {
+    f"customresourcedefinition.apiextensions.k8s.io/{name}.cert-manager.io"
+    for name in ("certificates", "issuers", "clusterissuers")
+}
+ISSUER = "apiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata:\n  name: smoke\nspec:\n  selfSigned: {}\n"
+
+
+def test_installing_the_cert_manager_stand_in_creates_its_crds(helm4, kubeconfig, chart_repo):
+    namespace = "smoke-cert-manager"
+    common = ["--kubeconfig", kubeconfig, "--namespace", namespace]
+    before = set(kubectl(kubeconfig, "get", "crds", "-o", "name").stdout.split())
+    try:
+        sh(
+            helm4,
+            "upgrade",
+            "--install",
+            "cm",
+            *support_chart(chart_repo, "cert-manager"),
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            "120s",
+            *common,
+        )
+        crds = set(kubectl(kubeconfig, "get", "crds", "-o", "name").stdout.split())
+        assert crds >= CERT_MANAGER_CRDS
+        kubectl(kubeconfig, "wait", "--for=condition=Established", *CERT_MANAGER_CRDS)
+        # The API server takes the custom resources they define.
+        sh("kubectl", "--kubeconfig", kubeconfig, "-n", namespace, "apply", "-f", "-", input=ISSUER)
+        kubectl(kubeconfig, "-n", namespace, "get", "issuer/smoke")
+        kubectl(kubeconfig, "-n", namespace, "rollout", "status", "deployment/cm-cert-manager")
+    finally:
+        sh(helm4, "uninstall", "cm", "--wait", *common, check=False)
+        kubectl(kubeconfig, "delete", "namespace", namespace, "--wait=false", check=False)
+        # helm never removes CRDs; remove the ones this test made, leaving others' in place.
+        made = sorted(CERT_MANAGER_CRDS - before)
+        if made:
+            kubectl(kubeconfig, "delete", *made, check=False)
 
 
 SECRET = {"hub": {"config": {"GitHubOAuthenticator": {"client_secret": "s3cr3t-value"}}}}

@@ -1,13 +1,15 @@
-"""The jupyterhub chart in a local chart repository served over HTTP on 127.0.0.1.
+"""The jupyterhub chart and the support stand-ins in a local chart repository on 127.0.0.1.
 
-Without internet access (the shared fixtures exist next to the project) the chart is a
-stand-in built from the real values.yaml and schema; otherwise it is the real chart, pulled.
+Without internet access (the shared fixtures exist next to the project) the jupyterhub chart is
+a stand-in built from the real values.yaml and schema; otherwise it is the real chart, pulled.
+The support chart's dependencies are always stand-ins (toolchain/support_charts/).
 """
 
 import hashlib
 import json
 import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from .run import run
 
 STANDIN_DIR = Path(__file__).with_name("standin_chart")
 SUPPORT_DIR = Path(__file__).with_name("support_charts")
+SUPPORT_WORKLOAD = SUPPORT_DIR / "workload.yaml"
 # Mappings whose keys are names (of properties or definitions), not schema keywords.
 _NAME_MAPPINGS = {"properties", "patternProperties", "definitions", "$defs", "dependentSchemas"}
 
@@ -133,9 +136,17 @@ def ensure_chart(helm: Path) -> Path:
 def package_support(
     helm: Path, name: str, version: str, dest: Path, source: Path | None = None
 ) -> Path:
-    """Package a support stand-in (or a changed copy of one, `source`) at `version` into dest."""
-    argv = [helm, "package", source or SUPPORT_DIR / name, "--version", version]
-    run([*argv, "--destination", dest], step=f"packaging the {name} stand-in")
+    """Package a support stand-in (or a changed copy of one, `source`) at `version` into dest.
+
+    The chart gets the stand-ins' shared workload template (SUPPORT_WORKLOAD) in its templates/.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"hubfleet-{name}-") as scratch:
+        chart = Path(scratch) / name
+        shutil.copytree(source or SUPPORT_DIR / name, chart)
+        (chart / "templates").mkdir(exist_ok=True)
+        shutil.copy2(SUPPORT_WORKLOAD, chart / "templates" / "workload.yaml")
+        argv = [helm, "package", chart, "--version", version]
+        run([*argv, "--destination", dest], step=f"packaging the {name} stand-in")
     return dest / f"{name}-{version}.tgz"
 
 
