@@ -192,7 +192,8 @@ def check_provider(answers: dict) -> str | None:
 
 
 def check_chart_repository(url: str) -> str | None:
-    if url and not re.fullmatch(r"(https?|oci)://[^\s]+", url):
+    """support_chart_repository: a Helm repository URL, or empty (each dependency's upstream)."""
+    if url and not re.fullmatch(r"(https?|oci)://[^\s\"']+", url):
         return (
             f"support_chart_repository: {url!r} is not a URL (https://..., or empty for upstream)"
         )

@@ -316,3 +316,17 @@ def test_unknown_choices_name_the_schema_values():
     assert answers.check_recipient("vault", "") == (
         "secrets_backend: 'vault' is not one of age, pgp, gcp-kms, aws-kms, azure-kv"
     )
+
+
+@pytest.mark.parametrize(
+    "url", ["", "https://charts.example.org/mirror", "http://127.0.0.1:8080", "oci://ghcr.io/o/c"]
+)
+def test_the_support_chart_repository_is_a_url_or_empty(url):
+    assert answers.problems({**GOOD, "support_chart_repository": url}) == []
+
+
+@pytest.mark.parametrize("url", ["charts.example.org", "ftp://x.org", "https://a b", 'https://x"'])
+def test_a_support_chart_repository_that_is_not_a_url_is_named(url):
+    assert answers.problems({**GOOD, "support_chart_repository": url}) == [
+        f"support_chart_repository: {url!r} is not a URL (https://..., or empty for upstream)"
+    ]
