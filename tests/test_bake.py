@@ -11,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
+import yaml
 from bake import ROOT, bake, bake_env, clean_template, generate, run_in
 
 pytestmark = pytest.mark.bake
@@ -60,6 +61,14 @@ def check_generated(repo: Path, hubs: list[str]) -> None:
             assert sops.is_encrypted(repo / "hubs" / hub / "secrets" / f"{env}.yaml")
     assert sops.plaintext_files(repo) == []
 
+    # The support chart, and the first cluster's support values and encrypted secrets.
+    for name in ("Chart.yaml", "values.yaml", "values.schema.json", "templates/NOTES.txt"):
+        assert (repo / "support" / name).is_file(), name
+    assert (
+        "invoke deploy-support --cluster main" in (repo / "clusters/main/support.yaml").read_text()
+    )
+    assert sops.is_encrypted(repo / "clusters/main/secrets/support.yaml")
+
     # One commit, on staging (the default branch) and prod; nothing left uncommitted.
     assert git(repo, "branch", "--show-current").strip() == "staging"
     assert git(repo, "rev-parse", "staging") == git(repo, "rev-parse", "prod")
@@ -108,6 +117,31 @@ def test_defaults_generate_an_age_key_outside_the_repo(tmp_path):
     ).stdout
     assert "cookieSecret" in out and "ENC[" not in out
     assert git(repo, "status", "--porcelain") == ""
+
+
+UPSTREAM = {
+    "ingress-nginx": "https://kubernetes.github.io/ingress-nginx",
+    "cert-manager": "https://charts.jetstack.io",
+    "prometheus": "https://prometheus-community.github.io/helm-charts",
+    "grafana": "https://grafana.github.io/helm-charts",
+}
+
+
+@pytest.mark.parametrize(
+    "mirror", ["", "https://charts.example.org/mirror"], ids=["upstream", "mirror"]
+)
+def test_the_support_charts_repositories_follow_the_answer(tmp_path, age_key, mirror):
+    # No helm for generation (FLEET_HELM names none): the upstream answer must not reach out.
+    env = {"FLEET_HELM": str(tmp_path / "no-helm")}
+    proc = generate(tmp_path, env, sops_recipient=age_key.public, support_chart_repository=mirror)
+    repo = Path(proc.stdout.strip().splitlines()[-1])
+    chart = yaml.safe_load((repo / "support/Chart.yaml").read_text())
+    assert {d["name"]: d["repository"] for d in chart["dependencies"]} == {
+        name: mirror or url for name, url in UPSTREAM.items()
+    }
+    assert all(d["condition"] == f"{d['name']}.enabled" for d in chart["dependencies"])
+    assert not (repo / "support/Chart.lock").exists()
+    assert "helm dependency update support`, then commit support/Chart.lock" in proc.stdout
 
 
 def test_a_second_repo_of_the_same_name_says_it_reused_the_age_key(tmp_path):

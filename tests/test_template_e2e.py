@@ -44,9 +44,9 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
         support_chart_repository=chart_repo,
         **answers,
     )
-    # The chart's lock was written at generation and committed: the tree starts clean.
-    tracked = run_in(repo, ["git", "ls-files", "chart"]).stdout.split()
-    assert "chart/Chart.lock" in tracked
+    # Both charts' locks were written at generation and committed: the tree starts clean.
+    tracked = run_in(repo, ["git", "ls-files", "chart", "support"]).stdout.split()
+    assert {"chart/Chart.lock", "support/Chart.lock"} <= set(tracked)
     assert run_in(repo, ["git", "status", "--porcelain"]).stdout == ""
     # The key generated at creation sits outside the repo; without it, placeholders stand in.
     keys = tmp_path / "age-keys" if not answers else tmp_path / "no-keys"
@@ -60,9 +60,13 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
     mode = "decrypted" if not answers else "placeholders"
     for hub in answers.get("hubs", "example").split(","):
         assert f"hub {hub} env prod: 10 objects valid (secrets {mode})" in log
-    # The cluster's support chart too: its stand-in dependencies from the local repository.
-    mode = "decrypted" if not answers else "placeholders"
-    assert re.search(rf"cluster main support: \d+ objects valid \(secrets {mode}\)", log), log
+    # The cluster's support chart too, linted and rendered with its stand-in dependencies from
+    # the local repository: a Deployment and a Service each, and grafana's Secret.
+    assert re.search(r"\$ helm lint \S+/support\n", log), log[-3000:]
+    assert f"cluster main support: 9 objects valid (secrets {mode})" in log
+    # The secrets check covers the support secrets: each hub's two files, and the cluster's.
+    files = 2 * len(answers.get("hubs", "example").split(",")) + 1
+    assert f"{files} secrets files, all sops-encrypted" in log
     if answers:
         assert "the check for leaked values needs the key, and was not run" in log
     else:
@@ -161,6 +165,43 @@ def test_a_typo_in_a_clusters_support_values_fails_lint_and_templates_naming_it(
     log = out.stdout + out.stderr
     assert out.returncode != 0
     assert "cluster main support:" in log and "ingres-nginx" in log
+    assert "additional properties 'ingres-nginx' not allowed" in log
     lint = run_in(repo, [*NOX, "-s", "lint"], check=False, env=env)
     assert lint.returncode != 0
     assert "clusters/main/support.yaml" in lint.stdout + lint.stderr
+
+
+def test_a_typo_inside_a_dependency_fails_templates_by_that_charts_own_schema(
+    tmp_path, chart_repo, age_key
+):
+    """Ours checks the top level and each `enabled`; inside a dependency its own schema checks,
+    where upstream ships one (cert-manager's is strict)."""
+    repo = bake(
+        tmp_path,
+        jupyterhub_chart_repository=chart_repo,
+        support_chart_repository=chart_repo,
+        sops_recipient=age_key.public,
+    )
+    support = repo / "clusters/main/support.yaml"
+    support.write_text(support.read_text() + "cert-manager:\n  replicaz: 2\n")
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+    out = run_in(repo, [*NOX, "-s", "templates"], check=False, env=env)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "cluster main support: helm template of the support chart of cluster main failed" in log
+    assert "cert-manager:" in log and "additional properties 'replicaz' not allowed" in log
+
+
+def test_the_support_secrets_are_checked_for_leaks_as_a_hubs_are(tmp_path, age_key):
+    repo = bake(tmp_path, sops_recipient=age_key.public)
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+    secrets = "clusters/main/secrets/support.yaml"
+    decrypted = run_in(repo, ["sops", "--decrypt", secrets], env=env).stdout
+    password = yaml.safe_load(decrypted)["grafana"]["adminPassword"]
+    support = repo / "clusters/main/support.yaml"
+    support.write_text(support.read_text() + f"grafana:\n  adminPassword: {password}\n")
+    out = run_in(repo, [*NOX, "-s", "secrets"], env=env, check=False)
+    log = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert f"the value of grafana.adminPassword in {secrets} (<redacted>)" in log
+    assert password not in log

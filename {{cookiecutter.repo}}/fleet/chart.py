@@ -1,16 +1,25 @@
-"""The shared chart: fetch its dependencies once, and render it for one hub in one environment.
+"""The charts: the hubs' shared chart (chart/) and each cluster's support chart (support/).
 
-What the other modules use:
-- `dependency_build(fleet, runner)`: `helm dependency build` of the committed Chart.lock (or
-  `update` when there is no lock yet), once per state of Chart.yaml + Chart.lock, under a file
-  lock so two processes never run it at once (helm cannot).
+Fetch their dependencies once, lint them, and render a hub in one environment or a cluster's
+support release. What the other modules use (`chart` is a chart folder, the shared chart when
+None):
+- `dependency_build(fleet, runner, chart=None)`: `helm dependency build` of the committed
+  Chart.lock (or `update` when there is no lock yet), once per state of Chart.yaml + Chart.lock,
+  under a file lock so two processes never run it at once (helm cannot).
+- `lint(fleet, runner, chart=None)`: `helm lint` with the chart's defaults.
+- `template_argv(chart, release, values_files, extra_args=())`: the `helm template` command line.
 - `template(fleet, hub, env, values_files, runner, extra_args=()) -> str`: `helm template` of the
   hub's release; a failure names the hub and env.
-- `render(fleet, hub, env, runner) -> (manifests, mode)`: dependencies, secrets (decrypted or typed
-  placeholders) and template in one call; what `nox -s templates` runs.
-- `validate_manifests(text, hub, env, k8s_version)`: every rendered object against the Kubernetes
-  schema (kubernetes-validate); the error names the hub, env and object.
-- `write_lock(root, runner)`: `helm dependency update` to write Chart.lock (at generation).
+- `support_values_files(cluster, secrets)`: a cluster's support values files, in helm's order.
+- `support_template(fleet, cluster, values_files, runner, extra_args=()) -> str`: `helm template`
+  of the cluster's support release; a failure names the cluster.
+- `render(fleet, hub, env, runner)` and `render_support(fleet, cluster, runner)` ->
+  (manifests, mode): dependencies, secrets (decrypted or typed placeholders) and template in one
+  call; what `nox -s templates` runs.
+- `validate_manifests(text, hub, env, k8s_version, label)`: every rendered object against the
+  Kubernetes schema (kubernetes-validate), custom resources (`custom_resources`) left out; the
+  error names the hub and env (or the label) and the object.
+- `write_lock(root, runner)`: `helm dependency update` to write both Chart.locks (at generation).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from pathlib import Path
 import yaml
 
 from . import private, sops
-from .config import SUPPORT, Fleet, Hub
+from .config import SUPPORT, Cluster, Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
 from .runner import Runner
@@ -113,10 +122,21 @@ def dependency_build(fleet: Fleet, runner: Runner, chart: Path | None = None) ->
         stamp.write_text(_state(chart))
 
 
-def lint(fleet: Fleet, runner: Runner) -> None:
-    """`helm lint` the shared chart with its defaults."""
-    dependency_build(fleet, runner)
-    runner.run([helm_bin(), "lint", str(fleet.chart)], step="helm lint chart", mutates=False)
+def lint(fleet: Fleet, runner: Runner, chart: Path | None = None) -> None:
+    """`helm lint` a chart (the shared chart unless given) with its defaults."""
+    chart = chart or fleet.chart
+    dependency_build(fleet, runner, chart)
+    runner.run([helm_bin(), "lint", str(chart)], step=f"helm lint {chart.name}", mutates=False)
+
+
+def template_argv(
+    chart: Path, release: str, values_files: Sequence[Path], extra_args: Sequence[str] = ()
+) -> list[str]:
+    """`helm template` of a release (in the namespace of its name) with values files in order."""
+    argv = [helm_bin(), "template", release, str(chart), "--namespace", release]
+    for path in values_files:
+        argv += ["--values", str(path)]
+    return argv + list(extra_args)
 
 
 def template(
@@ -130,13 +150,35 @@ def template(
     """Render the hub's release for env with the given values files (in order); returns the YAML."""
     hub = fleet.hub(hub) if isinstance(hub, str) else hub
     fleet.check_env(hub, env)
-    release = hub.release(env)
-    argv = [helm_bin(), "template", release, str(fleet.chart), "--namespace", release]
-    for path in values_files:
-        argv += ["--values", str(path)]
-    argv += list(extra_args)
+    argv = template_argv(fleet.chart, hub.release(env), values_files, extra_args)
     proc = runner.run(argv, step=f"helm template of hub {hub.name} env {env}", mutates=False)
     return proc.stdout
+
+
+def support_values_files(cluster: Cluster, secrets: Path) -> list[Path]:
+    """The support release's values over support/values.yaml: the cluster's, then its secrets."""
+    return [p for p in (cluster.support_values,) if p.exists()] + [secrets]
+
+
+def _cluster(fleet: Fleet, name: str) -> Cluster:
+    if name not in fleet.clusters:
+        valid = ", ".join(sorted(fleet.clusters)) or "(none)"
+        raise FleetError(f"unknown cluster {name!r}; valid clusters: {valid}")
+    return fleet.clusters[name]
+
+
+def support_template(
+    fleet: Fleet,
+    cluster: str,
+    values_files: Sequence[Path],
+    runner: Runner,
+    extra_args: Sequence[str] = (),
+) -> str:
+    """Render a cluster's support release with the given values files (in order); returns the YAML."""
+    _cluster(fleet, cluster)
+    argv = template_argv(fleet.support_chart, SUPPORT, values_files, extra_args)
+    step = f"helm template of the support chart of cluster {cluster}"
+    return runner.run(argv, step=step, mutates=False).stdout
 
 
 def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str, str]:
@@ -151,7 +193,7 @@ def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str,
 
 def render_support(fleet: Fleet, cluster: str, runner: Runner) -> tuple[str, str]:
     """Template a cluster's support release with its values and secrets: (manifests, mode)."""
-    found = fleet.clusters[cluster]
+    found = _cluster(fleet, cluster)
     dependency_build(fleet, runner, fleet.support_chart)
     source = found.support_secrets
     with sops.for_render_file(fleet.root, source, f"{cluster}-support", runner) as (
@@ -160,14 +202,24 @@ def render_support(fleet: Fleet, cluster: str, runner: Runner) -> tuple[str, str
         mode,
     ):
         own = runner.copy(secrets=runner.secrets | got)
-        values = [p for p in (found.support_values,) if p.exists()] + [path]
-        argv = [helm_bin(), "template", SUPPORT, str(fleet.support_chart), "--namespace", SUPPORT]
-        for file in values:
-            argv += ["--values", str(file)]
-        proc = own.run(
-            argv, step=f"helm template of the support chart of cluster {cluster}", mutates=False
-        )
-    return proc.stdout, mode
+        manifests = support_template(fleet, cluster, support_values_files(found, path), own)
+    return manifests, mode
+
+
+def custom_resources(text: str) -> list[str]:
+    """The objects (Kind/name) of a multi-document YAML whose API group Kubernetes does not have."""
+    return [_object_name(doc) for doc in yaml.safe_load_all(text) if doc and _is_custom(doc)]
+
+
+def _is_custom(doc: dict) -> bool:
+    # Kubernetes' own groups are the core group, dot-less ones (apps, batch, policy) and *.k8s.io;
+    # any other (cert-manager.io, monitoring.coreos.com) comes from a CRD the schema cannot know.
+    group = str(doc.get("apiVersion", "")).rpartition("/")[0]
+    return "." in group and not group.endswith(".k8s.io")
+
+
+def _object_name(doc: dict) -> str:
+    return f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
 
 
 def validate_manifests(
@@ -175,6 +227,7 @@ def validate_manifests(
 ) -> int:
     """Validate every object in a multi-document YAML against the Kubernetes schema; returns the count.
 
+    Custom resources are left out (see `custom_resources`): no schema of Kubernetes has them.
     An error names the hub and env, or `label` (a cluster's support release).
     """
     label = label or f"hub {hub} env {env}"
@@ -183,9 +236,9 @@ def validate_manifests(
     version = k8s_version or os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
     count = 0
     for doc in yaml.safe_load_all(text):
-        if not doc:
+        if not doc or _is_custom(doc):
             continue
-        name = f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}"
+        name = _object_name(doc)
         try:
             kubernetes_validate.validate(doc, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
