@@ -1,7 +1,10 @@
 """Unit tests of fleet.scaffold: names, skeleton, cluster settings, new cluster (real sops, age)."""
 
+import json
 import subprocess
+from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 
@@ -88,3 +91,15 @@ def test_a_new_cluster_whose_secrets_cannot_be_encrypted_leaves_nothing(tmp_path
     with pytest.raises(FleetError, match="sops encrypt clusters/east/secrets/support.yaml"):
         scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
     assert not (tmp_path / "clusters" / "east").exists()
+
+
+def test_a_new_clusters_support_values_and_the_defaults_meet_the_support_schema():
+    root = Path(__file__).resolve().parents[1]
+    schema = json.loads((root / "support/values.schema.json").read_text())
+    made = yaml.safe_load(scaffold.render_skeleton("cluster", cluster="east")["support.yaml"])
+    for values in (made, yaml.safe_load((root / "support/values.yaml").read_text())):
+        jsonschema.validate(values, schema)
+    with pytest.raises(jsonschema.ValidationError, match="'ingres-nginx' was unexpected"):
+        jsonschema.validate({"ingres-nginx": {"enabled": False}}, schema)
+    with pytest.raises(jsonschema.ValidationError, match="'maybe' is not of type 'boolean'"):
+        jsonschema.validate({"grafana": {"enabled": "maybe"}}, schema)
