@@ -201,7 +201,8 @@ def test_the_chart_repository_serves_the_support_stand_ins(helm4, chart_repo):
     with urllib.request.urlopen(f"{chart_repo}/index.yaml", timeout=10) as response:
         entries = yaml.safe_load(response.read())["entries"]
     for name, (version, _) in versions.SUPPORT_CHARTS.items():
-        assert [entry["version"] for entry in entries[name]] == [version], name
+        # The pinned version is served; an e2e test may have published a later one beside it.
+        assert version in [entry["version"] for entry in entries[name]], name
         rendered = sh(helm4, "template", "support", *support_chart(chart_repo, name)).stdout
         kinds = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(rendered) if d}
         assert {("Deployment", f"support-{name}"), ("Service", f"support-{name}")} <= kinds

@@ -68,7 +68,7 @@ class Cluster:
 
     @property
     def support_values(self) -> Path:
-        """This cluster's values of the support chart (fleet/schemas/support.schema.json)."""
+        """This cluster's values of the support chart (validated by support/values.schema.json)."""
         return self.path / "support.yaml"
 
     @property

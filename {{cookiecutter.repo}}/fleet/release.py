@@ -214,7 +214,7 @@ def prepared_support(
             own.secrets |= values
             steps("chart dependencies", "support chart")
             chart.dependency_build(fleet, own, fleet.support_chart)
-            values_files = [p for p in (found.support_values,) if p.exists()] + [path]
+            values_files = chart.support_values_files(found, path)
             render = {
                 "helm": options.helm,
                 "release": SUPPORT,
