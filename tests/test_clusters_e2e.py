@@ -95,6 +95,57 @@ def test_a_staging_hub_failing_on_a_skips_the_prod_hubs_of_a_only(ops):
     ops.revert()
 
 
+def test_the_workflows_jobs_skip_prod_only_on_the_cluster_whose_staging_failed(ops):
+    """What deploy.yaml runs, job by job, from the plan's matrices: staging per cluster writes its
+    results; prod per cluster reads its own cluster's (`--after`) in a separate process."""
+    ops.edit_values("ha", lambda v: v.setdefault("hub", {}).update(nodeSelector={"pool": "none"}))
+    ops.commit("e2e: ha cannot be scheduled")
+    plan = ops.path / "plan.json"
+    plan.write_text(ops.invoke("plan", "--label", "deploy:all", "--json").stdout)
+    jobs = json.loads(plan.read_text())["jobs"]
+    assert jobs == {
+        "staging": [
+            {"cluster": "a", "provider": "kubeconfig", "after": ""},
+            {"cluster": "a-2", "provider": "kubeconfig", "after": ""},
+        ],
+        "prod": [
+            {"cluster": "a", "provider": "kubeconfig", "after": "staging"},
+            {"cluster": "a-2", "provider": "kubeconfig", "after": "staging"},
+        ],
+    }
+    done = {}
+    for env in ("staging", "prod"):
+        for job in jobs[env]:
+            cluster, after = job["cluster"], job["after"]
+            args = ["--env", env, "--plan", str(plan), "--cluster", cluster]
+            args += ["--results", f"results-{env}-{cluster}.json"]
+            if after:
+                args += ["--after", f"results-{after}-{cluster}.json"]
+            done[(env, cluster)] = ops.invoke(
+                "deploy", *args, "--skip-canary", "--timeout", "20s", check=False
+            )
+    assert done[("staging", "a")].returncode == 1
+    assert "FAILED  ha/staging" in done[("staging", "a")].stdout
+    assert done[("staging", "a-2")].returncode == 0
+    prod_a = done[("prod", "a")]
+    assert prod_a.returncode == 1
+    for hub in ("ha", "hc"):
+        assert (
+            f"SKIPPED {hub}/prod: skipped: staging hub ha of cluster a failed "
+            "(results-staging-a.json)" in prod_a.stdout
+        ), prod_a.stdout
+    assert "==> [" not in prod_a.stderr  # nothing of cluster a's prod was tried
+    prod_a2 = done[("prod", "a-2")]
+    assert prod_a2.returncode == 0, prod_a2.stdout[-2000:] + prod_a2.stderr[-2000:]
+    assert "ok      hb/prod: deployed" in prod_a2.stdout
+    results = json.loads((ops.path / "results-prod-a.json").read_text())["results"]
+    assert {(r["hub"], r["result"]) for r in results} == {("ha", "skipped"), ("hc", "skipped")}
+    for name in ops.path.glob("results-*.json"):
+        name.unlink()
+    plan.unlink()
+    ops.revert()
+
+
 def crds_on(kubeconfig) -> set[str]:
     argv = ["kubectl", "--kubeconfig", str(kubeconfig), "get", "crds", "-o", "name"]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout

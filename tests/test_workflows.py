@@ -111,22 +111,57 @@ def test_the_plan_comment_flow(workflows):
 def test_deploys_queue_per_cluster_and_environment_and_log_in_by_provider(workflows):
     deploy = load(workflows / "deploy.yaml")
     assert deploy["on"]["push"]["branches"] == ["staging", "prod", "main"]
-    job = deploy["jobs"]["deploy"]
+    cluster = load(workflows / "deploy-cluster.yaml")
+    assert list(cluster["on"]) == ["workflow_call"]
+    job = cluster["jobs"]["deploy"]
+    assert job["environment"] == "${{ inputs.env }}"
     assert job["concurrency"] == {
-        "group": "deploy-${{ github.ref_name }}-${{ matrix.cluster }}",
+        "group": "deploy-${{ inputs.env }}-${{ inputs.cluster }}",
         "cancel-in-progress": False,
         "queue": "max",
     }
-    assert job["strategy"]["matrix"]["include"] == "${{ fromJSON(needs.plan.outputs.clusters) }}"
     logins = {s["uses"].split("@")[0]: s["if"] for s in job["steps"] if "if" in s and "uses" in s}
     assert logins == {
-        "google-github-actions/auth": "matrix.provider == 'gcp'",
-        "aws-actions/configure-aws-credentials": "matrix.provider == 'aws'",
-        "azure/login": "matrix.provider == 'azure'",
+        "google-github-actions/auth": "inputs.provider == 'gcp'",
+        "aws-actions/configure-aws-credentials": "inputs.provider == 'aws'",
+        "azure/login": "inputs.provider == 'azure'",
+        "actions/download-artifact": "inputs.after != ''",
+        "actions/upload-artifact": "${{ !cancelled() }}",
     }
-    assert (
-        "invoke deploy" in job["steps"][-1]["run"] and "--plan plan.json" in job["steps"][-1]["run"]
-    )
+    run = next(s["run"] for s in job["steps"] if "invoke deploy" in s.get("run", ""))
+    assert '--env "$FLEET_ENV" --plan plan.json --cluster "$CLUSTER"' in run
+    assert '--results "results-$FLEET_ENV-$CLUSTER.json"' in run
+    assert '${AFTER:+--after "results-$AFTER-$CLUSTER.json"}' in run
+
+
+def test_support_and_staging_then_prod_per_cluster_from_the_plans_matrices(workflows):
+    """Two levels of jobs, each a matrix over the clusters the plan JSON's `jobs` names; prod
+    runs after every staging job ended (not only the successful ones) and reads its cluster's
+    staging results."""
+    jobs = load(workflows / "deploy.yaml")["jobs"]
+    assert list(jobs) == ["plan", "build", "staging", "prod"]
+    plan_step = next(s["run"] for s in jobs["plan"]["steps"] if s.get("name") == "Plan")
+    for env in ("staging", "prod"):
+        assert f"echo \"{env}=$(jq -c '.jobs.{env} // []' plan.json)\"" in plan_step
+        job = jobs[env]
+        assert job["uses"] == "./.github/workflows/deploy-cluster.yaml"
+        assert job["strategy"] == {
+            "fail-fast": False,
+            "matrix": {"include": f"${{{{ fromJSON(needs.plan.outputs.{env}) }}}}"},
+        }
+        assert job["with"] == {
+            "env": env,
+            "cluster": "${{ matrix.cluster }}",
+            "provider": "${{ matrix.provider }}",
+            "after": "${{ matrix.after }}",
+        }
+        assert job["if"].startswith("${{ !cancelled() && needs.plan.result == 'success'")
+    assert jobs["prod"]["needs"] == ["plan", "build", "staging"]
+    names = {
+        s.get("with", {}).get("name")
+        for s in load(workflows / "deploy-cluster.yaml")["jobs"]["deploy"]["steps"]
+    }
+    assert "results-${{ inputs.after }}-${{ inputs.cluster }}" in names
     guard = load(workflows / "prod-guard.yaml")
     assert guard["on"]["pull_request"]["branches"] == ["prod"]
 

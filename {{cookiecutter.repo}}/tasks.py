@@ -216,6 +216,9 @@ def build(c, image=None, push=False, no_cache=False):
         "no-health-check": "skip the health check after the deploy (env FLEET_HEALTH_CHECK=off)",
         "skip-canary": "deploy prod although its staging release did not prove the same inputs "
         "(recorded on the release as fleet-canary=skipped)",
+        "results": "write each support and hub result to this JSON file (for --after)",
+        "after": "the --results file of an earlier run: a cluster with a failed or skipped "
+        "support or hub there has its hubs skipped here (the workflow's prod job)",
         **_LOCK_HELP,
         **_ACCESS_HELP,
     },
@@ -239,6 +242,8 @@ def deploy(
     lock_timeout=None,
     support=False,
     skip_canary=False,
+    results=None,
+    after=None,
 ):
     """Deploy hubs to an environment, wait for each, roll back a failed one, check it serves.
 
@@ -256,8 +261,9 @@ def deploy(
         lock_timeout=lock_timeout,
         skip_canary=skip_canary,
     )
-    if plan or all or cluster or support or len(hub or []) != 1:
+    if plan or all or cluster or support or results or after or len(hub or []) != 1:
         fleet = config.load()
+        blocked = parallel.blocked_by(fleet, after) if after else {}
         pairs = parallel.targets_from(
             fleet, hubs=hub or [], env=env, everything=all, plan_file=plan, cluster=cluster
         )
@@ -265,15 +271,17 @@ def deploy(
             fleet, plan_file=plan, env=env, cluster=cluster, support=support
         )
         runner = Runner(dry_run=dry_run)
-        results = parallel.deploy_many(fleet, pairs, options, runner, int(jobs), clusters)
-        print(parallel.summary(results))
-        parallel.report_to_github(results)
-        failed = [f"{r.hub}/{r.env}" for r in results if not r.ok and not r.skipped]
-        skipped = [f"{r.hub}/{r.env}" for r in results if r.skipped]
+        done = parallel.deploy_many(fleet, pairs, options, runner, int(jobs), clusters, blocked)
+        if results:
+            Path(results).write_text(parallel.results_json(fleet, done))
+        print(parallel.summary(done))
+        parallel.report_to_github(done)
+        failed = [f"{r.hub}/{r.env}" for r in done if not r.ok and not r.skipped]
+        skipped = [f"{r.hub}/{r.env}" for r in done if r.skipped]
         if failed or skipped:
             raise Exit(
                 f"error: deploy failed for {', '.join(failed) or 'none'}; "
-                f"skipped: {', '.join(skipped) or 'none'} (of {len(results)})",
+                f"skipped: {', '.join(skipped) or 'none'} (of {len(done)})",
                 code=1,
             )
         return

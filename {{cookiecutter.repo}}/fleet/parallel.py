@@ -127,19 +127,22 @@ def deploy_many(
     runner: Runner,
     jobs: int = DEFAULT_JOBS,
     support: list[str] | tuple[str, ...] = (),
+    blocked: dict[str, str] | None = None,
 ) -> list[DeployResult]:
     """Deploy each cluster's support, then its hubs env by env, `jobs` at a time.
 
     A cluster whose support failed has its hubs skipped; a hub that failed in an environment
     (its deploy or its health check) skips every hub of that cluster in the later environments
-    (staging is the canary of prod); the other clusters go on. Results: support first, then the
-    pairs in the order given, failures and skips included.
+    (staging is the canary of prod); the other clusters go on. `blocked` (cluster -> why, from
+    `blocked_by` an earlier run's results) holds back clusters from the start. Results: support
+    first, then the pairs in the order given, failures and skips included.
     """
     if jobs < 1:
         raise FleetError(f"--jobs {jobs}: expected 1 or more")
     if not pairs and not support:
         return []
-    if pairs:
+    blocked = dict(blocked or {})  # cluster -> why its (later) hubs are skipped
+    if any(fleet.hubs[hub].cluster not in blocked for hub, _ in pairs):
         chart.dependency_build(fleet, runner)
     results: dict[tuple[str, str], DeployResult] = {}
     if options.build:
@@ -152,7 +155,6 @@ def deploy_many(
     def one_hub(pair: tuple[str, str]) -> DeployResult:
         return _guarded(lambda: deploy_hub(fleet, pair[0], pair[1], options, runner), pair)
 
-    blocked: dict[str, str] = {}  # cluster -> why its (later) hubs are skipped
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="deploy") as pool:
         for cluster, result in zip(support, pool.map(one_support, support), strict=True):
             results[(cluster, SUPPORT)] = result
@@ -172,6 +174,59 @@ def deploy_many(
                     cluster = fleet.hubs[hub].cluster
                     blocked.setdefault(cluster, f"{env} hub {hub} of cluster {cluster} failed")
     return [results[key] for key in [(c, SUPPORT) for c in support] + list(pairs)]
+
+
+def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
+    """A run's results as JSON, for `--after` of a later run (the workflow's prod job)."""
+    rows = []
+    for r in results:
+        support = r.env == SUPPORT
+        rows.append(
+            {
+                "hub": None if support else r.hub,
+                "env": r.env,
+                "cluster": r.hub if support else fleet.hubs[r.hub].cluster,
+                "result": "deployed" if r.ok else "skipped" if r.skipped else "failed",
+                "step": r.step,
+                "error": r.error,
+            }
+        )
+    return json.dumps({"results": rows}, indent=2) + "\n"
+
+
+def blocked_by(fleet: Fleet, results_file: str) -> dict[str, str]:
+    """cluster -> why its hubs wait, from an earlier run's `--results` file.
+
+    The same rule as within one run: a failed or skipped support or hub holds back the hubs of its
+    cluster in this run. Clusters are matched by their exact names.
+    """
+    path = Path(results_file)
+    try:
+        rows = json.loads(path.read_text())["results"]
+        found = [(r["cluster"], r["env"], r["hub"], r["result"]) for r in rows]
+    except FileNotFoundError:
+        raise FleetError(
+            f"{results_file}: no such results file (from `--results` of an earlier run)"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FleetError(
+            f"{results_file}: not a results file of `invoke deploy --results` ({exc})"
+        ) from None
+    blocked: dict[str, str] = {}
+    for cluster, env, hub, result in found:
+        if result == "deployed":
+            continue
+        if cluster not in fleet.clusters:
+            raise FleetError(f"{results_file}: a result on unknown cluster {cluster!r}")
+        what = (
+            f"the support deploy of cluster {cluster}"
+            if env == SUPPORT
+            else (f"{env} hub {hub} of cluster {cluster}")
+        )
+        blocked.setdefault(
+            cluster, f"{what} {'was skipped' if result == 'skipped' else 'failed'} ({path.name})"
+        )
+    return blocked
 
 
 def summary(results: list[DeployResult]) -> str:

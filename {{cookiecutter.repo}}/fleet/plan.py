@@ -100,7 +100,32 @@ class Plan:
             }
             for name in sorted(self.support)
         ]
-        return {"support": support, "deploy": deploy, "build": build}
+        return {
+            "support": support,
+            "deploy": deploy,
+            "build": build,
+            "jobs": job_matrices(fleet.environments, support, deploy),
+        }
+
+
+def job_matrices(environments: list[str], support: list[dict], deploy: list[dict]) -> dict:
+    """The deploy workflow's matrices: per environment, the clusters it deploys on.
+
+    The first environment (the canary) carries each cluster's support. A cluster's run in a later
+    environment waits for its run in the latest earlier one that had work there (`after`: that
+    environment, whose `invoke deploy --results` file it reads with `--after`; "" for none).
+    """
+    jobs: dict[str, list[dict]] = {}
+    for i, env in enumerate(environments):
+        entries = [*support] if i == 0 else []
+        entries += [e for e in deploy if e["env"] == env]
+        clusters = sorted({(e["cluster"], e["provider"]) for e in entries})
+        jobs[env] = []
+        for cluster, provider in clusters:
+            earlier = [e for e in environments[:i] if any(c["cluster"] == cluster for c in jobs[e])]
+            after = earlier[-1] if earlier else ""
+            jobs[env].append({"cluster": cluster, "provider": provider, "after": after})
+    return jobs
 
 
 def _envs(hub: Hub, envs: Iterable[str] | None, only: str | None = None) -> list[str]:

@@ -112,3 +112,59 @@ def test_summary_and_github_report(tmp_path):
         "::error title=deploy beta/prod skipped::staging hub beta of cluster main failed\n"
     )
     assert "| beta | staging | ❌ failed | failed at rollout: pod Pending |" in summary.read_text()
+
+
+def test_an_earlier_runs_results_hold_back_their_clusters_only(fleet, tmp_path):
+    """The workflow's prod job: what staging's `--results` recorded decides, cluster by cluster."""
+    earlier = [
+        DeployResult("main", "support", ok=True, revision=2),
+        DeployResult("alpha", "staging", ok=False, step="health check", error="no kernel"),
+        DeployResult("beta", "staging", ok=True, revision=4),
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(parallel.results_json(fleet, earlier))
+    rows = json.loads(path.read_text())["results"]
+    assert [(r["cluster"], r["hub"], r["env"], r["result"]) for r in rows] == [
+        ("main", None, "support", "deployed"),
+        ("main", "alpha", "staging", "failed"),
+        ("edge", "beta", "staging", "deployed"),
+    ]
+    assert parallel.blocked_by(fleet, str(path)) == {
+        "main": "staging hub alpha of cluster main failed (results.json)"
+    }
+    # The held-back cluster's hubs are skipped without being tried; nothing runs at all here.
+    results = parallel.deploy_many(
+        fleet,
+        [("alpha", "prod")],
+        DeployOptions(build=False),
+        Runner(echo=False, dry_run=True),
+        blocked=parallel.blocked_by(fleet, str(path)),
+    )
+    assert [(r.hub, r.skipped, r.error) for r in results] == [
+        ("alpha", True, "staging hub alpha of cluster main failed (results.json)")
+    ]
+    skipped_support = [parallel._skipped("edge", "support", "x")]
+    path.write_text(parallel.results_json(fleet, skipped_support))
+    assert parallel.blocked_by(fleet, str(path)) == {
+        "edge": "the support deploy of cluster edge was skipped (results.json)"
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "no such results file"),
+        ("[]", "not a results file of `invoke deploy --results`"),
+        (
+            '{"results": [{"cluster": "moon", "env": "staging", "hub": "x", "result": "failed"}]}',
+            "a result on unknown cluster 'moon'",
+        ),
+    ],
+)
+def test_a_bad_results_file_is_named(fleet, tmp_path, text, message):
+    path = tmp_path / "staging.json"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(FleetError, match=message) as caught:
+        parallel.blocked_by(fleet, str(path))
+    assert str(caught.value).startswith(str(path))

@@ -139,8 +139,34 @@ def test_json_shape_is_ready_for_a_matrix(fleet):
                 "reasons": ["image other changed: images/other/Dockerfile"],
             }
         ],
+        "jobs": {"staging": [{"cluster": "edge", "provider": "gcp", "after": ""}], "prod": []},
     }
     json.dumps(data)
+
+
+def test_the_workflow_matrices_name_each_cluster_once_per_environment(fleet):
+    """Support rides with staging; prod on a cluster waits for that cluster's staging only."""
+    data = plan.plan_paths(fleet, ["clusters/edge/support.yaml", "hubs/alpha/prod.yaml"]).as_data(
+        fleet, str
+    )
+    assert data["jobs"] == {
+        "staging": [{"cluster": "edge", "provider": "gcp", "after": ""}],
+        "prod": [{"cluster": "main", "provider": "kubeconfig", "after": ""}],
+    }
+    data = plan.plan_paths(fleet, ["fleet/deploy.py"]).as_data(fleet, str)
+    assert data["jobs"] == {
+        "staging": [
+            {"cluster": "edge", "provider": "gcp", "after": ""},
+            {"cluster": "main", "provider": "kubeconfig", "after": ""},
+        ],
+        # gamma (edge) is staging only: no prod job on edge.
+        "prod": [{"cluster": "main", "provider": "kubeconfig", "after": "staging"}],
+    }
+    prod_only = plan.plan_paths(fleet, ["fleet/deploy.py"], envs=["prod"]).as_data(fleet, str)
+    assert prod_only["jobs"] == {
+        "staging": [],
+        "prod": [{"cluster": "main", "provider": "kubeconfig", "after": ""}],
+    }
 
 
 @pytest.mark.parametrize(
