@@ -85,8 +85,10 @@ def check_generated(repo: Path, hubs: list[str]) -> None:
         "new-hub",
         "new-cluster",
         "secrets.edit",
+        "secrets.edit-support",
         "secrets.encrypt",
         "secrets.decrypt",
+        "secrets.decrypt-support",
         "secrets.updatekeys",
     ):
         assert name in listing
@@ -204,6 +206,34 @@ def test_pgp_backend(tmp_path, gpg_key):
     assert f"pgp: {gpg_key.fingerprint}" in (repo / ".sops.yaml").read_text()
     out = run_in(repo, ["invoke", "secrets.decrypt", "beta", "prod"], env=env).stdout
     assert "secretToken" in out
+
+
+def test_a_clusters_support_secrets_through_the_secrets_tasks(tmp_path, age_key):
+    """secrets.decrypt-support and secrets.edit-support reach a cluster's support secrets, as
+    secrets.decrypt and .edit reach a hub's; an unknown cluster is one line naming the valid ones."""
+    repo = bake(tmp_path, sops_recipient=age_key.public, cluster="eu-central")
+    env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
+    out = run_in(repo, ["invoke", "secrets.decrypt-support", "eu-central"], env=env).stdout
+    password = yaml.safe_load(out)["grafana"]["adminPassword"]
+    assert len(password) >= 24
+    assert password not in (repo / "clusters/eu-central/secrets/support.yaml").read_text()
+    # The editor sops runs: it appends a key, which sops encrypts on save.
+    editor = tmp_path / "editor.sh"
+    editor.write_text('#!/bin/sh\nprintf "extra: rotated-1\\n" >> "$1"\n')
+    editor.chmod(0o755)
+    run_in(
+        repo, ["invoke", "secrets.edit-support", "eu-central"], env={**env, "EDITOR": str(editor)}
+    )
+    text = (repo / "clusters/eu-central/secrets/support.yaml").read_text()
+    assert "rotated-1" not in text and "extra: ENC[" in text
+    out = run_in(repo, ["invoke", "secrets.decrypt-support", "eu-central"], env=env).stdout
+    assert yaml.safe_load(out)["extra"] == "rotated-1"
+    for name in ("secrets.decrypt-support", "secrets.edit-support"):
+        bad = run_in(repo, ["invoke", name, "moon"], env=env, check=False)
+        assert bad.returncode == 1
+        assert bad.stderr.strip().splitlines()[-1] == (
+            "error: unknown cluster 'moon'; valid clusters: eu-central"
+        )
 
 
 def test_new_hub_task_adds_an_encrypted_hub(tmp_path, age_key):

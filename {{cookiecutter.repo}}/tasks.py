@@ -113,11 +113,28 @@ def _secrets_file(hub, env):
     return fleet.root, found.secrets_file(fleet.check_env(found, env))
 
 
+def _support_secrets_file(cluster):
+    fleet = config.load()
+    found = fleet.clusters.get(cluster)
+    if found is None:
+        valid = ", ".join(sorted(fleet.clusters)) or "(none)"
+        raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
+    return fleet.root, found.support_secrets
+
+
 @task(name="edit", help={"hub": "hub name", "env": "staging or prod"})
 @_errors_exit
 def secrets_edit(c, hub, env):
     """Edit a hub's secrets for an env in $EDITOR through sops (decrypted only in sops's temp file)."""
     root, path = _secrets_file(hub, env)
+    sops.edit(root, path)
+
+
+@task(name="edit-support", help={"cluster": "cluster name (a folder under clusters/)"})
+@_errors_exit
+def secrets_edit_support(c, cluster):
+    """Edit a cluster's support chart secrets (Grafana's admin password...) in $EDITOR through sops."""
+    root, path = _support_secrets_file(cluster)
     sops.edit(root, path)
 
 
@@ -133,6 +150,15 @@ def secrets_encrypt(c, path):
 def secrets_decrypt(c, hub, env):
     """Print a hub's decrypted secrets for an env to stdout (never written to a file)."""
     root, path = _secrets_file(hub, env)
+    leaks.refuse_stdout_inside(root)
+    sops.decrypt_to_stdout(root, path)
+
+
+@task(name="decrypt-support", help={"cluster": "cluster name (a folder under clusters/)"})
+@_errors_exit
+def secrets_decrypt_support(c, cluster):
+    """Print a cluster's decrypted support secrets to stdout (never written to a file)."""
+    root, path = _support_secrets_file(cluster)
     leaks.refuse_stdout_inside(root)
     sops.decrypt_to_stdout(root, path)
 
@@ -160,8 +186,10 @@ ns.add_collection(
     Collection(
         "secrets",
         secrets_edit,
+        secrets_edit_support,
         secrets_encrypt,
         secrets_decrypt,
+        secrets_decrypt_support,
         secrets_updatekeys,
         secrets_check,
     )
