@@ -274,3 +274,30 @@ def test_one_branch_makes_main_only_and_no_prod_guard(tmp_path):
     assert not (repo / ".github/workflows/prod-guard.yaml").exists()
     assert "promotion: one-branch" in (repo / "fleet.yaml").read_text()
     assert run(["git", "status", "--porcelain"], repo).stdout == ""  # all of it committed
+
+
+def test_no_tool_is_built_from_source_outside_a_cache_miss(workflows):
+    """sops is built with `go install` only when the cache keyed on its version missed; every
+    job that uses it restores the cache first."""
+    built = 0
+    for path in sorted(workflows.glob("*.yaml")):
+        for name, job in load(path)["jobs"].items():
+            steps = job.get("steps", [])
+            caches = {
+                s["id"]: s["with"]["key"]
+                for s in steps
+                if s.get("uses", "").startswith("actions/cache@")
+            }
+            for i, step in enumerate(steps):
+                if "go install" not in step.get("run", ""):
+                    continue
+                built += 1
+                miss = re.fullmatch(
+                    r"steps\.(\w+)\.outputs\.cache-hit != 'true'", step.get("if", "")
+                )
+                assert miss, f"{path.name} {name}: `go install` outside a cache miss"
+                assert "${{ env.SOPS_VERSION }}" in caches[miss.group(1)], (path.name, name)
+                cache = next(s for s in steps if s.get("id") == miss.group(1))
+                assert steps.index(cache) < i
+                assert cache["with"]["path"] in step["run"].replace("$HOME", "~")
+    assert built == 3  # checks, the deploy plan, each cluster's deploy
