@@ -244,7 +244,8 @@ def build(c, image=None, push=False, no_cache=False):
         "no-health-check": "skip the health check after the deploy (env FLEET_HEALTH_CHECK=off)",
         "skip-canary": "deploy prod although its staging release did not prove the same inputs "
         "(recorded on the release as fleet-canary=skipped)",
-        "results": "write each support and hub result to this JSON file (for --after)",
+        "results": "write each support and hub result, with its steps' wall and CPU seconds, to this "
+        "JSON file (for --after)",
         "after": "the --results file of an earlier run: a cluster with a failed or skipped "
         "support or hub there has its hubs skipped here (the workflow's prod job)",
         **_LOCK_HELP,

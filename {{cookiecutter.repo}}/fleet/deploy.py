@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -46,6 +46,7 @@ class DeployResult:
     dry_run: bool = False
     health: str = ""
     skipped: bool = False  # not tried: something it depends on failed (see fleet.parallel)
+    timings: list[tuple[str, float, float]] = field(default_factory=list)  # Steps.finish()
 
     def summary(self) -> str:
         if self.skipped:
@@ -74,6 +75,7 @@ def _recorded(result: DeployResult, steps: Steps) -> Iterator[None]:
     finally:
         result.step = steps.name
         result.duration = time.monotonic() - started
+        result.timings = steps.finish()
 
 
 def deploy_hub(

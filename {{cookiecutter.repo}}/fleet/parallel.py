@@ -177,7 +177,8 @@ def deploy_many(
 
 
 def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
-    """A run's results as JSON, for `--after` of a later run (the workflow's prod job)."""
+    """A run's results as JSON, for `--after` of a later run (the workflow's prod job), with each
+    release's steps and their wall and CPU seconds (CPU is the process's: shared under --jobs)."""
     rows = []
     for r in results:
         support = r.env == SUPPORT
@@ -189,6 +190,11 @@ def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
                 "result": "deployed" if r.ok else "skipped" if r.skipped else "failed",
                 "step": r.step,
                 "error": r.error,
+                "seconds": round(r.duration, 3),
+                "steps": [
+                    {"step": step, "wall": round(wall, 3), "cpu": round(cpu, 3)}
+                    for step, wall, cpu in r.timings
+                ],
             }
         )
     return json.dumps({"results": rows}, indent=2) + "\n"

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,10 +72,35 @@ class Steps:
 
     def __init__(self, hub: str, env: str):
         self.hub, self.env, self.name = hub, env, "validate"
+        # (step, wall seconds, CPU seconds of this process and the commands it waited for).
+        # CPU is the whole process's: exact for one deploy at a time, shared under --jobs.
+        self.timings: list[tuple[str, float, float]] = []
+        self._since = _clock()
 
     def __call__(self, name: str, text: str = "") -> None:
+        self._close()
         self.name = name
         say(self.hub, self.env, f"{name}{': ' + text if text else ''}")
+
+    def _close(self) -> None:
+        now = _clock()
+        wall, cpu = now[0] - self._since[0], now[1] - self._since[1]
+        self._since = now
+        if self.timings and self.timings[-1][0] == self.name:  # a step announced twice
+            _, w, c = self.timings.pop()
+            wall, cpu = wall + w, cpu + c
+        self.timings.append((self.name, wall, cpu))
+
+    def finish(self) -> list[tuple[str, float, float]]:
+        """Each step's wall and CPU seconds, in the order they ran, up to now."""
+        self._close()
+        return self.timings
+
+
+def _clock() -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of this process and of the children it has waited for."""
+    t = os.times()
+    return time.monotonic(), t.user + t.system + t.children_user + t.children_system
 
 
 @contextlib.contextmanager

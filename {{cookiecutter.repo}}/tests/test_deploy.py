@@ -1,5 +1,8 @@
 """Unit tests of fleet.deploy's pure parts and of its early, tool-free failures, and fleet.status rows."""
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,17 @@ def test_what_serves_after_a_failure_says_rolled_back_only_after_a_rollback(
         revisions, "alpha-staging", release.DeployOptions(), before
     )
     assert line.startswith(said), line
+
+
+def test_steps_time_each_step_with_the_cpu_of_the_commands_it_ran():
+    steps = release.Steps("alpha", "staging")
+    steps("burn", "a child process that computes")
+    subprocess.run([sys.executable, "-c", "sum(range(4 * 10**7))"], check=True)
+    steps("wait", "sleeping costs no CPU")
+    time.sleep(0.3)
+    timings = steps.finish()
+    assert [name for name, _, _ in timings] == ["validate", "burn", "wait"]
+    _, burn_wall, burn_cpu = timings[1]
+    _, wait_wall, wait_cpu = timings[2]
+    assert burn_cpu >= 0.3 and burn_cpu <= burn_wall + 0.05
+    assert wait_wall >= 0.3 and wait_cpu < 0.1
