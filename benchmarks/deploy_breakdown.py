@@ -1,0 +1,123 @@
+"""Where one hub's deploy spends its time and CPU, step by step, against a bare `helm upgrade --wait`.
+
+Generates a repo (two hubs) on a local stack with fake nodes only, builds its image, deploys hub
+alpha to staging once, then, `--runs` times, in turns:
+  - `invoke deploy --hub alpha --env staging --results FILE` with a changed value (a real upgrade):
+    the wall and CPU seconds of the whole process tree (getrusage of the children), and each
+    step's wall and CPU seconds from the results file;
+  - a bare `helm upgrade --install --wait --reuse-values` of the same release, chart and values
+    with a changed value: helm's own wall and CPU seconds.
+Ours is the deploy's CPU minus the bare helm's. Goals (issue "Speed"): our CPU at most helm's own
+(ratio <= 1; stretch 0.5), and the deploy's wall within 2x the bare helm's. The health check is off
+(nothing serves on fake nodes). Ratios are from one run of this script; absolute seconds are noisy.
+
+Usage: python benchmarks/deploy_breakdown.py [--runs 5] [--helm helm4]
+Starts its own kwok cluster (no real node), registry and chart repository and stops them after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a script
+
+import localrepo  # noqa: E402
+
+from toolchain import cache, stack  # noqa: E402
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of a command and everything it waited for."""
+    cpu, wall = children_cpu(), time.monotonic()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    wall, cpu = time.monotonic() - wall, children_cpu() - cpu
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return wall, cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="deploys and bare upgrades to time")
+    parser.add_argument("--helm", default="helm4", help="helm binary in the toolchain")
+    args = parser.parse_args()
+
+    os.environ["PATH"] = f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    name = f"bench-breakdown-{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
+    try:
+        up = stack.up(name, real_node=False)
+        repo, extra = localrepo.generate(up, work, "alpha,beta", args.helm)
+        env = {**os.environ, **extra}
+        values = repo / "hubs" / "alpha" / "values.yaml"
+        base = values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
+        values.write_text(base)
+        timed(["invoke", "build", "--push"], repo, env)
+        deploy = ["invoke", "deploy", "--hub", "alpha", "--env", "staging"]
+        timed(deploy, repo, env)  # the first install, untimed
+        helm = str(cache.bin_dir() / args.helm)
+        release = "alpha-staging"
+        bare_argv = [helm, "upgrade", "--install", release, "chart", "--namespace", release]
+        bare_argv += ["--reuse-values", "--wait", "--timeout", "5m"]
+        ours, bare, steps = [], [], {}
+        for run in range(args.runs):
+            values.write_text(base + f"  custom:\n    bench-run: {run}\n")
+            results = work / f"results-{run}.json"
+            ours.append(timed([*deploy, "--results", str(results)], repo, env))
+            for row in json.loads(results.read_text())["results"][0]["steps"]:
+                steps.setdefault(row["step"], []).append((row["wall"], row["cpu"]))
+            argv = [*bare_argv, "--set", f"jupyterhub.custom.bench-bare={run}"]
+            bare.append(timed(argv, repo, {**env, "KUBECONFIG": extra["FLEET_KUBECONFIG"]}))
+            print(
+                f"run {run + 1}: invoke deploy {ours[-1][0]:5.2f}s wall {ours[-1][1]:5.2f}s CPU;"
+                f"  bare helm upgrade --wait {bare[-1][0]:5.2f}s wall {bare[-1][1]:5.2f}s CPU",
+                flush=True,
+            )
+        med = statistics.median
+        deploy_wall, deploy_cpu = med(w for w, _ in ours), med(c for _, c in ours)
+        helm_wall, helm_cpu = med(w for w, _ in bare), med(c for _, c in bare)
+        print(
+            f"\nSteps of `invoke deploy` (median of {args.runs}; CPU of the process and its commands):"
+        )
+        print(f"  {'step':24} {'wall s':>7} {'CPU s':>7}")
+        for step, rows in steps.items():
+            print(f"  {step:24} {med(w for w, _ in rows):7.3f} {med(c for _, c in rows):7.3f}")
+        stepped = sum(med(c for _, c in rows) for rows in steps.values())
+        print(f"  {'(python start, imports)':24} {'':7} {deploy_cpu - stepped:7.3f}")
+        ratio_cpu = (deploy_cpu - helm_cpu) / helm_cpu
+        ratio_wall = deploy_wall / helm_wall
+        print(
+            f"\ninvoke deploy: wall {deploy_wall:.2f}s, CPU {deploy_cpu:.2f}s; "
+            f"bare helm upgrade --wait: wall {helm_wall:.2f}s, CPU {helm_cpu:.2f}s"
+        )
+        print(
+            f"{'PASS' if ratio_cpu <= 1 else 'FAIL'}: our CPU / helm's CPU = {ratio_cpu:.2f} "
+            f"(goal <= 1, stretch 0.5)"
+        )
+        print(
+            f"{'PASS' if ratio_wall <= 2 else 'FAIL'}: deploy wall / bare helm wall = "
+            f"{ratio_wall:.2f} (goal <= 2)"
+        )
+        return 0 if ratio_cpu <= 1 and ratio_wall <= 2 else 1
+    finally:
+        stack.down(name)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
