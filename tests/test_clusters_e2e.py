@@ -221,3 +221,22 @@ def test_the_plan_of_a_support_or_cluster_change(ops, path, support, hubs):
     assert {entry["cluster"] for entry in data["support"]} == support
     assert {(entry["hub"], entry["env"]) for entry in data["deploy"]} == hubs
     ops.revert()
+
+
+def test_the_plan_against_the_live_support_releases(ops):
+    """What the deploy workflow plans (--base deployed): each cluster's support against the
+    commit its live support release records."""
+    proc = ops.invoke("deploy", "--all", "--env", "staging", "--support", "--skip-canary")
+    assert "ok      a/support" in proc.stdout and "ok      a-2/support" in proc.stdout
+    data = ops.plan("--base", "deployed")
+    assert data["support"] == []
+    target = ops.path / "clusters/a-2/support.yaml"
+    target.write_text(target.read_text() + "\n# e2e: a change\n")
+    ops.commit("e2e: a-2's support values")
+    data = ops.plan("--base", "deployed")
+    assert [(e["cluster"], e["reasons"]) for e in data["support"]] == [
+        ("a-2", ["support values of a-2 changed: clusters/a-2/support.yaml"])
+    ]
+    assert data["jobs"]["staging"] == [{"cluster": "a-2", "provider": "kubeconfig", "after": ""}]
+    assert data["jobs"]["prod"] == []
+    ops.revert()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config, helm, images, orphans, report, review
+from .config import SUPPORT as SUPPORT_RELEASE
 from .config import Fleet, Hub
 from .credentials import Access
 from .errors import FleetError
@@ -284,15 +285,37 @@ def plan_between(
 # -- against what is deployed ------------------------------------------------------------------
 
 InfoOf = Callable[[Hub, str], "dict | None"]
+SupportOf = Callable[[str], "dict | None"]
+
+
+def _again(git: Git, info: dict | None) -> str | None:
+    """Why a live release must be deployed again whatever changed, or None: compare commits."""
+    if not info:
+        return "never deployed"
+    if info.get("status") != "deployed":
+        return f"last deploy {info.get('status') or 'unknown'} (revision {info.get('revision')})"
+    if not info.get("commit"):
+        return "no commit recorded on the live release"
+    if info.get("dirty"):
+        return f"deployed from uncommitted changes on {info['commit'][:12]}"
+    if not git.exists(info["commit"]):
+        return f"deployed commit {info['commit']} not found (force-push or shallow clone?)"
+    return None
 
 
 def plan_deployed(
-    fleet: Fleet, git: Git, info_of: InfoOf, head: str = "HEAD", envs: Iterable[str] | None = None
+    fleet: Fleet,
+    git: Git,
+    info_of: InfoOf,
+    head: str = "HEAD",
+    envs: Iterable[str] | None = None,
+    support_of: SupportOf | None = None,
 ) -> Plan:
-    """Each hub x env against the commit on its live release (`info_of(hub, env)`).
+    """Each hub x env against the commit on its live release (`info_of(hub, env)`), and each
+    cluster's support against its own (`support_of(cluster)`; with the first environment only).
 
     Never deployed, a last deploy that did not succeed, or a commit this clone does not have:
-    planned again, saying why. Hubs deployed from the same commit share one git diff.
+    planned again, saying why. Releases deployed from the same commit share one git diff.
     """
     envs = None if envs is None else tuple(envs)
     plan = Plan()
@@ -300,25 +323,24 @@ def plan_deployed(
     for hub in fleet.hubs.values():
         for env in _envs(hub, envs):
             info = info_of(hub, env)
-            again = None
-            if not info:
-                again = "never deployed"
-            elif info.get("status") != "deployed":
-                again = f"last deploy {info.get('status') or 'unknown'} (revision {info.get('revision')})"
-            elif not info.get("commit"):
-                again = "no commit recorded on the live release"
-            elif info.get("dirty"):
-                again = f"deployed from uncommitted changes on {info['commit'][:12]}"
-            elif not git.exists(info["commit"]):
-                again = f"deployed commit {info['commit']} not found (force-push or shallow clone?)"
+            again = _again(git, info)
             if again:
                 plan.merge(plan_everything(fleet, again, [env], [hub.name]))
             else:
                 by_commit[info["commit"]].append((hub, env))
+    support_by_commit: dict[str, list[str]] = defaultdict(list)
+    if support_of is not None and (envs is None or fleet.environments[0] in envs):
+        for cluster in sorted(fleet.clusters):
+            info = support_of(cluster)
+            again = _again(git, info)
+            if again:
+                plan.add_support(cluster, again)
+            else:
+                support_by_commit[info["commit"]].append(cluster)
 
-    for commit, pairs in by_commit.items():
+    for commit in sorted(set(by_commit) | set(support_by_commit)):
         changes = plan_paths(fleet, git.changed_files(commit, head), envs)
-        wanted = {(hub.name, env) for hub, env in pairs}
+        wanted = {(hub.name, env) for hub, env in by_commit.get(commit, [])}
         for key, reasons in changes.deploy.items():
             if key in wanted:
                 for reason in reasons:
@@ -328,6 +350,9 @@ def plan_deployed(
             if image in images:
                 for reason in reasons:
                     plan.add_build(image, reason)
+        for cluster in support_by_commit.get(commit, []):
+            for reason in changes.support.get(cluster, []):
+                plan.add_support(cluster, reason)
         plan.notes.extend(n for n in changes.notes if n not in plan.notes)
     return plan
 
@@ -340,6 +365,7 @@ def make_plan(
     envs: Iterable[str] | None = None,
     labels: Iterable[str] = (),
     info_of: InfoOf | None = None,
+    support_of: SupportOf | None = None,
 ) -> Plan:
     """The plan for a base (a commit, or `deployed` with `info_of`), after the labels had their say."""
     label = check_labels(labels)
@@ -352,7 +378,7 @@ def make_plan(
             raise FleetError(
                 "--base deployed needs the live releases: use fleet.plan.live_releases"
             )
-        return plan_deployed(fleet, git, info_of, head, envs)
+        return plan_deployed(fleet, git, info_of, head, envs, support_of)
     return plan_between(fleet, git, base, head, envs)
 
 
@@ -373,6 +399,9 @@ class Live:
         release = hub.release(env)
         # The newest revision, whatever its status: a failed or pending one is planned again.
         return helm.latest_info(self.on(hub.cluster), release, release)
+
+    def support_of(self, cluster: str) -> dict | None:
+        return helm.latest_info(self.on(cluster), SUPPORT_RELEASE, SUPPORT_RELEASE)
 
     def orphans(self) -> list[orphans.Orphan]:
         return orphans.everywhere(self.fleet, {c: self.on(c) for c in self.fleet.clusters})
@@ -416,7 +445,16 @@ def run(
         live = None
         if base == DEPLOYED and check_labels(labels) is None:
             live = stack.enter_context(live_releases(fleet, runner, access))
-        result = make_plan(fleet, git, base, head_commit, envs, labels, live and live.info_of)
+        result = make_plan(
+            fleet,
+            git,
+            base,
+            head_commit,
+            envs,
+            labels,
+            live and live.info_of,
+            live and live.support_of,
+        )
         data = result.as_data(fleet, tag_of(fleet))
         if live:  # the clusters are at hand: their releases no hub owns any more, once each
             found = live.orphans()

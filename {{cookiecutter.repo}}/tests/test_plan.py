@@ -362,6 +362,36 @@ def test_plan_deployed_up_to_date_plans_nothing(fleet, tmp_path):
     assert result.deploy == {} and result.build == {}
 
 
+def test_plan_deployed_compares_each_clusters_support_with_its_release(fleet, tmp_path):
+    """The deploy workflow plans with --base deployed: support changes must reach it too."""
+    _, second = git_repo(tmp_path)
+    write(tmp_path / "clusters/edge/support.yaml", "grafana: {enabled: false}\n")
+    git(tmp_path, "add", "-A")
+    git(tmp_path, "commit", "-q", "-m", "edge support")
+    up_to_date = lambda hub, env: {"status": "deployed", "commit": second, "revision": 1}  # noqa: E731
+    live = {"edge": {"status": "deployed", "commit": second, "revision": 2}, "main": None}
+    result = plan.plan_deployed(
+        fleet, Git(fleet.root, Runner(echo=False)), up_to_date, support_of=live.get
+    )
+    assert result.support == {
+        "edge": ["support values of edge changed: clusters/edge/support.yaml"],
+        "main": ["never deployed"],
+    }
+    # A cluster whose support runs the head commit plans nothing; a prod-only plan carries none.
+    head = git(tmp_path, "rev-parse", "HEAD")
+    live = {c: {"status": "deployed", "commit": head, "revision": 3} for c in ("edge", "main")}
+    git_ = Git(fleet.root, Runner(echo=False))
+    assert plan.plan_deployed(fleet, git_, up_to_date, support_of=live.get).support == {}
+    failed = {"edge": {"status": "failed", "commit": head, "revision": 4}, "main": None}
+    prod = plan.plan_deployed(fleet, git_, up_to_date, envs=["prod"], support_of=failed.get)
+    assert prod.support == {}
+    staging = plan.plan_deployed(fleet, git_, up_to_date, envs=["staging"], support_of=failed.get)
+    assert staging.support == {
+        "edge": ["last deploy failed (revision 4)"],
+        "main": ["never deployed"],
+    }
+
+
 # -- output ------------------------------------------------------------------------------------------
 
 
