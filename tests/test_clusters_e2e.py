@@ -237,6 +237,12 @@ def test_the_plan_against_the_live_support_releases(ops):
     assert [(e["cluster"], e["reasons"]) for e in data["support"]] == [
         ("a-2", ["support values of a-2 changed: clusters/a-2/support.yaml"])
     ]
+    # Staging is live everywhere, so only a-2's support runs in the first level; prod was
+    # never deployed, so each cluster's prod job runs, a-2's after its own first level.
+    assert {e["env"] for e in data["deploy"]} == {"prod"}
     assert data["jobs"]["staging"] == [{"cluster": "a-2", "provider": "kubeconfig", "after": ""}]
-    assert data["jobs"]["prod"] == []
+    assert data["jobs"]["prod"] == [
+        {"cluster": "a", "provider": "kubeconfig", "after": ""},
+        {"cluster": "a-2", "provider": "kubeconfig", "after": "staging"},
+    ]
     ops.revert()

@@ -91,7 +91,12 @@ def test_an_image_change_builds_it_and_plans_its_hubs(repo):
 
 
 def test_labels_and_an_unknown_base(repo):
-    assert repo.plan("--label", "deploy:skip") == {"support": [], "deploy": [], "build": []}
+    assert repo.plan("--label", "deploy:skip") == {
+        "support": [],
+        "deploy": [],
+        "build": [],
+        "jobs": {"staging": [], "prod": []},
+    }
     every = repo.plan("--label", "deploy:all", "--env", "prod")
     assert deployed(every) == {(h, "prod") for h in HUBS}
     unknown = repo.plan("--base", "0" * 39 + "1")
