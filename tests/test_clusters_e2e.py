@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 from conftest import SESSION_DIR
-from generated import GeneratedRepo, local_repo
+from generated import GeneratedRepo, assert_clean, local_repo
 
 from toolchain import chartrepo
 
@@ -163,6 +163,11 @@ def test_support_deploys_first_on_each_cluster_with_its_crds(ops, local_stack, s
     assert max(started.index("a/support"), started.index("a-2/support")) < min(
         started.index(f"{hub}/staging") for hub in ON
     )
+    # Each cluster's credentials are made once for the run (2 clusters, 5 releases), then removed.
+    reused = re.findall(r"\] credentials of cluster (\S+): made earlier in this run", proc.stderr)
+    assert sorted(reused) == ["a", "a", "a-2"], proc.stderr
+    assert "progress: 5/5 done (5 deployed, 0 failed, 0 skipped); 0 running" in proc.stderr
+    assert_clean(proc)
     for kubeconfig in (local_stack.kubeconfig, second_kubeconfig):
         assert "certificates.cert-manager.io" in crds_on(kubeconfig)
     status = ops.invoke("status").stdout
@@ -180,6 +185,7 @@ def test_a_failed_support_deploy_skips_the_hubs_of_its_cluster_only(ops):
     for hub in ("ha", "hc"):
         assert f"SKIPPED {hub}/staging: skipped: the support deploy of cluster a failed" in out, out
     assert "ok      a-2/support" in out and "ok      hb/staging" in out
+    assert "progress: 5/5 done (2 deployed, 1 failed, 2 skipped); 0 running" in proc.stderr
     ops.revert()
 
 

@@ -7,6 +7,8 @@ Each deploy gets its own private file, which is also what makes parallel deploys
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,3 +155,42 @@ def check_reachable(cluster: Cluster, runner: Runner, timeout: str = "10s") -> N
         raise FleetError(
             f"cluster {cluster.name} unreachable: {exc.last_line('no answer')}"
         ) from None
+
+
+class Kubeconfigs:
+    """Each cluster's private KUBECONFIG, made and checked once for a whole run of many releases.
+
+    Deploys of one cluster's hubs (threads, see fleet.parallel) share it: a cloud CLI is asked
+    for credentials once per cluster, not once per hub. Every file is removed when the run ends.
+    """
+
+    def __init__(self, fleet: Fleet, access: Access = Access()):
+        self.fleet, self.access = fleet, access
+        self._files = contextlib.ExitStack()
+        self._made: dict[str, Path] = {}
+        self._guard = threading.Lock()
+        self._cluster_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def __enter__(self) -> Kubeconfigs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._guard:
+            self._files.close()
+            self._made.clear()
+
+    def path(self, cluster: Cluster, runner: Runner) -> tuple[Path, bool]:
+        """The cluster's kubeconfig, and whether this call made it (False: made earlier)."""
+        with self._guard:
+            lock = self._cluster_locks[cluster.name]
+        with lock:
+            if cluster.name in self._made:
+                return self._made[cluster.name], False
+            with contextlib.ExitStack() as attempt:
+                made = temporary_kubeconfig(self.fleet, cluster, runner, self.access)
+                kubeconfig = attempt.enter_context(made)
+                check_reachable(cluster, runner.with_env(KUBECONFIG=str(kubeconfig)))
+                with self._guard:  # reachable: kept until the run ends
+                    self._files.enter_context(attempt.pop_all())
+                    self._made[cluster.name] = kubeconfig
+            return kubeconfig, True

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import canary, chart, crds, health, helm, lock, manifests, rollout, sops
 from .config import SUPPORT, Fleet
+from .credentials import Kubeconfigs
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
 from .release import (
@@ -79,13 +80,24 @@ def _recorded(result: DeployResult, steps: Steps) -> Iterator[None]:
 
 
 def deploy_hub(
-    fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: Runner
+    fleet: Fleet,
+    hub: str,
+    env: str,
+    options: DeployOptions,
+    runner: Runner,
+    kubeconfigs: Kubeconfigs | None = None,
 ) -> DeployResult:
-    """Deploy one hub to one environment; never raises for a failed step (see `result.error`)."""
+    """Deploy one hub to one environment; never raises for a failed step (see `result.error`).
+
+    `kubeconfigs`: the run's cluster credentials, when many releases deploy in one run.
+    """
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
     result = DeployResult(hub, env, dry_run=own.dry_run)
     steps = Steps(hub, env)
-    with _recorded(result, steps), prepared(fleet, hub, env, options, own, steps) as release:
+    with (
+        _recorded(result, steps),
+        prepared(fleet, hub, env, options, own, steps, kubeconfigs=kubeconfigs) as release,
+    ):
         result.image = release.image
         _canary(fleet, release, options, steps)
         if own.dry_run:
@@ -186,7 +198,7 @@ def _upgrade(
     watch = rollout.watcher(runner, name, since)
     began = time.monotonic()
     try:
-        runner.run(argv, step="helm upgrade", watch=watch)
+        upgrade = runner.run(argv, step="helm upgrade", watch=watch)
         result.helm_seconds = time.monotonic() - began
         steps("rollout", f"kubectl rollout status in namespace {name}")
         rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch, since=since)
@@ -199,10 +211,10 @@ def _upgrade(
         raise
     steps("record")
     commit = labels[helm.LABEL_COMMIT]
-    info = helm.deployed_info(runner, name, name, options.helm) or {}
-    if info.get("commit") != commit:
-        raise FleetError(f"release {name}: the deployed revision does not carry commit {commit}")
-    result.revision = info.get("revision")
+    # helm stored the labels (the commit) with the revision in the same write as the revision.
+    result.revision, status = helm.upgraded(upgrade.stdout, name)
+    if status != "deployed":
+        raise FleetError(f"release {name}: revision {result.revision} is {status}, not deployed")
     image = f" image {release.image}" if release.image else ""
     say(*release.who, f"revision {result.revision} records commit {commit[:12]}{image}")
 
@@ -435,7 +447,11 @@ def _rollback(
 
 
 def deploy_support(
-    fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner
+    fleet: Fleet,
+    cluster: str,
+    options: DeployOptions,
+    runner: Runner,
+    kubeconfigs: Kubeconfigs | None = None,
 ) -> DeployResult:
     """Deploy a cluster's support chart: its CRDs server-side, then the upgrade and the rollout.
 
@@ -444,7 +460,10 @@ def deploy_support(
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
     result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
     steps = Steps(cluster, SUPPORT)
-    with _recorded(result, steps), prepared_support(fleet, cluster, options, own, steps) as release:
+    with (
+        _recorded(result, steps),
+        prepared_support(fleet, cluster, options, own, steps, kubeconfigs) as release,
+    ):
         values = [Path(p) for p in release.render["values_files"]]
         if own.dry_run:
             found = crds.documents(

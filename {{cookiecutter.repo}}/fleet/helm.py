@@ -123,8 +123,18 @@ def upgrade_argv(
         argv.append(rollback_flag(major))
     if labels:
         argv += ["--labels", ",".join(f"{k}={v}" for k, v in sorted(labels.items()))]
-    argv += ["--description", description]
+    # The new revision's number and status come back on stdout: no helm history call after it.
+    argv += ["--description", description, "--output", "json"]
     return argv
+
+
+def upgraded(stdout: str, release: str) -> tuple[int, str]:
+    """The revision and status that `helm upgrade --output json` reports (its values are dropped)."""
+    try:
+        data = json.loads(stdout)
+        return int(data["version"]), str(data["info"]["status"])
+    except (ValueError, KeyError, TypeError):
+        raise FleetError(f"helm upgrade of {release}: no release in its JSON output") from None
 
 
 def dry_run_argv(**render: object) -> list[str]:

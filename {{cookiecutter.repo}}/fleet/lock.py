@@ -1,11 +1,12 @@
 """One deploy per release at a time: a Lease in the release's namespace, visible to everyone.
 
-The holder names who and where (CI run URL or user@host, pid, command) and renews the Lease while
-it lives; a holder that died (SIGKILL, a laptop closed) stops renewing and its Lease expires. A
-second deploy of the same release waits for the Lease, showing its holder, and fails naming it
-after `--lock-timeout`. Expiry is judged by what this process sees, not by the holder's clock: a
-Lease whose resourceVersion has not changed for its whole duration, or whose renewTime is far in
-the past, has no live holder. Only then may a release left `pending-*` be recovered.
+The holder names who and where (CI run URL or user@host, pid, command), renews the Lease while it
+lives and deletes it when done; a holder that died (SIGKILL, a laptop closed) stops renewing and
+its Lease expires. A second deploy of the same release waits for the Lease, showing its holder,
+and fails naming it after `--lock-timeout`. Expiry is judged by what this process sees, not by
+the holder's clock: a Lease whose resourceVersion has not changed for its whole duration, or
+whose renewTime is far in the past, has no live holder. Only then may a release left `pending-*`
+be recovered.
 """
 
 from __future__ import annotations
@@ -114,6 +115,32 @@ def _read(runner: Runner, namespace: str) -> dict | None:
     return json.loads(proc.stdout) if proc.stdout.strip() else None
 
 
+def _create(runner: Runner, namespace: str, who: str) -> dict:
+    """A new Lease held by `who`; its namespace too when the release has none yet."""
+    try:
+        return _write(runner, "create", _lease(namespace, who), "take the deploy lock")
+    except StepFailed as exc:
+        if f'namespaces "{namespace}" not found' not in exc.stderr:
+            raise
+    _ensure_namespace(runner, namespace)
+    return _write(runner, "create", _lease(namespace, who), "take the deploy lock")
+
+
+def _delete(runner: Runner, lease: dict) -> None:
+    """Delete the Lease only if it is still the one we last wrote (a precondition on its version)."""
+    meta = lease["metadata"]
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{meta['namespace']}/leases/{NAME}"
+    options = {"kind": "DeleteOptions", "apiVersion": "v1"}
+    options["preconditions"] = {"resourceVersion": meta["resourceVersion"]}
+    argv = ["kubectl", "delete", "--raw", path, "-f", "-"]
+    proc = runner.run(argv, step="release the deploy lock", input=json.dumps(options), check=False)
+    said = proc.stderr
+    if proc.returncode and "NotFound" not in said and "not found" not in said:
+        if "Conflict" in said or "modified" in said:
+            raise _Lost()
+        raise StepFailed("release the deploy lock", proc.returncode, said)
+
+
 def _ensure_namespace(runner: Runner, namespace: str) -> None:
     argv = ["kubectl", "create", "namespace", namespace]
     proc = runner.run(argv, step=f"create namespace {namespace}", check=False)
@@ -156,7 +183,7 @@ class Lock:
     def _renew(self) -> None:
         while not self._stop.wait(RENEW_EVERY):
             try:
-                self.lease = self._replace(self.who)
+                self.lease = self._renewed()
             except _Lost:
                 self.lost = f"the deploy lock of {self.namespace} was taken over by someone else"
                 print(f"warning: {self.lost}", file=sys.stderr, flush=True)
@@ -164,11 +191,9 @@ class Lock:
             except FleetError as exc:  # the API unreachable for a moment: try again
                 print(f"warning: renewing the deploy lock: {exc}", file=sys.stderr, flush=True)
 
-    def _replace(self, who: str | None) -> dict:
+    def _renewed(self) -> dict:
         meta, spec = self.lease["metadata"], self.lease["spec"]
-        lease = _lease(self.namespace, who or "", meta["resourceVersion"], spec.get("acquireTime"))
-        if who is None:
-            del lease["spec"]["holderIdentity"]
+        lease = _lease(self.namespace, self.who, meta["resourceVersion"], spec.get("acquireTime"))
         return _write(self.runner, "replace", lease, f"renew the deploy lock of {self.namespace}")
 
     def forget(self) -> None:
@@ -178,21 +203,23 @@ class Lock:
         self._forgotten = True
 
     def release(self) -> None:
+        """Stop renewing and delete the Lease, so the next deploy takes it in one call."""
         self._stop.set()
         self._thread.join()
         if not self.lost and not self._forgotten:
             with contextlib.suppress(_Lost, FleetError):
-                self._replace(None)
+                _delete(self.runner, self.lease)
 
 
 def _acquire(runner: Runner, namespace: str, who: str, wait: float, say) -> dict:
     deadline, seen, shown = time.monotonic() + wait, _Seen(), ""
+    with contextlib.suppress(_Lost):  # the usual case: no Lease, as the last holder deleted it
+        return _create(runner, namespace, who)
     while True:
         lease = _read(runner, namespace)
         try:
             if lease is None:
-                _ensure_namespace(runner, namespace)
-                return _write(runner, "create", _lease(namespace, who), "take the deploy lock")
+                return _create(runner, namespace, who)
             if _free(lease, seen):
                 version = lease["metadata"]["resourceVersion"]
                 return _write(

@@ -10,14 +10,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import resource
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import chart, images, report
 from .config import SUPPORT, Fleet
+from .credentials import Kubeconfigs
 from .deploy import DeployResult, deploy_hub, deploy_support
 from .errors import FleetError
+from .progress import Progress
 from .release import DeployOptions
 from .runner import Runner
 
@@ -148,14 +151,30 @@ def deploy_many(
     if options.build:
         options = _build_first(fleet, pairs, options, runner, results)
 
+    kubeconfigs = Kubeconfigs(fleet, options.access)  # each cluster's, once for the run
+    shown = Progress(len(support) + len(pairs))
+    for key, result in results.items():  # images that failed to build
+        shown.finished("/".join(key), result.ok, result.skipped)
+
+    def counted(work, key: tuple[str, str]) -> DeployResult:
+        shown.started("/".join(key))
+        result = _guarded(work, key)
+        shown.finished("/".join(key), result.ok)
+        return result
+
     def one_support(cluster: str) -> DeployResult:
-        work = lambda: deploy_support(fleet, cluster, options, runner)  # noqa: E731
-        return _guarded(work, (cluster, SUPPORT))
+        work = lambda: deploy_support(fleet, cluster, options, runner, kubeconfigs)  # noqa: E731
+        return counted(work, (cluster, SUPPORT))
 
     def one_hub(pair: tuple[str, str]) -> DeployResult:
-        return _guarded(lambda: deploy_hub(fleet, pair[0], pair[1], options, runner), pair)
+        work = lambda: deploy_hub(fleet, *pair, options, runner, kubeconfigs)  # noqa: E731
+        return counted(work, pair)
 
-    with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="deploy") as pool:
+    with (
+        kubeconfigs,
+        shown,
+        ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="deploy") as pool,
+    ):
         for cluster, result in zip(support, pool.map(one_support, support), strict=True):
             results[(cluster, SUPPORT)] = result
             if not result.ok:
@@ -166,6 +185,7 @@ def deploy_many(
                 why = blocked.get(fleet.hubs[hub].cluster)
                 if why:
                     results[(hub, env)] = _skipped(hub, env, why)
+                    shown.finished(f"{hub}/{env}", False, skipped=True)
             todo = [p for p in todo if p not in results]
             for pair, result in zip(todo, pool.map(one_hub, todo), strict=True):
                 results[pair] = result
@@ -178,7 +198,8 @@ def deploy_many(
 
 def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
     """A run's results as JSON, for `--after` of a later run (the workflow's prod job), with each
-    release's steps and their wall and CPU seconds (CPU is the process's: shared under --jobs)."""
+    release's steps and their wall and CPU seconds (CPU is the process's: shared under --jobs),
+    and the deploy process's peak memory."""
     rows = []
     for r in results:
         support = r.env == SUPPORT
@@ -197,7 +218,9 @@ def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
                 ],
             }
         )
-    return json.dumps({"results": rows}, indent=2) + "\n"
+    # This process's peak memory (Linux reports kilobytes), helm's and kubectl's apart.
+    peak = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    return json.dumps({"results": rows, "peak_memory_mb": peak}, indent=2) + "\n"
 
 
 def blocked_by(fleet: Fleet, results_file: str) -> dict[str, str]:

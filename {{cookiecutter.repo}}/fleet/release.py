@@ -105,16 +105,27 @@ def _clock() -> tuple[float, float]:
 
 @contextlib.contextmanager
 def cluster_runner(
-    fleet: Fleet, cluster: str, access: credentials.Access, runner: Runner, steps=None
+    fleet: Fleet,
+    cluster: str,
+    access: credentials.Access,
+    runner: Runner,
+    steps=None,
+    kubeconfigs: credentials.Kubeconfigs | None = None,
 ) -> Iterator[Runner]:
-    """A copy of runner whose KUBECONFIG is a private copy of the cluster's credentials."""
+    """A copy of runner whose KUBECONFIG is a private copy of the cluster's credentials.
+
+    With `kubeconfigs` (a run's, see fleet.parallel), one made earlier in the run is reused.
+    """
     found = fleet.clusters[cluster]
     if steps:
         steps("credentials", credentials.describe(found, access))
-    with credentials.temporary_kubeconfig(fleet, found, runner, access) as kubeconfig:
-        own = runner.with_env(KUBECONFIG=str(kubeconfig))
-        credentials.check_reachable(found, own)
-        yield own
+    with contextlib.ExitStack() as stack:
+        if kubeconfigs is None:
+            kubeconfigs = stack.enter_context(credentials.Kubeconfigs(fleet, access))
+        kubeconfig, made = kubeconfigs.path(found, runner)
+        if steps and not made:
+            say(steps.hub, steps.env, f"credentials of cluster {cluster}: made earlier in this run")
+        yield runner.with_env(KUBECONFIG=str(kubeconfig))
 
 
 def resolve_image(
@@ -187,6 +198,7 @@ def prepared(
     runner: Runner,
     steps: Steps | None = None,
     require_image: bool = True,
+    kubeconfigs: credentials.Kubeconfigs | None = None,
 ) -> Iterator[Release]:
     """The first steps of a deploy: validate, credentials, image, secrets, chart dependencies."""
     steps = steps or Steps(hub_name, env)
@@ -196,7 +208,7 @@ def prepared(
     hub.required_secrets(env)
     helm.parse_timeout(options.timeout)
     helm.parse_timeout(options.lock_timeout, "--lock-timeout")
-    with cluster_runner(fleet, hub.cluster, options.access, runner, steps) as own:
+    with cluster_runner(fleet, hub.cluster, options.access, runner, steps, kubeconfigs) as own:
         steps("image")
         image = resolve_image(
             fleet, hub, build=options.build, dry_run=own.dry_run, require=require_image
@@ -223,7 +235,12 @@ def prepared(
 
 @contextlib.contextmanager
 def prepared_support(
-    fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner, steps: Steps
+    fleet: Fleet,
+    cluster: str,
+    options: DeployOptions,
+    runner: Runner,
+    steps: Steps,
+    kubeconfigs: credentials.Kubeconfigs | None = None,
 ) -> Iterator[Release]:
     """The first steps of a support deploy: credentials, its secrets, its chart's dependencies."""
     steps.name = "validate"
@@ -233,7 +250,7 @@ def prepared_support(
     found = fleet.clusters[cluster]
     helm.parse_timeout(options.timeout)
     helm.parse_timeout(options.lock_timeout, "--lock-timeout")
-    with cluster_runner(fleet, cluster, options.access, runner, steps) as own:
+    with cluster_runner(fleet, cluster, options.access, runner, steps, kubeconfigs) as own:
         secrets = found.support_secrets
         steps("secrets", str(secrets.relative_to(fleet.root)))
         with sops.decrypted_file(fleet.root, secrets, f"{cluster}-support", own) as (path, values):

@@ -32,16 +32,43 @@ class RolloutFailed(FleetError):
 
 def workloads(runner: Runner, namespace: str) -> list[str]:
     """Every Deployment, StatefulSet and DaemonSet in the namespace, as kind/name."""
-    proc = runner.run(
-        ["kubectl", "get", ",".join(KINDS), "--namespace", namespace, "--output", "name"],
-        step=f"list workloads in {namespace}",
-        mutates=False,
+    return [_name(item) for item in _workload_items(runner, namespace)]
+
+
+def _name(item: dict) -> str:
+    return f"{item['kind'].lower()}/{item['metadata']['name']}"
+
+
+def _workload_items(runner: Runner, namespace: str) -> list[dict]:
+    """Every Deployment, StatefulSet and DaemonSet in the namespace, with its status."""
+    argv = ["kubectl", "get", ",".join(KINDS), "--namespace", namespace, "--output", "json"]
+    proc = runner.run(argv, step=f"list workloads in {namespace}", mutates=False)
+    return json.loads(proc.stdout or "{}").get("items", [])
+
+
+def rolled_out(item: dict) -> bool:
+    """What `kubectl rollout status` waits for, read from one workload's status once."""
+    meta, spec, state = item["metadata"], item.get("spec", {}), item.get("status", {})
+    if state.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False
+    if item["kind"] == "DaemonSet":
+        wanted = state.get("desiredNumberScheduled", 0)
+        updated = state.get("updatedNumberScheduled", 0)
+        return updated >= wanted and state.get("numberAvailable", 0) >= wanted
+    wanted = spec.get("replicas", 1)
+    if item["kind"] == "StatefulSet":
+        if state.get("readyReplicas", 0) < wanted:
+            return False
+        partition = ((spec.get("updateStrategy") or {}).get("rollingUpdate") or {}).get("partition")
+        if partition:
+            return state.get("updatedReplicas", 0) >= wanted - partition
+        return state.get("updateRevision") == state.get("currentRevision")
+    updated = state.get("updatedReplicas", 0)
+    return (
+        updated >= wanted
+        and state.get("replicas", 0) <= updated
+        and state.get("availableReplicas", 0) >= updated
     )
-    names = []
-    for line in proc.stdout.split():
-        kind, _, name = line.partition("/")
-        names.append(f"{kind.split('.')[0]}/{name}")
-    return names
 
 
 def not_ready_workloads(runner: Runner) -> dict[str, list[str]]:
@@ -192,14 +219,22 @@ def wait(
     watch: Callable[[], str | None] | None = None,
     since: datetime | None = None,
 ) -> list[str]:
-    """`kubectl rollout status` on every workload, within one shared deadline; returns their names.
+    """Every workload rolled out, within one shared deadline; returns their names.
+
+    One read finds those already rolled out; `kubectl rollout status` waits for each other one.
 
     With a `watch` (see `watcher`), a hopeless pod ends the wait at once; a failure report names
     the pods made since `since` only.
     """
-    names = workloads(runner, namespace)
-    deadline = time.monotonic() + timeout_seconds
+    items = _workload_items(runner, namespace)
+    names = [_name(item) for item in items]
+    # helm's --wait has usually seen to it: one read says so, with no process per workload.
+    waiting = [_name(item) for item in items if not rolled_out(item)]
     for workload in names:
+        if workload not in waiting:
+            print(f"  {workload}: rolled out", file=out, flush=True)
+    deadline = time.monotonic() + timeout_seconds
+    for workload in waiting:
         left = max(1, int(deadline - time.monotonic()))
         try:
             runner.run(

@@ -21,7 +21,7 @@ class Runner:
     echo: bool = True
     env: dict[str, str] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
-    out = sys.stderr
+    out = None  # sys.stderr when it is written (a live display may have replaced it)
 
     def copy(self, **changes: object) -> Runner:
         """A runner with these settings changed; its env and secrets are copies of its own."""
@@ -43,8 +43,9 @@ class Runner:
 
     def _line(self, text: str) -> None:
         """One write per line, so lines of commands run from threads never run into each other."""
-        self.out.write(text + "\n")
-        self.out.flush()
+        out = self.out or sys.stderr
+        out.write(text + "\n")
+        out.flush()
 
     def show(self, argv: Iterable[str]) -> str:
         """The command as printed: shell-quoted, with secret values replaced by <redacted>."""

@@ -1,5 +1,7 @@
 """Unit tests of fleet.helm: the argv for helm 3 and 4, durations, labels, revision choice."""
 
+import json
+
 import pytest
 
 from fleet import helm
@@ -139,3 +141,12 @@ def test_major_version_reads_the_binary(tmp_path):
     old.chmod(0o755)
     with pytest.raises(FleetError, match="helm 3 or 4"):
         helm.major_version(str(old))
+
+
+def test_the_upgrade_reports_its_revision_as_json():
+    argv = upgrade(4)
+    assert argv[argv.index("--output") + 1] == "json"
+    out = json.dumps({"version": 7, "info": {"status": "deployed"}, "config": {"x": 1}})
+    assert helm.upgraded(out, "alpha-staging") == (7, "deployed")
+    with pytest.raises(FleetError, match="helm upgrade of alpha-staging: no release"):
+        helm.upgraded("Release upgraded", "alpha-staging")

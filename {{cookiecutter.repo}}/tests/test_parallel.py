@@ -123,7 +123,9 @@ def test_an_earlier_runs_results_hold_back_their_clusters_only(fleet, tmp_path):
     ]
     path = tmp_path / "results.json"
     path.write_text(parallel.results_json(fleet, earlier))
-    rows = json.loads(path.read_text())["results"]
+    written = json.loads(path.read_text())
+    assert written["peak_memory_mb"] > 10  # this test process's own, in megabytes
+    rows = written["results"]
     assert [(r["cluster"], r["hub"], r["env"], r["result"]) for r in rows] == [
         ("main", None, "support", "deployed"),
         ("main", "alpha", "staging", "failed"),

@@ -106,3 +106,62 @@ def test_init_containers_count_too():
         "status": {"initContainerStatuses": [container("init", waiting={"reason": "ErrImagePull"})]}
     }
     assert rollout._hopeless_containers(pod) == [("init", "ErrImagePull")]
+
+
+def workload(kind, generation=2, spec=None, **status):
+    return {
+        "kind": kind,
+        "metadata": {"name": "hub", "generation": generation},
+        "spec": spec or {},
+        "status": {"observedGeneration": 2, **status},
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "done"),
+    [
+        (workload("Deployment", updatedReplicas=1, replicas=1, availableReplicas=1), True),
+        (workload("Deployment", 3, updatedReplicas=1, replicas=1, availableReplicas=1), False),
+        (workload("Deployment", updatedReplicas=1, replicas=2, availableReplicas=1), False),
+        (workload("Deployment", updatedReplicas=1, replicas=1, availableReplicas=0), False),
+        (workload("Deployment", spec={"replicas": 0}), True),
+        (
+            workload("StatefulSet", readyReplicas=1, currentRevision="a", updateRevision="a"),
+            True,
+        ),
+        (
+            workload("StatefulSet", readyReplicas=1, currentRevision="a", updateRevision="b"),
+            False,
+        ),
+        (workload("StatefulSet", readyReplicas=0, currentRevision="a", updateRevision="a"), False),
+        (
+            workload(
+                "StatefulSet",
+                spec={"replicas": 3, "updateStrategy": {"rollingUpdate": {"partition": 2}}},
+                readyReplicas=3,
+                updatedReplicas=1,
+            ),
+            True,
+        ),
+        (
+            workload(
+                "DaemonSet",
+                desiredNumberScheduled=2,
+                updatedNumberScheduled=2,
+                numberAvailable=1,
+            ),
+            False,
+        ),
+        (
+            workload(
+                "DaemonSet",
+                desiredNumberScheduled=2,
+                updatedNumberScheduled=2,
+                numberAvailable=2,
+            ),
+            True,
+        ),
+    ],
+)
+def test_rolled_out_reads_what_rollout_status_waits_for(item, done):
+    assert rollout.rolled_out(item) is done

@@ -1,0 +1,142 @@
+"""Fleet throughput: many hubs over two clusters on fake nodes, at several `--jobs`, in one run.
+
+Generates a repo with `--hubs` hubs (default 48) spread over two cluster definitions, `a` and
+`b`, on one local control plane with kwok's fake nodes (no real node; the health check is off:
+nothing serves). Then, for each `--jobs` value in turn:
+  - fresh installs: `invoke deploy --all --env staging --jobs N` into an empty cluster;
+  - upgrades: a changed value in every hub, and the same command again;
+each timed (wall, and the deploy process's peak memory from its `--results` file). Prints hub
+upgrades a minute for each, and the best. Goal (issue "Speed"): at least 150 hub upgrades a
+minute at the best `--jobs` on this 2-core machine. The two cluster definitions share one API
+server, whose CPU is on the same machine too.
+
+Usage: python benchmarks/fleet_throughput.py [--hubs 48] [--jobs 1,4,8] [--helm helm4]
+Starts its own kwok cluster, registry and chart repository, and stops them after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a script
+
+import localrepo  # noqa: E402
+
+from toolchain import cache, stack  # noqa: E402
+
+CLUSTERS = ("a", "b")
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    """Wall seconds of a command that must succeed."""
+    began = time.monotonic()
+    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return time.monotonic() - began
+
+
+def two_clusters(repo: Path, hubs: list[str], kubeconfig: Path) -> dict[str, str]:
+    """Clusters a and b (as `invoke new-cluster` makes them), the hubs alternating between them."""
+    for name in CLUSTERS:
+        folder = repo / "clusters" / name
+        (folder / "secrets").mkdir(parents=True)
+        (folder / "cluster.yaml").write_text(
+            f"provider: kubeconfig\nkubeconfig:\n  path: {kubeconfig}\n"
+        )
+        for part in ("support.yaml", "secrets/support.yaml"):
+            shutil.copy(repo / "clusters/main" / part, folder / part)
+    shutil.rmtree(repo / "clusters/main")
+    bases = {}
+    for number, hub in enumerate(hubs):
+        path = repo / "hubs" / hub / "hub.yaml"
+        path.write_text(
+            path.read_text().replace("cluster: main", f"cluster: {CLUSTERS[number % 2]}")
+        )
+        values = repo / "hubs" / hub / "values.yaml"
+        # No volume on fake nodes: a PVC would never bind and helm --wait would wait for it.
+        bases[hub] = values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
+        values.write_text(bases[hub])
+    return bases
+
+
+def empty(kubeconfig: Path, hubs: list[str]) -> None:
+    """Delete every hub's namespace (its release with it) and wait until they are gone."""
+    names = [f"{hub}-staging" for hub in hubs]
+    argv = ["kubectl", "--kubeconfig", str(kubeconfig), "delete", "namespace", *names]
+    subprocess.run(
+        [*argv, "--ignore-not-found", "--wait", "--timeout=300s"], check=True, capture_output=True
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hubs", type=int, default=48, help="hubs in the fleet")
+    parser.add_argument("--jobs", default="1,4,8", help="--jobs values to time, comma separated")
+    parser.add_argument("--helm", default="helm4", help="helm binary in the toolchain")
+    args = parser.parse_args()
+    jobs = [int(j) for j in args.jobs.split(",")]
+
+    os.environ["PATH"] = f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    name = f"bench-fleet-{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
+    try:
+        up = stack.up(name, real_node=False)
+        hubs = [f"hub{n:02}" for n in range(1, args.hubs + 1)]
+        repo, extra = localrepo.generate(up, work, ",".join(hubs), args.helm)
+        env = {**os.environ, **extra}
+        del env["FLEET_KUBECONFIG"]  # each cluster's own, from its cluster.yaml
+        bases = two_clusters(repo, hubs, up.cluster.kubeconfig)
+        run(["invoke", "build", "--push"], repo, env)
+        print(
+            f"{len(hubs)} hubs over clusters {', '.join(CLUSTERS)}; --jobs {args.jobs}", flush=True
+        )
+        rates = {}
+        for round_, count in enumerate(jobs):
+            deploy = ["invoke", "deploy", "--all", "--env", "staging", "--jobs", str(count)]
+            results = work / f"results-{count}.json"
+            empty(up.cluster.kubeconfig, hubs)
+            fresh = run([*deploy, "--results", str(results)], repo, env)
+            fresh_mb = json.loads(results.read_text())["peak_memory_mb"]
+            for hub in hubs:
+                text = bases[hub] + f"  custom:\n    bench-round: {round_}\n"
+                (repo / "hubs" / hub / "values.yaml").write_text(text)
+            upgrade = run([*deploy, "--results", str(results)], repo, env)
+            done = json.loads(results.read_text())
+            upgraded = sum(r["result"] == "deployed" for r in done["results"])
+            if upgraded != len(hubs):
+                raise SystemExit(f"--jobs {count}: {upgraded} of {len(hubs)} hubs upgraded")
+            rates[count] = len(hubs) / upgrade * 60
+            print(
+                f"--jobs {count}: fresh installs {fresh:6.1f}s ({len(hubs) / fresh * 60:5.0f}/min, "
+                f"peak {fresh_mb:.0f} MB); upgrades {upgrade:6.1f}s ({rates[count]:5.0f}/min, "
+                f"peak {done['peak_memory_mb']:.0f} MB)",
+                flush=True,
+            )
+        best = max(rates, key=rates.get)
+        for count in jobs:
+            print(
+                f"upgrade rate --jobs {count} / --jobs {jobs[0]}: {rates[count] / rates[jobs[0]]:.2f}"
+            )
+        ok = rates[best] >= 150
+        print(
+            f"{'PASS' if ok else 'FAIL'}: best {rates[best]:.0f} hub upgrades a minute "
+            f"(--jobs {best}; goal >= 150 on {os.cpu_count()} cores)"
+        )
+        return 0 if ok else 1
+    finally:
+        stack.down(name)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
