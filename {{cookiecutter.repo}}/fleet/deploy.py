@@ -200,7 +200,7 @@ def _upgrade(
     try:
         upgrade = runner.run(argv, step="helm upgrade", watch=watch)
         result.helm_seconds = time.monotonic() - began
-        steps("rollout", f"kubectl rollout status in namespace {name}")
+        steps("rollout", f"every workload in namespace {name}")
         rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch, since=since)
     except (StepFailed, rollout.RolloutFailed) as exc:
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
@@ -440,7 +440,7 @@ def _rollback(
         run.run(argv, step="helm rollback")
         result.revision = target
         if not run.dry_run:
-            steps("rollout", f"kubectl rollout status in namespace {name}")
+            steps("rollout", f"every workload in namespace {name}")
             rollout.wait(run, name, helm.parse_timeout(options.timeout))
             info = helm.deployed_info(run, name, name, options.helm) or {}
             result.revision, result.image = info.get("revision"), info.get("image", "")
