@@ -68,7 +68,7 @@ def test_everything_deploys_cluster_by_cluster_staging_before_prod(ops):
     proc = deploy_everything(ops)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "6 deployed, 0 failed, 0 skipped" in proc.stdout
-    started = re.findall(r"==> \[(\S+)\] credentials", proc.stderr)
+    started = re.findall(r"==> \[(\S+)\] credentials: ", proc.stderr)
     assert sorted(started) == sorted(f"{h}/{e}" for h in ON for e in ("staging", "prod"))
     assert started.index("ha/prod") > started.index("ha/staging")
     assert max(started.index(f"{h}/staging") for h in ON) < min(
@@ -159,7 +159,7 @@ def test_support_deploys_first_on_each_cluster_with_its_crds(ops, local_stack, s
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ok      a/support: deployed revision 1" in proc.stdout
     assert "ok      a-2/support: deployed revision 1" in proc.stdout
-    started = re.findall(r"==> \[(\S+)\] credentials", proc.stderr)
+    started = re.findall(r"==> \[(\S+)\] credentials: ", proc.stderr)
     assert max(started.index("a/support"), started.index("a-2/support")) < min(
         started.index(f"{hub}/staging") for hub in ON
     )
