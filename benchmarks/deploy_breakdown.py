@@ -90,6 +90,8 @@ def main() -> int:
     args = parser.parse_args()
 
     os.environ["PATH"] = f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    # Python caches compiled modules, as it does for a user: without, each run compiles them all.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     name = f"bench-breakdown-{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="bench-breakdown-"))
     try:

@@ -104,6 +104,8 @@ def main() -> int:
     jobs = [int(j) for j in args.jobs.split(",")]
 
     os.environ["PATH"] = f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"
+    # Python caches compiled modules, as it does for a user: without, each run compiles them all.
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     name = f"bench-fleet-{os.getpid()}"
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     try:

@@ -8,10 +8,6 @@ import threading
 import time
 from typing import TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.text import Text
-
 SHOWN_RUNNING = 6  # names of running releases shown; the rest are counted
 
 
@@ -29,9 +25,7 @@ class Progress:
         self.deployed = self.failed = self.skipped = 0
         self._guard = threading.Lock()
         wanted = live_wanted(self.out) if live is None else live
-        self._live = (
-            Live(self.line(), console=Console(file=self.out), transient=True) if wanted else None
-        )
+        self._live = _live_line(self.line(), self.out) if wanted else None
 
     def __enter__(self) -> Progress:
         if self._live:
@@ -46,17 +40,14 @@ class Progress:
     def done(self) -> int:
         return self.deployed + self.failed + self.skipped
 
-    def line(self) -> Text:
+    def line(self) -> str:
         running = sorted(self.running, key=self.running.get)
         names = ", ".join(running[:SHOWN_RUNNING])
         if len(running) > SHOWN_RUNNING:
             names += f" and {len(running) - SHOWN_RUNNING} more"
-        text = Text(f"progress: {self.done}/{self.total} done (")
-        text.append(f"{self.deployed} deployed", style="green")
-        text.append(", ")
-        text.append(f"{self.failed} failed", style="bold red" if self.failed else "")
-        text.append(f", {self.skipped} skipped); {len(running)} running")
-        return text + Text(f": {names}" if names else "")
+        counts = f"{self.deployed} deployed, {self.failed} failed, {self.skipped} skipped"
+        text = f"progress: {self.done}/{self.total} done ({counts}); {len(running)} running"
+        return text + (f": {names}" if names else "")
 
     def started(self, name: str) -> None:
         with self._guard:
@@ -77,5 +68,14 @@ class Progress:
             if self._live:
                 self._live.update(self.line(), refresh=True)
             else:
-                self.out.write(self.line().plain + "\n")
+                self.out.write(self.line() + "\n")
                 self.out.flush()
+
+
+def _live_line(text: str, out: TextIO):
+    """A rich Live display of one line, redrawn in place; gone when it stops."""
+    # rich is imported only here: a run in CI or a log never needs it.
+    from rich.console import Console  # noqa: PLC0415
+    from rich.live import Live  # noqa: PLC0415
+
+    return Live(text, console=Console(file=out, highlight=False), transient=True)

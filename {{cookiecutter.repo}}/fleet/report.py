@@ -10,9 +10,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 
-from rich.console import Console
-from rich.table import Table
-
 MARKER = "<!-- deployment-plan -->"
 MAX_DIFF_CHARS = 20_000  # per hub; a GitHub comment holds at most 65,536 characters
 MAX_COMMENT_CHARS = 60_000
@@ -42,8 +39,12 @@ def to_json(data: dict) -> str:
     return json.dumps(data, indent=2)
 
 
-def print_plan(data: dict, notes: list[str], console: Console | None = None) -> None:
+def print_plan(data: dict, notes: list[str], console=None) -> None:
     """The plan as rich tables, for a terminal."""
+    # rich is imported only to print: a deploy's start does not pay for it.
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
     console = console or Console()
     table = Table(title="Deploy", title_justify="left")
     for column in ("hub", "env", "cluster", "reasons"):

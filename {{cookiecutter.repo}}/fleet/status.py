@@ -5,9 +5,6 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from rich.console import Console
-from rich.table import Table
-
 from . import helm, lock, orphans, rollout
 from .config import SUPPORT, Fleet
 from .release import DeployOptions, cluster_runner
@@ -107,6 +104,9 @@ def rows(
 
 
 def print_table(found: Status) -> None:
+    from rich.console import Console  # noqa: PLC0415 - rich only to print
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(title="Releases")
     for column in COLUMNS:
         table.add_column(column, overflow="fold")
