@@ -18,7 +18,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the fleet package of this repository
 
-from fleet import chart, config, leaks, sops  # noqa: E402 - importable once ROOT is on sys.path
+from fleet import chart, checks, config, leaks, sops  # noqa: E402 - importable once ROOT is on sys.path
 from fleet.errors import FleetError  # noqa: E402
 from fleet.runner import Runner  # noqa: E402
 
@@ -37,11 +37,6 @@ CONFIGS = {
 
 def _files(*patterns: str) -> list[str]:
     return sorted(str(p.relative_to(ROOT)) for pattern in patterns for p in ROOT.glob(pattern))
-
-
-def _selected_hubs(session: nox.Session, fleet) -> list:
-    """The hubs named in posargs (`nox -s templates -- alpha`), else all of them."""
-    return [fleet.hub(name) for name in session.posargs] or list(fleet.hubs.values())
 
 
 @nox.session(venv_backend="none", tags=["lint"])
@@ -90,43 +85,38 @@ def templates(session: nox.Session) -> None:
     """helm lint both charts, then render and validate every hub x env and every cluster's support."""
     runner = Runner()
     try:
+        jobs, names = _jobs_and_hubs(session.posargs)
         fleet = config.load(ROOT)
         chart.lint(fleet, runner)
-        hubs = _selected_hubs(session, fleet)
-        clusters = [] if session.posargs else sorted(fleet.clusters)
+        hubs = [fleet.hub(name) for name in names] or list(fleet.hubs.values())
+        clusters = [] if names else sorted(fleet.clusters)
         if clusters:
             chart.lint(fleet, runner, fleet.support_chart)
+        session.log(
+            f"rendering {sum(len(h.environments) for h in hubs) + len(clusters)}, {jobs} at a time"
+        )
+        results = checks.check_all(fleet, hubs, clusters, runner, jobs)
     except FleetError as exc:
         session.error(str(exc))
-    failures = []
-    for hub in hubs:
-        for env in hub.environments:
-            try:
-                manifests, mode = chart.render(fleet, hub, env, runner)
-                count = chart.validate_manifests(manifests, hub.name, env)
-            except FleetError as exc:
-                failures.append(f"hub {hub.name} env {env}: {exc}")
-                continue
-            session.log(f"hub {hub.name} env {env}: {_valid(manifests, count, mode)}")
-    for cluster in clusters:
-        try:
-            manifests, mode = chart.render_support(fleet, cluster, runner)
-            count = chart.validate_manifests(
-                manifests, cluster, "support", label=f"cluster {cluster} support"
-            )
-        except FleetError as exc:
-            failures.append(f"cluster {cluster} support: {exc}")
-            continue
-        session.log(f"cluster {cluster} support: {_valid(manifests, count, mode)}")
+    for result in results:
+        if not result.error:
+            session.log(result.line())
+    failures = [result.line() for result in results if result.error]
     if failures:
         session.error("templates failed for:\n" + "\n".join(failures))
 
 
-def _valid(manifests: str, count: int, mode: str) -> str:
-    """What a render's validation checked; custom resources have no Kubernetes schema to check."""
-    custom = chart.custom_resources(manifests)
-    unchecked = f", {len(custom)} custom resources not checked ({', '.join(custom)})"
-    return f"{count} objects valid (secrets {mode})" + (unchecked if custom else "")
+def _jobs_and_hubs(posargs: list[str]) -> tuple[int, list[str]]:
+    """`nox -s templates -- [--jobs N] [HUB...]`: renders at a time (FLEET_JOBS, else the cores)."""
+    args, jobs = list(posargs), None
+    if "--jobs" in args:
+        at = args.index("--jobs")
+        value = args[at + 1] if at + 1 < len(args) else ""
+        if not value.isdigit() or int(value) < 1:
+            raise FleetError(f"--jobs {value!r}: expected a whole number, 1 or more")
+        jobs = int(value)
+        del args[at : at + 2]
+    return jobs or checks.default_jobs(), args
 
 
 @nox.session(venv_backend="none", tags=["secrets"])
