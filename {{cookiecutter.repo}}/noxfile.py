@@ -92,9 +92,8 @@ def templates(session: nox.Session) -> None:
         clusters = [] if names else sorted(fleet.clusters)
         if clusters:
             chart.lint(fleet, runner, fleet.support_chart)
-        session.log(
-            f"rendering {sum(len(h.environments) for h in hubs) + len(clusters)}, {jobs} at a time"
-        )
+        count = sum(len(hub.environments) for hub in hubs) + len(clusters)
+        session.log(f"rendering {count} releases, {jobs} at a time")
         results = checks.check_all(fleet, hubs, clusters, runner, jobs)
     except FleetError as exc:
         session.error(str(exc))
