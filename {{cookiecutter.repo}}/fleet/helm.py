@@ -8,7 +8,9 @@ the revision serving after a rollback still names what it runs.
 
 from __future__ import annotations
 
+import base64
 import functools
+import gzip
 import json
 import os
 import re
@@ -197,11 +199,62 @@ def deployed_image(
     argv = [helm or binary(), "get", "values", release, "--namespace", namespace]
     argv += ["--revision", str(revision), "--output", "json"]
     proc = runner.run(argv, step=f"helm get values {release}", mutates=False)
-    values = json.loads(proc.stdout or "{}") or {}
+    return _image_of(json.loads(proc.stdout or "{}") or {})
+
+
+def _image_of(values: dict) -> str:
     image = ((values.get("jupyterhub") or {}).get("singleuser") or {}).get("image") or {}
     if not image.get("name"):
         return ""
     return f"{image['name']}:{image.get('tag') or 'latest'}"
+
+
+def cluster_releases(runner: Runner) -> dict[tuple[str, str], dict]:
+    """(namespace, release) -> {"latest": info, "serving": info or None} for every release of a
+    cluster, in one read of helm's storage Secrets (each info as `latest_info` gives it).
+
+    Superseded revisions are left out: the newest revision and the one serving never are.
+    """
+    argv = ["kubectl", "get", "secrets", "--all-namespaces", "--output", "json"]
+    argv += ["--selector", "owner=helm,status!=superseded"]
+    proc = runner.run(argv, step="read the cluster's releases", mutates=False)
+    return releases_from(json.loads(proc.stdout or "{}").get("items", []))
+
+
+def releases_from(items: list[dict]) -> dict[tuple[str, str], dict]:
+    """`cluster_releases` from helm's storage Secrets as the API lists them."""
+    revisions: dict[tuple[str, str], list[dict]] = {}
+    for item in items:
+        key, info = _stored(item)
+        revisions.setdefault(key, []).append(info)
+    found = {}
+    for key, infos in revisions.items():
+        infos.sort(key=lambda info: info["revision"])
+        serving = [info for info in infos if info["status"] == "deployed"]
+        found[key] = {"latest": infos[-1], "serving": serving[-1] if serving else None}
+    return found
+
+
+def _stored(item: dict) -> tuple[tuple[str, str], dict]:
+    """A helm storage Secret's release: base64 (Kubernetes') of base64 of gzip of JSON."""
+    meta = item["metadata"]
+    labels = meta.get("labels") or {}
+    payload = base64.b64decode(base64.b64decode(item["data"]["release"]))
+    if payload[:2] == b"\x1f\x8b":
+        payload = gzip.decompress(payload)
+    release = json.loads(payload)
+    info = release.get("info") or {}
+    # Only the image is taken from the values (they hold the hub's secrets).
+    return (meta["namespace"], labels.get("name") or release["name"]), {
+        "revision": int(release.get("version") or labels.get("version") or 0),
+        "status": info.get("status") or labels.get("status", ""),
+        "commit": labels.get(LABEL_COMMIT, ""),
+        "dirty": labels.get(LABEL_DIRTY) == "true",
+        "image": _image_of(release.get("config") or {}),
+        "image_tag": labels.get(LABEL_IMAGE_TAG, ""),
+        "updated": info.get("last_deployed", ""),
+        "description": info.get("description", ""),
+    }
 
 
 def _info(runner: Runner, release: str, namespace: str, entry: dict, helm: str | None) -> dict:

@@ -388,6 +388,7 @@ class Live:
     def __init__(self, fleet: Fleet, runner: Runner, access: Access, stack: contextlib.ExitStack):
         self.fleet, self.runner, self.access, self.stack = fleet, runner, access, stack
         self.runners: dict[str, Runner] = {}
+        self.releases: dict[str, dict] = {}
 
     def on(self, cluster: str) -> Runner:
         if cluster not in self.runners:
@@ -395,13 +396,17 @@ class Live:
             self.runners[cluster] = self.stack.enter_context(own)
         return self.runners[cluster]
 
-    def info_of(self, hub: Hub, env: str) -> dict | None:
-        release = hub.release(env)
+    def _latest(self, cluster: str, release: str) -> dict | None:
         # The newest revision, whatever its status: a failed or pending one is planned again.
-        return helm.latest_info(self.on(hub.cluster), release, release)
+        if cluster not in self.releases:  # every release of the cluster in one read
+            self.releases[cluster] = helm.cluster_releases(self.on(cluster))
+        return (self.releases[cluster].get((release, release)) or {}).get("latest")
+
+    def info_of(self, hub: Hub, env: str) -> dict | None:
+        return self._latest(hub.cluster, hub.release(env))
 
     def support_of(self, cluster: str) -> dict | None:
-        return helm.latest_info(self.on(cluster), SUPPORT_RELEASE, SUPPORT_RELEASE)
+        return self._latest(cluster, SUPPORT_RELEASE)
 
     def orphans(self) -> list[orphans.Orphan]:
         return orphans.everywhere(self.fleet, {c: self.on(c) for c in self.fleet.clusters})

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import helm, lock, orphans, rollout
 from .config import SUPPORT, Fleet
+from .credentials import Kubeconfigs
 from .release import DeployOptions, cluster_runner
 from .runner import Runner
 
 COLUMNS = ("hub", "env", "release", "revision", "status", "ready", "image", "commit", "updated")
 SUPPORT_COLUMNS = ("cluster", "revision", "status", "ready", "commit", "updated")
+READERS = 4  # clusters read at once (each read waits on its API server, not on this machine)
 
 
 @dataclass(frozen=True)
@@ -64,40 +66,48 @@ class Status:
     support: list[Row] = field(default_factory=list)  # one per cluster visited: hub is the cluster
 
 
-def _release_row(run: Runner, hub, env: str, options: DeployOptions, locks, lagging) -> Row:
-    release = hub.release(env)
-    latest = helm.latest_info(run, release, release, options.helm)
-    serving = None
-    if latest and latest["status"] != "deployed":
-        serving = helm.deployed_info(run, release, release, options.helm)
-    return row(hub.name, env, release, latest, serving, locks.get(release), lagging.get(release))
+def _cluster_rows(cluster: str, hubs: list, envs: list[str], run: Runner) -> tuple[list[Row], Row]:
+    """The rows of one cluster's hubs and its support release, from three reads of the cluster."""
+    releases = helm.cluster_releases(run)
+    locks, lagging = lock.held_locks(run), rollout.not_ready_workloads(run)
+
+    def row_of(name: str, env: str, release: str) -> Row:
+        found = releases.get((release, release)) or {}
+        latest, serving = found.get("latest"), found.get("serving")
+        return row(name, env, release, latest, serving, locks.get(release), lagging.get(release))
+
+    rows_ = [
+        row_of(hub.name, env, hub.release(env))
+        for hub in hubs
+        for env in hub.environments
+        if not envs or env in envs
+    ]
+    return rows_, row_of(cluster, SUPPORT, SUPPORT)
 
 
 def rows(
     fleet: Fleet, hubs: list[str], envs: list[str], options: DeployOptions, runner: Runner
 ) -> Status:
-    """A row for each hub x env asked for; one temporary KUBECONFIG per cluster."""
+    """A row for each hub x env asked for; the clusters read in parallel, one KUBECONFIG each."""
     selected = [fleet.hub(h) for h in hubs] if hubs else list(fleet.hubs.values())
     for env in envs:
         fleet.check_environment(env)
     by_cluster: dict[str, list] = {} if hubs else {name: [] for name in fleet.clusters}
     for hub in selected:
         by_cluster.setdefault(hub.cluster, []).append(hub)
+    clusters = sorted(by_cluster)
     found, runners = Status([], []), {}
-    with contextlib.ExitStack() as stack:
-        for cluster, cluster_hubs in sorted(by_cluster.items()):
-            run = stack.enter_context(cluster_runner(fleet, cluster, options.access, runner))
-            runners[cluster] = run
-            locks, lagging = lock.held_locks(run), rollout.not_ready_workloads(run)
-            for hub in cluster_hubs:
-                for env in hub.environments:
-                    if not envs or env in envs:
-                        found.rows.append(_release_row(run, hub, env, options, locks, lagging))
-            latest = helm.latest_info(run, SUPPORT, SUPPORT, options.helm)
-            support = row(
-                cluster, SUPPORT, SUPPORT, latest, None, locks.get(SUPPORT), lagging.get(SUPPORT)
-            )
-            found.support.append(support)
+    with Kubeconfigs(fleet, options.access) as kubeconfigs:
+
+        def visit(cluster: str) -> tuple[list[Row], Row]:
+            with cluster_runner(fleet, cluster, options.access, runner, None, kubeconfigs) as run:
+                runners[cluster] = run
+                return _cluster_rows(cluster, by_cluster[cluster], envs, run)
+
+        with ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="status") as pool:
+            for hub_rows, support in pool.map(visit, clusters):
+                found.rows += hub_rows
+                found.support.append(support)
         if not hubs:
             found.orphans = orphans.everywhere(fleet, runners)
     return found

@@ -1,5 +1,7 @@
 """Unit tests of fleet.helm: the argv for helm 3 and 4, durations, labels, revision choice."""
 
+import base64
+import gzip
 import json
 
 import pytest
@@ -150,3 +152,48 @@ def test_the_upgrade_reports_its_revision_as_json():
     assert helm.upgraded(out, "alpha-staging") == (7, "deployed")
     with pytest.raises(FleetError, match="helm upgrade of alpha-staging: no release"):
         helm.upgraded("Release upgraded", "alpha-staging")
+
+
+def storage_secret(name: str, version: int, status: str, labels=None, values=None) -> dict:
+    """A release as helm stores it: JSON, gzip, base64; then base64 again in the Secret's data."""
+    release = {
+        "name": name,
+        "namespace": name,
+        "version": version,
+        "info": {"status": status, "last_deployed": "2026-11-22T18:00:00Z", "description": "d"},
+        "config": values or {},
+        "manifest": "kind: ConfigMap",
+    }
+    payload = base64.b64encode(gzip.compress(json.dumps(release).encode()))
+    meta = {"name": f"sh.helm.release.v1.{name}.v{version}", "namespace": name}
+    meta["labels"] = {"name": name, "owner": "helm", "status": status, "version": str(version)}
+    meta["labels"] |= labels or {}
+    return {"metadata": meta, "data": {"release": base64.b64encode(payload).decode()}}
+
+
+def test_every_release_of_a_cluster_from_its_storage_secrets():
+    image = {"jupyterhub": {"singleuser": {"image": {"name": "reg/default", "tag": "abc"}}}}
+    items = [
+        storage_secret("alpha-staging", 3, "failed", {"fleet-commit": "c3"}),
+        storage_secret("alpha-staging", 2, "deployed", {"fleet-commit": "c2"}, image),
+        storage_secret("support", 1, "deployed", {"fleet-commit": "s1", "fleet-dirty": "true"}),
+    ]
+    found = helm.releases_from(items)
+    alpha = found[("alpha-staging", "alpha-staging")]
+    assert (alpha["latest"]["revision"], alpha["latest"]["status"]) == (3, "failed")
+    assert alpha["latest"]["commit"] == "c3" and alpha["latest"]["image"] == ""
+    assert alpha["serving"]["revision"] == 2
+    assert alpha["serving"]["image"] == "reg/default:abc"
+    assert alpha["serving"]["updated"] == "2026-11-22T18:00:00Z"
+    support = found[("support", "support")]
+    assert support["latest"] is support["serving"] and support["latest"]["dirty"] is True
+    assert set(support["latest"]) == {
+        "revision",
+        "status",
+        "commit",
+        "dirty",
+        "image",
+        "image_tag",
+        "updated",
+        "description",
+    }
