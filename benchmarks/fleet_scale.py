@@ -10,6 +10,7 @@ their wall seconds and peak memory (the largest process of each one's tree: Pyth
 kubectl's).
 
 Usage: python benchmarks/fleet_scale.py [--hubs 200] [--clusters 10] [--runs 3] [--helm helm4]
+       [--fleet-from COMMIT]   (the generated repo's fleet package of an earlier commit: a before)
 Starts its own kwok cluster, registry and chart repository, and stops them after.
 """
 
@@ -30,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a s
 
 import localrepo  # noqa: E402
 
-from toolchain import cache, stack  # noqa: E402
+from toolchain import cache, kwok, stack  # noqa: E402
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -48,26 +49,18 @@ def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def spread(repo: Path, hubs: list[str], clusters: list[str], kubeconfig: Path) -> None:
-    """Cluster definitions (as `invoke new-cluster` makes them), the hubs round-robin over them."""
-    for name in clusters:
-        folder = repo / "clusters" / name
-        (folder / "secrets").mkdir(parents=True)
-        (folder / "cluster.yaml").write_text(
-            f"provider: kubeconfig\nkubeconfig:\n  path: {kubeconfig}\n"
-        )
-        for part in ("support.yaml", "secrets/support.yaml"):
-            shutil.copy(repo / "clusters/main" / part, folder / part)
-    shutil.rmtree(repo / "clusters/main")
-    for number, hub in enumerate(hubs):
-        path = repo / "hubs" / hub / "hub.yaml"
-        cluster = clusters[number % len(clusters)]
-        path.write_text(path.read_text().replace("cluster: main", f"cluster: {cluster}"))
-        values = repo / "hubs" / hub / "values.yaml"
-        # No volume on fake nodes: a PVC would never bind and helm --wait would wait for it.
-        values.write_text(values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n")
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "commit", "-qm", "bench: clusters"], cwd=repo, check=True)
+def package_from(commit: str, repo: Path) -> None:
+    """The generated repo's fleet package as this template's commit had it."""
+    shutil.rmtree(repo / "fleet")
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", commit, "{{cookiecutter.repo}}/fleet"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tempfile.TemporaryDirectory() as folder:
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        shutil.copytree(Path(folder) / "{{cookiecutter.repo}}" / "fleet", repo / "fleet")
+    print(f"fleet package from {commit}", flush=True)
 
 
 def main() -> int:
@@ -76,6 +69,9 @@ def main() -> int:
     parser.add_argument("--clusters", type=int, default=10, help="cluster definitions")
     parser.add_argument("--runs", type=int, default=3, help="times each command is timed")
     parser.add_argument("--helm", default="helm4", help="helm binary in the toolchain")
+    parser.add_argument(
+        "--fleet-from", metavar="COMMIT", help="the fleet package of this commit (a before/after)"
+    )
     args = parser.parse_args()
 
     os.environ["PATH"] = f"{cache.bin_dir()}{os.pathsep}{os.environ['PATH']}"
@@ -85,12 +81,16 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         up = stack.up(name, real_node=False)
+        # A hub runs 2 pods and a fake node takes 110, as a kubelet does: enough nodes for all.
+        kwok.scale_nodes(up.cluster.name, max(2, args.hubs * 2 // 100 + 1))
         hubs = [f"hub{n:03}" for n in range(1, args.hubs + 1)]
         clusters = [f"c{n:02}" for n in range(1, args.clusters + 1)]
         repo, extra = localrepo.generate(up, work, ",".join(hubs), args.helm)
         env = {**os.environ, **extra}
         del env["FLEET_KUBECONFIG"]  # each cluster's own, from its cluster.yaml
-        spread(repo, hubs, clusters, up.cluster.kubeconfig)
+        if args.fleet_from:
+            package_from(args.fleet_from, repo)
+        localrepo.spread(repo, hubs, clusters, up.cluster.kubeconfig)
         run(["invoke", "build", "--push"], repo, env)
         deploy = ["invoke", "deploy", "--all", "--env", "staging", "--jobs", "4"]
         installed, _ = run(deploy, repo, env)

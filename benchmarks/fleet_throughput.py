@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -45,30 +44,6 @@ def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return time.monotonic() - began
-
-
-def two_clusters(repo: Path, hubs: list[str], kubeconfig: Path) -> dict[str, str]:
-    """Clusters a and b (as `invoke new-cluster` makes them), the hubs alternating between them."""
-    for name in CLUSTERS:
-        folder = repo / "clusters" / name
-        (folder / "secrets").mkdir(parents=True)
-        (folder / "cluster.yaml").write_text(
-            f"provider: kubeconfig\nkubeconfig:\n  path: {kubeconfig}\n"
-        )
-        for part in ("support.yaml", "secrets/support.yaml"):
-            shutil.copy(repo / "clusters/main" / part, folder / part)
-    shutil.rmtree(repo / "clusters/main")
-    bases = {}
-    for number, hub in enumerate(hubs):
-        path = repo / "hubs" / hub / "hub.yaml"
-        path.write_text(
-            path.read_text().replace("cluster: main", f"cluster: {CLUSTERS[number % 2]}")
-        )
-        values = repo / "hubs" / hub / "values.yaml"
-        # No volume on fake nodes: a PVC would never bind and helm --wait would wait for it.
-        bases[hub] = values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
-        values.write_text(bases[hub])
-    return bases
 
 
 def empty(kubeconfig: Path, hubs: list[str]) -> None:
@@ -114,7 +89,7 @@ def main() -> int:
         repo, extra = localrepo.generate(up, work, ",".join(hubs), args.helm)
         env = {**os.environ, **extra}
         del env["FLEET_KUBECONFIG"]  # each cluster's own, from its cluster.yaml
-        bases = two_clusters(repo, hubs, up.cluster.kubeconfig)
+        bases = localrepo.spread(repo, hubs, list(CLUSTERS), up.cluster.kubeconfig)
         run(["invoke", "build", "--push"], repo, env)
         print(
             f"{len(hubs)} hubs over clusters {', '.join(CLUSTERS)}; --jobs {args.jobs}", flush=True

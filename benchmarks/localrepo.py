@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,29 @@ def generate(up: stack.Stack, work: Path, hubs: str, helm: str) -> tuple[Path, d
         "FLEET_HEALTH_CHECK": "off",
     }
     return repo, env
+
+
+def spread(repo: Path, hubs: list[str], clusters: list[str], kubeconfig: Path) -> dict[str, str]:
+    """Cluster definitions (as `invoke new-cluster` makes them) all reaching one control plane,
+    the hubs round-robin over them, committed; returns each hub's values.yaml text."""
+    for name in clusters:
+        folder = repo / "clusters" / name
+        (folder / "secrets").mkdir(parents=True)
+        (folder / "cluster.yaml").write_text(
+            f"provider: kubeconfig\nkubeconfig:\n  path: {kubeconfig}\n"
+        )
+        for part in ("support.yaml", "secrets/support.yaml"):
+            shutil.copy(repo / "clusters/main" / part, folder / part)
+    shutil.rmtree(repo / "clusters/main")
+    values = {}
+    for number, hub in enumerate(hubs):
+        path = repo / "hubs" / hub / "hub.yaml"
+        cluster = clusters[number % len(clusters)]
+        path.write_text(path.read_text().replace("cluster: main", f"cluster: {cluster}"))
+        # No volume on fake nodes: a PVC would never bind and helm --wait would wait for it.
+        text = (repo / "hubs" / hub / "values.yaml").read_text()
+        values[hub] = text + "  hub:\n    db:\n      type: sqlite-memory\n"
+        (repo / "hubs" / hub / "values.yaml").write_text(values[hub])
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "bench: clusters"], cwd=repo, check=True)
+    return values

@@ -166,11 +166,7 @@ def create(name: str, *, nodes: int = NODES, timeout: float = 60) -> Cluster:
         env=_env(),
     )
     cluster = Cluster(name=name, kubeconfig=cluster_dir(name) / "kubeconfig.yaml")
-    run(
-        [*_kwokctl_base(name), "scale", "node", "--replicas", str(nodes)],
-        step=f"adding {nodes} fake nodes to {name}",
-        env=_env(),
-    )
+    scale_nodes(name, nodes)
     remaining = max(5.0, timeout - (time.monotonic() - start))
     procs.wait_until(
         lambda: ready_nodes(cluster) >= 1,
@@ -179,6 +175,15 @@ def create(name: str, *, nodes: int = NODES, timeout: float = 60) -> Cluster:
     )
     print(f"kwok cluster {name} ready in {time.monotonic() - start:.1f}s", file=sys.stderr)
     return cluster
+
+
+def scale_nodes(name: str, nodes: int) -> None:
+    """Make the cluster's fake nodes `nodes` (each takes 110 pods, as a kubelet does)."""
+    run(
+        [*_kwokctl_base(name), "scale", "node", "--replicas", str(nodes)],
+        step=f"{nodes} fake nodes in {name}",
+        env=_env(),
+    )
 
 
 def etcd_binary() -> Path:
