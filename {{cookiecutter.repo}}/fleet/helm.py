@@ -209,24 +209,32 @@ def _image_of(values: dict) -> str:
     return f"{image['name']}:{image.get('tag') or 'latest'}"
 
 
-def cluster_releases(runner: Runner) -> dict[tuple[str, str], dict]:
+def cluster_releases(
+    runner: Runner, wanted: set[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], dict]:
     """(namespace, release) -> {"latest": info, "serving": info or None} for every release of a
-    cluster, in one read of helm's storage Secrets (each info as `latest_info` gives it).
+    cluster (or those `wanted`), in one read of helm's storage Secrets (each info as
+    `latest_info` gives it).
 
     Superseded revisions are left out: the newest revision and the one serving never are.
     """
     argv = ["kubectl", "get", "secrets", "--all-namespaces", "--output", "json"]
     argv += ["--selector", "owner=helm,status!=superseded"]
     proc = runner.run(argv, step="read the cluster's releases", mutates=False)
-    return releases_from(json.loads(proc.stdout or "{}").get("items", []))
+    return releases_from(json.loads(proc.stdout or "{}").get("items", []), wanted)
 
 
-def releases_from(items: list[dict]) -> dict[tuple[str, str], dict]:
+def releases_from(
+    items: list[dict], wanted: set[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], dict]:
     """`cluster_releases` from helm's storage Secrets as the API lists them."""
     revisions: dict[tuple[str, str], list[dict]] = {}
     for item in items:
-        key, info = _stored(item)
-        revisions.setdefault(key, []).append(info)
+        meta = item["metadata"]
+        key = (meta["namespace"], (meta.get("labels") or {}).get("name", ""))
+        if wanted is not None and key not in wanted:
+            continue  # a release holds its whole chart: decode only those asked for
+        revisions.setdefault(key, []).append(_stored(item))
     found = {}
     for key, infos in revisions.items():
         infos.sort(key=lambda info: info["revision"])
@@ -235,17 +243,16 @@ def releases_from(items: list[dict]) -> dict[tuple[str, str], dict]:
     return found
 
 
-def _stored(item: dict) -> tuple[tuple[str, str], dict]:
+def _stored(item: dict) -> dict:
     """A helm storage Secret's release: base64 (Kubernetes') of base64 of gzip of JSON."""
-    meta = item["metadata"]
-    labels = meta.get("labels") or {}
+    labels = item["metadata"].get("labels") or {}
     payload = base64.b64decode(base64.b64decode(item["data"]["release"]))
     if payload[:2] == b"\x1f\x8b":
         payload = gzip.decompress(payload)
     release = json.loads(payload)
     info = release.get("info") or {}
     # Only the image is taken from the values (they hold the hub's secrets).
-    return (meta["namespace"], labels.get("name") or release["name"]), {
+    return {
         "revision": int(release.get("version") or labels.get("version") or 0),
         "status": info.get("status") or labels.get("status", ""),
         "commit": labels.get(LABEL_COMMIT, ""),

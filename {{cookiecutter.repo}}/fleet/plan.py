@@ -399,7 +399,14 @@ class Live:
     def _latest(self, cluster: str, release: str) -> dict | None:
         # The newest revision, whatever its status: a failed or pending one is planned again.
         if cluster not in self.releases:  # every release of the cluster in one read
-            self.releases[cluster] = helm.cluster_releases(self.on(cluster))
+            ours = [
+                h.release(e)
+                for h in self.fleet.hubs.values()
+                if h.cluster == cluster
+                for e in h.environments
+            ]
+            wanted = {(name, name) for name in [*ours, SUPPORT_RELEASE]}
+            self.releases[cluster] = helm.cluster_releases(self.on(cluster), wanted)
         return (self.releases[cluster].get((release, release)) or {}).get("latest")
 
     def info_of(self, hub: Hub, env: str) -> dict | None:

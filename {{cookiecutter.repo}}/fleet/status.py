@@ -68,7 +68,8 @@ class Status:
 
 def _cluster_rows(cluster: str, hubs: list, envs: list[str], run: Runner) -> tuple[list[Row], Row]:
     """The rows of one cluster's hubs and its support release, from three reads of the cluster."""
-    releases = helm.cluster_releases(run)
+    names = {hub.release(env) for hub in hubs for env in hub.environments} | {SUPPORT}
+    releases = helm.cluster_releases(run, {(name, name) for name in names})
     locks, lagging = lock.held_locks(run), rollout.not_ready_workloads(run)
 
     def row_of(name: str, env: str, release: str) -> Row:

@@ -197,3 +197,5 @@ def test_every_release_of_a_cluster_from_its_storage_secrets():
         "updated",
         "description",
     }
+    # Only the releases asked for are decoded (each holds its whole chart).
+    assert list(helm.releases_from(items, {("support", "support")})) == [("support", "support")]
