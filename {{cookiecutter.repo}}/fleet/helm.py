@@ -218,8 +218,11 @@ def cluster_releases(
 
     Superseded revisions are left out: the newest revision and the one serving never are.
     """
+    selector = "owner=helm,status!=superseded"
+    if wanted is not None:  # chosen by the API server: a release's storage holds its whole chart
+        selector += f",name in ({','.join(sorted({name for _, name in wanted}))})"
     argv = ["kubectl", "get", "secrets", "--all-namespaces", "--output", "json"]
-    argv += ["--selector", "owner=helm,status!=superseded"]
+    argv += ["--selector", selector]
     proc = runner.run(argv, step="read the cluster's releases", mutates=False)
     return releases_from(json.loads(proc.stdout or "{}").get("items", []), wanted)
 
@@ -233,7 +236,7 @@ def releases_from(
         meta = item["metadata"]
         key = (meta["namespace"], (meta.get("labels") or {}).get("name", ""))
         if wanted is not None and key not in wanted:
-            continue  # a release holds its whole chart: decode only those asked for
+            continue  # the same name in another namespace
         revisions.setdefault(key, []).append(_stored(item))
     found = {}
     for key, infos in revisions.items():
