@@ -22,11 +22,16 @@ def _one_line_errors(func):
     return wrapper
 
 
-@task(help={"optional": "Also build optional tools (actionlint). Default: yes."})
+@task(
+    help={
+        "optional": "Also build optional tools (actionlint). Default: yes.",
+        "generation": "Only what generating a repo needs: sops, age, gpg and helm.",
+    }
+)
 @_one_line_errors
-def toolchain(c, optional=True):
+def toolchain(c, optional=True, generation=False):
     """Provision every pinned tool into the cache ($HUBFLEET_CACHE or ~/.cache/hubfleet)."""
-    provision.provision(optional=optional)
+    provision.provision(optional=optional, generation=generation)
 
 
 @task(

@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 from generated import GeneratedRepo, assert_clean, local_repo, on_the_real_node
 
-from toolchain import versions
+from toolchain import node, versions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -236,3 +236,76 @@ def test_prod_waits_for_its_canary_then_follows_it_and_a_skip_is_recorded(ops):
     labels = ops.release_labels("sigma-prod", ops.serving("sigma-prod")["revision"])
     assert labels["fleet-canary"] == "skipped"
     assert_clean(skipped)
+
+
+def _pod_on_the_real_node(ops: GeneratedRepo, name: str, labels: dict, annotations: dict, script):
+    """A pod of the hub image in the release's namespace, on the real node, running `script`."""
+    key, value = node.REAL_NODE_LABEL
+    hub = ops.kubectl_json("get", "deployment", "hub", "-n", RELEASE)
+    image = hub["spec"]["template"]["spec"]["containers"][0]["image"]
+    manifest = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "spec": {
+            "nodeSelector": {key: value},
+            "tolerations": [
+                {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
+            ],
+            "containers": [{"name": "main", "image": image, "command": ["sh", "-c", script]}],
+        },
+    }
+    argv = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "apply", "-n", RELEASE, "-f", "-"]
+    subprocess.run(argv, input=json.dumps(manifest), text=True, check=True, capture_output=True)
+
+
+def _delete_pods(ops: GeneratedRepo, *names: str) -> None:
+    argv = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "delete", "pod", "-n", RELEASE]
+    subprocess.run([*argv, *names, "--wait", "--grace-period=1"], check=True, capture_output=True)
+
+
+def test_invoke_logs_finds_the_hub_and_the_proxy_by_their_labels(ops):
+    hub = ops.invoke("logs", "--hub", HUB, "--env", ENV)
+    assert "==> pod hub-" in hub.stdout and ", container hub: running <==" in hub.stdout
+    assert "JupyterHub is now running" in hub.stdout
+    proxy = ops.invoke("logs", "--hub", HUB, "--env", ENV, "--component", "proxy", "--since", "24h")
+    assert "==> pod proxy-" in proxy.stdout and ", container chp: running <==" in proxy.stdout
+    assert "JupyterHub is now running" not in proxy.stdout
+    assert_clean(proxy)
+    none = ops.invoke("logs", "--hub", HUB, "--env", ENV, "--component", "nothing", check=False)
+    assert none.returncode == 1
+    assert f"namespace {RELEASE}: no pod with label component=nothing" in none.stderr
+
+
+def test_invoke_logs_of_a_restarted_container_shows_its_previous_run_first(ops):
+    """A user's server that crashed (a pod with KubeSpawner's labels, its command exits 3)."""
+    user = "ada@uni.example"
+    labels = {"component": "singleuser-server", "hub.jupyter.org/username": "ada-40uni-2eexample"}
+    script = 'echo "server run $(date +%s%N)"; sleep 1; exit 3'
+    _pod_on_the_real_node(ops, "jupyter-ada", labels, {"hub.jupyter.org/username": user}, script)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            pod = ops.kubectl_json("get", "pod", "jupyter-ada", "-n", RELEASE)
+            status = (pod["status"].get("containerStatuses") or [{}])[0]
+            if status.get("restartCount", 0) >= 1 and status.get("lastState", {}).get("terminated"):
+                break
+            assert time.monotonic() < deadline, pod["status"]
+            time.sleep(1)
+        deadline = time.monotonic() + 60
+        while True:  # the previous run's logs can lag its end by a few seconds
+            proc = ops.invoke("logs", "--hub", HUB, "--env", ENV, "--user", user)
+            previous = proc.stdout.split("previous run <==", 1)[-1]
+            if "server run" in previous.split("==>", 1)[0] or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert "==> pod jupyter-ada, container main: previous run <==" in proc.stdout
+        assert "server run" in previous.split("==>", 1)[0], proc.stdout
+        assert "last exit code 3 (Error)" in proc.stdout
+        other = ops.invoke("logs", "--hub", HUB, "--env", ENV, "--user", "bob", check=False)
+        assert other.returncode == 1
+        assert other.stderr.strip() == (
+            f"error: namespace {RELEASE}: user bob has no server (servers: {user})"
+        )
+    finally:
+        _delete_pods(ops, "jupyter-ada")

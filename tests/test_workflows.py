@@ -300,4 +300,34 @@ def test_no_tool_is_built_from_source_outside_a_cache_miss(workflows):
                 cache = next(s for s in steps if s.get("id") == miss.group(1))
                 assert steps.index(cache) < i
                 assert cache["with"]["path"] in step["run"].replace("$HOME", "~")
-    assert built == 3  # checks, the deploy plan, each cluster's deploy
+    assert built == 4  # checks, the deploy plan, each cluster's deploy, the chart upgrade
+
+
+def test_a_weekly_workflow_opens_the_chart_upgrade_pull_request_without_the_sops_key(workflows):
+    upgrade = load(workflows / "upgrade-charts.yaml")
+    triggers = upgrade["on"]
+    assert set(triggers) == {"schedule", "workflow_dispatch"} and triggers["schedule"][0]["cron"]
+    job = upgrade["jobs"]["upgrade"]
+    assert upgrade["permissions"] == {}
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    assert job["env"]["FLEET_SECRETS"] == "placeholders"
+    text = (workflows / "upgrade-charts.yaml").read_text()
+    assert "SOPS_AGE_KEY" not in text and "FLEET_PGP_KEY" not in text
+    runs = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "invoke upgrade-chart --markdown jupyterhub.md" in runs
+    assert "invoke upgrade-chart --support --markdown support.md" in runs
+    assert "gh pr create" in runs and "--body-file body.md" in runs
+
+
+def test_a_deploy_job_notifies_with_its_own_results_unless_cancelled(workflows):
+    steps = load(workflows / "deploy-cluster.yaml")["jobs"]["deploy"]["steps"]
+    deploy = next(s for s in steps if "invoke deploy" in s.get("run", ""))
+    notify = next(s for s in steps if "invoke notify" in s.get("run", ""))
+    assert steps.index(notify) > steps.index(deploy)
+    assert notify["if"] == "${{ !cancelled() }}"
+    assert '--results "results-$FLEET_ENV-$CLUSTER.json"' in deploy["run"]
+    assert '--results "results-$FLEET_ENV-$CLUSTER.json"' in notify["run"]
+    assert notify["env"]["FLEET_WEBHOOK_URL"] == "${{ secrets.FLEET_WEBHOOK_URL }}"
+    assert notify["env"]["JOB_STATUS"] == "${{ job.status }}"
+    secrets = load(workflows / "deploy-cluster.yaml")["on"]["workflow_call"]["secrets"]
+    assert {"FLEET_WEBHOOK_URL", "FLEET_GRAFANA_TOKEN"} <= set(secrets)

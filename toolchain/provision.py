@@ -29,12 +29,12 @@ def missing_apt_packages(packages=versions.APT_PACKAGES) -> list[str]:
     return [p for p in packages if p not in installed]
 
 
-def ensure_apt_packages() -> str:
+def ensure_apt_packages(packages=versions.APT_PACKAGES) -> str:
     if not shutil.which("dpkg-query"):
         raise MissingPrerequisite("`dpkg-query` is missing: the toolchain needs Debian or Ubuntu")
-    missing = missing_apt_packages()
+    missing = missing_apt_packages(packages)
     if not missing:
-        return f"apt packages present: {' '.join(versions.APT_PACKAGES)}"
+        return f"apt packages present: {' '.join(packages)}"
     if os.geteuid() != 0:
         raise MissingPrerequisite(
             f"apt packages missing ({' '.join(missing)}) and not root: run "
@@ -51,9 +51,10 @@ def ensure_apt_packages() -> str:
     return f"apt packages installed: {' '.join(missing)}"
 
 
-def ensure_go_tools() -> list[str]:
+def ensure_go_tools(names=tuple(versions.GO_TOOLS)) -> list[str]:
     lines = []
-    for name, (package, version) in versions.GO_TOOLS.items():
+    for name in names:
+        package, version = versions.GO_TOOLS[name]
         present = gobuild.installed(name, version)
         gobuild.go_install(name, package, version)
         lines.append(f"{name} {version}" + (" present" if present else " built"))
@@ -126,30 +127,44 @@ def ensure_etcd() -> str:
     return f"etcd {versions.ETCD} " + ("present" if present else "built")
 
 
-def provision(*, optional: bool = True) -> float:
-    """Provision everything; return the run time in seconds."""
+# What generating a deployment repo runs: sops and age (or gpg) for its secrets, helm to lock its
+# charts' dependencies.
+GENERATION_APT_PACKAGES = ("age", "gnupg")
+GENERATION_GO_TOOLS = ("helm3", "helm4", "sops")
+
+
+def provision(*, optional: bool = True, generation: bool = False) -> float:
+    """Provision everything (or only what generation needs); return the run time in seconds."""
     start = time.monotonic()
     cache.bin_dir().mkdir(parents=True, exist_ok=True)
-    say(f"toolchain cache: {cache.cache_dir()}")
-    steps = [
-        ("apt packages", lambda: [ensure_apt_packages()]),
-        ("go tools", ensure_go_tools),
-        ("kubernetes", lambda: [ensure_kube_binaries()]),
-        ("etcd", lambda: [ensure_etcd()]),
-        ("kubectl", lambda: [check_kubectl()]),
-        ("dockerd", lambda: [dockerd.ensure_running()]),
-        ("pause image", lambda: [node.ensure_pause_image()]),
-        ("base image", lambda: [baseimage.ensure()]),
-        ("jupyterhub images", hubimages.ensure),
-        (
-            "jupyterhub chart",
-            lambda: [
-                f"{chartrepo.describe()}: {chartrepo.ensure_chart(cache.bin_dir() / 'helm4')}"
-            ],
-        ),
-    ]
-    if optional:
-        steps.append(("optional tools", ensure_optional_go_tools))
+    say(
+        f"toolchain cache: {cache.cache_dir()}" + (" (what generation needs)" if generation else "")
+    )
+    if generation:
+        steps = [
+            ("apt packages", lambda: [ensure_apt_packages(GENERATION_APT_PACKAGES)]),
+            ("go tools", lambda: ensure_go_tools(GENERATION_GO_TOOLS)),
+        ]
+    else:
+        steps = [
+            ("apt packages", lambda: [ensure_apt_packages()]),
+            ("go tools", ensure_go_tools),
+            ("kubernetes", lambda: [ensure_kube_binaries()]),
+            ("etcd", lambda: [ensure_etcd()]),
+            ("kubectl", lambda: [check_kubectl()]),
+            ("dockerd", lambda: [dockerd.ensure_running()]),
+            ("pause image", lambda: [node.ensure_pause_image()]),
+            ("base image", lambda: [baseimage.ensure()]),
+            ("jupyterhub images", hubimages.ensure),
+            (
+                "jupyterhub chart",
+                lambda: [
+                    f"{chartrepo.describe()}: {chartrepo.ensure_chart(cache.bin_dir() / 'helm4')}"
+                ],
+            ),
+        ]
+        if optional:
+            steps.append(("optional tools", ensure_optional_go_tools))
     for _, step in steps:
         for line in step():
             say(f"  ok  {line}")

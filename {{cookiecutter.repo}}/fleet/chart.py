@@ -161,13 +161,6 @@ def support_values_files(cluster: Cluster, secrets: Path) -> list[Path]:
     return [p for p in (cluster.support_values,) if p.exists()] + [secrets]
 
 
-def _cluster(fleet: Fleet, name: str) -> Cluster:
-    if name not in fleet.clusters:
-        valid = ", ".join(sorted(fleet.clusters)) or "(none)"
-        raise FleetError(f"unknown cluster {name!r}; valid clusters: {valid}")
-    return fleet.clusters[name]
-
-
 def support_template(
     fleet: Fleet,
     cluster: str,
@@ -176,7 +169,7 @@ def support_template(
     extra_args: Sequence[str] = (),
 ) -> str:
     """Render a cluster's support release with the given values files (in order); returns the YAML."""
-    _cluster(fleet, cluster)
+    fleet.cluster(cluster)
     argv = template_argv(fleet.support_chart, SUPPORT, values_files, extra_args)
     step = f"helm template of the support chart of cluster {cluster}"
     return runner.run(argv, step=step, mutates=False).stdout
@@ -194,7 +187,7 @@ def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str,
 
 def render_support(fleet: Fleet, cluster: str, runner: Runner) -> tuple[str, str]:
     """Template a cluster's support release with its values and secrets: (manifests, mode)."""
-    found = _cluster(fleet, cluster)
+    found = fleet.cluster(cluster)
     dependency_build(fleet, runner, fleet.support_chart)
     source = found.support_secrets
     with sops.for_render_file(fleet.root, source, f"{cluster}-support", runner) as (

@@ -141,6 +141,13 @@ class Fleet:
             raise FleetError(f"unknown hub {name!r}; valid hubs: {valid}")
         return self.hubs[name]
 
+    def cluster(self, name: str) -> Cluster:
+        """The named cluster, or an error listing the valid ones."""
+        if name not in self.clusters:
+            valid = ", ".join(sorted(self.clusters)) or "(none)"
+            raise FleetError(f"unknown cluster {name!r}; valid clusters: {valid}")
+        return self.clusters[name]
+
     def check_environment(self, env: str) -> str:
         """The environment if the fleet has it, else an error listing the valid ones."""
         if env not in self.environments:

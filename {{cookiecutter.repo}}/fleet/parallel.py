@@ -211,6 +211,7 @@ def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
                 "result": "deployed" if r.ok else "skipped" if r.skipped else "failed",
                 "step": r.step,
                 "error": r.error,
+                "revision": r.revision,
                 "seconds": round(r.duration, 3),
                 "steps": [
                     {"step": step, "wall": round(wall, 3), "cpu": round(cpu, 3)}

@@ -49,6 +49,21 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+@contextlib.contextmanager
+def child_owns_ctrl_c() -> Iterator[None]:
+    """While a foreground child runs (a shell, `logs --follow`), Ctrl-C is the child's alone.
+
+    An interactive shell ignores Ctrl-C, and the credentials it uses must outlive it: this
+    process waits for the child, then cleans up. A do-nothing handler, not SIG_IGN, so the
+    child starts with Ctrl-C's default action.
+    """
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: None)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # fleet-[kind-]<pid>-<random>: the pid of the process that made it, for remove_stale.
 _OWNED = re.compile(r"^fleet-(?:[a-z]+-)*?(\d+)-")
 

@@ -1,0 +1,146 @@
+"""End to end: `invoke upgrade-chart` against a chart repository serving two versions of each chart.
+
+The repository on 127.0.0.1 serves what the session's does (the jupyterhub stand-in 4.4.0 and the
+support stand-ins), plus a jupyterhub 4.5.0 stand-in whose defaults gain a key, lose one and
+change two, and a newer cert-manager stand-in. The generated repo is pinned to the older ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import shutil
+import subprocess
+import threading
+import urllib.request
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from generated import assert_clean, local_repo
+
+from toolchain import chartrepo, versions
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+OLD, NEW = versions.JUPYTERHUB_CHART, "4.5.0"
+SUPPORT_NAME = "cert-manager"
+SUPPORT_NEW = "v1.99.0"
+
+
+def next_standin(dest, helm) -> None:
+    """The jupyterhub stand-in at NEW: hub.newSetting added (schema too), cull.every removed,
+    singleuser.startTimeout changed, and the hub image tag chartpress would set."""
+    src = dest.parent / "next" / "jupyterhub"
+    chartrepo.build_standin(src)
+    values = yaml.safe_load((src / "values.yaml").read_text())
+    values["hub"]["newSetting"] = True
+    del values["cull"]["every"]
+    values["singleuser"]["startTimeout"] = 600
+    values["hub"]["image"]["tag"] = NEW
+    (src / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    schema = json.loads((src / "values.schema.json").read_text())
+    schema["properties"]["hub"]["properties"]["newSetting"] = {"type": "boolean"}
+    (src / "values.schema.json").write_text(json.dumps(schema, indent=2))
+    argv = [helm, "package", src, "--version", NEW, "--destination", dest]
+    subprocess.run(argv, check=True, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory, chart_repo, helm4):
+    """A chart repository with the session's charts and a newer version of two of them."""
+    serve = tmp_path_factory.mktemp("charts-two-versions")
+    with urllib.request.urlopen(f"{chart_repo}/index.yaml", timeout=10) as response:
+        index = yaml.safe_load(response.read())
+    for entries in index["entries"].values():
+        for entry in entries:
+            url = entry["urls"][0]
+            url = url if "://" in url else f"{chart_repo}/{url}"
+            with urllib.request.urlopen(url, timeout=10) as response:
+                (serve / url.rsplit("/", 1)[1]).write_bytes(response.read())
+    next_standin(serve, helm4)
+    chartrepo.package_support(helm4, SUPPORT_NAME, SUPPORT_NEW, serve)
+    shutil.rmtree(serve.parent / "next", ignore_errors=True)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(serve))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    url = f"http://127.0.0.1:{server.server_port}"
+    subprocess.run([helm4, "repo", "index", serve, "--url", url], check=True, capture_output=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory, local_stack, two_versions):
+    stack = dataclasses.replace(local_stack, chart_repo=two_versions)
+    repo = local_repo(tmp_path_factory.mktemp("upgrade-e2e"), stack, org="Upgrade", hubs="omega")
+    repo.commit("e2e: sqlite-memory hub database")
+    return repo
+
+
+def locked(ops, chart: str) -> dict[str, str]:
+    lock = yaml.safe_load((ops.path / chart / "Chart.lock").read_text())
+    return {d["name"]: d["version"] for d in lock["dependencies"]}
+
+
+def test_the_jupyterhub_chart_moves_to_the_newest_and_says_what_its_defaults_changed(ops):
+    assert locked(ops, "chart") == {"jupyterhub": OLD}
+    body = ops.tmp / "body.md"
+    proc = ops.invoke("upgrade-chart", "--markdown", str(body))
+    out = proc.stdout
+    assert f"chart: jupyterhub {OLD} -> {NEW}; default values: 1 added, 1 removed, 2 changed" in out
+    assert "  + hub.newSetting: true" in out
+    assert "  - cull.every (was 600)" in out
+    assert "  ~ singleuser.startTimeout: 300 -> 600" in out
+    assert f'  ~ hub.image.tag: "{OLD}" -> "{NEW}"' in out
+    # Only the version line of Chart.yaml changed, and the lock.
+    assert ops.git("status", "--porcelain").split() == [
+        "M",
+        "chart/Chart.lock",
+        "M",
+        "chart/Chart.yaml",
+    ]
+    diff = ops.git("diff", "--unified=0", "chart/Chart.yaml")
+    assert [
+        line for line in diff.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---")
+    ] == [
+        f'-    version: "{OLD}"',
+        f'+    version: "{NEW}"',
+    ]
+    assert locked(ops, "chart") == {"jupyterhub": NEW}
+    assert (ops.path / "chart" / "charts" / f"jupyterhub-{NEW}.tgz").exists()
+    # nox -s templates ran with the new chart, and passed.
+    assert "Session templates was successful" in proc.stderr
+    assert "omega/staging: " in proc.stderr + proc.stdout
+    assert f"| chart | jupyterhub | {OLD} | {NEW} |" in body.read_text()
+    assert_clean(proc)
+
+    again = ops.invoke("upgrade-chart")
+    assert again.stdout.strip() == f"chart: jupyterhub {NEW} is the newest; unchanged"
+    assert "nox" not in again.stderr
+    ops.git("checkout", "chart")
+
+
+def test_the_support_charts_dependencies_move_each_to_its_newest(ops):
+    proc = ops.invoke("upgrade-chart", "--support", "--no-check")
+    assert (
+        f"support: {SUPPORT_NAME} {versions.SUPPORT_CHARTS[SUPPORT_NAME][0]} -> {SUPPORT_NEW}"
+        in (proc.stdout)
+    )
+    for name, (version, _) in versions.SUPPORT_CHARTS.items():
+        if name != SUPPORT_NAME:
+            assert f"support: {name} {version} is the newest; unchanged" in proc.stdout
+    assert locked(ops, "support")[SUPPORT_NAME] == SUPPORT_NEW
+    ops.git("checkout", "support")
+
+
+def test_a_version_the_repository_lacks_is_one_line_and_changes_nothing(ops, two_versions):
+    proc = ops.invoke("upgrade-chart", "--version", "9.9.9", check=False)
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: dependency jupyterhub 9.9.9: not found in {two_versions}")
+    assert ops.git("status", "--porcelain") == ""
