@@ -29,7 +29,7 @@ cp "$FAKE_CLOUD_KUBECONFIG" "$dest"
 """
 
 PROVIDERS = {
-    "gcp": {"project": "proj", "cluster": "hubs", "location": "europe-west1"},
+    "gcp": {"project": "my-project", "cluster": "hubs", "location": "europe-west1"},
     "aws": {"cluster": "hubs", "region": "us-west-2"},
     "azure": {"cluster": "hubs", "resource_group": "rg"},
 }

@@ -150,6 +150,28 @@ def package_support(
     return dest / f"{name}-{version}.tgz"
 
 
+def package_next_standin(helm: Path, version: str, dest: Path) -> Path:
+    """The jupyterhub stand-in as a later release at `version` would be, packaged into dest: its
+    defaults gain `hub.newSetting` (in the schema too), lose `cull.every`, and change
+    `singleuser.startTimeout` and the hub image tag (as chartpress sets it). For `invoke
+    upgrade-chart`'s tests and transcript."""
+    with tempfile.TemporaryDirectory(prefix="hubfleet-next-standin-") as scratch:
+        src = Path(scratch) / "jupyterhub"
+        build_standin(src)
+        values = yaml.safe_load((src / "values.yaml").read_text())
+        values["hub"]["newSetting"] = True
+        del values["cull"]["every"]
+        values["singleuser"]["startTimeout"] = 600
+        values["hub"]["image"]["tag"] = version
+        (src / "values.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+        schema = json.loads((src / "values.schema.json").read_text())
+        schema["properties"]["hub"]["properties"]["newSetting"] = {"type": "boolean"}
+        (src / "values.schema.json").write_text(json.dumps(schema, indent=2))
+        argv = [helm, "package", src, "--version", version, "--destination", dest]
+        run(argv, step="packaging the next jupyterhub stand-in")
+    return dest / f"jupyterhub-{version}.tgz"
+
+
 def describe() -> str:
     """Which chart the repository serves, for the output of set-up steps."""
     if use_standin():

@@ -1,0 +1,127 @@
+"""Day-2 commands on a real hub: the outputs the generated README's "Day 2" section shows.
+
+Generates a repo with one hub (`alpha`) whose hub, proxy and user servers run on the real node,
+deploys it with its health check, then runs what an operator runs on a later day and prints each
+command with its output: `invoke shell` (one command), `invoke logs` (hub and proxy), a secret
+rotated (`secrets.edit` by a scripted editor, `diff`, `deploy`), `invoke upgrade-chart` (after a
+newer jupyterhub stand-in is added to the chart repository), `invoke new-cluster`, and a deploy
+that fails with the message `invoke notify` would post.
+
+Usage: python benchmarks/day2_transcript.py
+Starts its own cluster (with the machine's one real node), registry and chart repository
+(toolchain.stack) and stops them after.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a script
+
+import localrepo  # noqa: E402
+from bake import run_in  # noqa: E402
+from health_check import on_the_node, pushed  # noqa: E402
+
+from toolchain import cache, chartrepo, stack, versions  # noqa: E402
+
+MAX_LINES = 14  # of a command's output shown
+
+
+def show(repo: Path, env: dict, argv: list[str], *, lines: int = MAX_LINES, extra=None) -> str:
+    """Run a command in the repo; print it and the head of what it said (stdout, stderr apart)."""
+    proc = run_in(repo, argv, env={**env, **(extra or {})}, check=False)
+    print(f"$ {' '.join(argv)}    # exit {proc.returncode}")
+    for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+        said = [line for line in text.splitlines() if not line.startswith("$ ")]
+        if said:
+            print(f"  [{name}]")
+            for line in said[:lines]:
+                print(f"  {line}")
+            if len(said) > lines:
+                print(f"  ... ({len(said) - lines} more lines)")
+    print(flush=True)
+    return proc.stdout
+
+
+def main() -> int:
+    name = f"day2-{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix="day2-"))
+    images = []
+    try:
+        up = stack.up(name)
+        hub_image = pushed(up.registry.address, versions.HUB_IMAGE, up.node)
+        proxy_image = pushed(up.registry.address, versions.PROXY_IMAGE, up.node)
+        images = [f"{i['name']}:{i['tag']}" for i in (hub_image, proxy_image)]
+        repo, env = localrepo.generate(up, work, "alpha", "helm4")
+        env["FLEET_HEALTH_CHECK"] = "on"
+        on_the_node(repo / "hubs" / "alpha" / "values.yaml", hub_image, proxy_image)
+        run_in(repo, ["git", "commit", "-qam", "alpha on the real node"])
+        run_in(repo, ["invoke", "build", "--push"], env=env)
+        run_in(repo, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], env=env)
+
+        show(repo, env, ["invoke", "shell", "--", "kubectl", "get", "pods", "-n", "alpha-staging"])
+        show(repo, env, ["invoke", "logs", "--hub", "alpha", "--env", "staging", "--since", "1h"])
+        show(repo, env, ["invoke", "logs", "--hub", "alpha", "--env", "staging", "-c", "proxy"])
+
+        # A secret rotated: the hub's cookie secret, by an editor that sops runs.
+        editor = work / "rotate.sh"
+        editor.write_text(
+            '#!/bin/sh\nsed -i "s/cookieSecret: .*/cookieSecret: $(openssl rand -hex 32)/" "$1"\n'
+        )
+        editor.chmod(0o700)
+        show(
+            repo, env, ["invoke", "secrets.edit", "alpha", "staging"], extra={"EDITOR": str(editor)}
+        )
+        show(repo, env, ["invoke", "diff", "--hub", "alpha", "--env", "staging"], lines=30)
+        run_in(repo, ["git", "commit", "-qam", "alpha: new cookie secret"])
+        show(repo, env, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], lines=4)
+
+        # A newer jupyterhub chart in the repository, then the upgrade.
+        served = stack.state_dir(name) / "charts"
+        helm = cache.bin_dir() / "helm4"
+        chartrepo.package_next_standin(helm, "4.5.0", served)
+        index = [helm, "repo", "index", served, "--url", up.chart_repo.url]
+        subprocess.run(index, check=True, capture_output=True)
+        show(repo, env, ["invoke", "upgrade-chart"], lines=8)
+        run_in(repo, ["git", "checkout", "chart"])
+
+        show(
+            repo,
+            env,
+            [
+                "invoke",
+                "new-cluster",
+                "east",
+                "--provider",
+                "gcp",
+                "--project",
+                "my-project",
+                "--location",
+                "us-east1",
+            ],
+        )
+
+        # A deploy that fails (its image was changed but never built), and its notification.
+        requirements = repo / "images" / "default" / "requirements.txt"
+        requirements.write_text(requirements.read_text() + "# changed, not built\n")
+        run_in(repo, ["git", "commit", "-qam", "default image: changed, not built"])
+        results = work / "results.json"
+        deploy = ["invoke", "deploy", "--all", "--env", "staging", "--results", str(results)]
+        show(repo, env, deploy, lines=3)
+        what = ["--what", "staging on cluster main", "--job-status", "failure"]
+        run_url = ["--run-url", "https://github.com/ORG/REPO/actions/runs/RUN_ID"]
+        show(repo, env, ["invoke", "notify", "--results", str(results), *what, *run_url])
+        return 0
+    finally:
+        subprocess.run(["docker", "image", "rm", *images], capture_output=True, check=False)
+        stack.down(name)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
