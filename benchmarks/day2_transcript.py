@@ -66,7 +66,11 @@ def main() -> int:
 
         show(repo, env, ["invoke", "shell", "--", "kubectl", "get", "pods", "-n", "alpha-staging"])
         show(repo, env, ["invoke", "logs", "--hub", "alpha", "--env", "staging", "--since", "1h"])
-        show(repo, env, ["invoke", "logs", "--hub", "alpha", "--env", "staging", "-c", "proxy"])
+        show(
+            repo,
+            env,
+            ["invoke", "logs", "--hub", "alpha", "--env", "staging", "--component", "proxy"],
+        )
 
         # A secret rotated: the hub's cookie secret, by an editor that sops runs.
         editor = work / "rotate.sh"

@@ -48,5 +48,7 @@ def write_stamp(name: str, value: str) -> None:
 
 
 def fixtures_dir() -> Path:
-    """The shared test fixtures next to the project (absent on a plain clone)."""
-    return PROJECT_ROOT.parent / "shared" / "fixtures"
+    """The shared test fixtures: $HUBFLEET_FIXTURES, else `../shared/fixtures` beside the project
+    (absent on a plain clone elsewhere)."""
+    named = os.environ.get("HUBFLEET_FIXTURES")
+    return Path(named) if named else PROJECT_ROOT.parent / "shared" / "fixtures"

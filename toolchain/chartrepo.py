@@ -127,7 +127,11 @@ def ensure_chart(helm: Path) -> Path:
                 "--destination",
                 package_dir,
             ],
-            step="pulling the jupyterhub chart",
+            step=(
+                "pulling the jupyterhub chart (without internet access, point HUBFLEET_FIXTURES "
+                f"at the folder holding z2jh-{versions.JUPYTERHUB_CHART}/ for the stand-in; "
+                f"looked in {cache.fixtures_dir()})"
+            ),
         )
     cache.write_stamp("jupyterhub-chart", stamp)
     return package
