@@ -32,10 +32,26 @@ from toolchain import cache, chartrepo, stack, versions  # noqa: E402
 MAX_LINES = 14  # of a command's output shown
 
 
-def show(repo: Path, env: dict, argv: list[str], *, lines: int = MAX_LINES, extra=None) -> str:
-    """Run a command in the repo; print it and the head of what it said (stdout, stderr apart)."""
-    proc = run_in(repo, argv, env={**env, **(extra or {})}, check=False)
+def show(
+    repo: Path, env: dict, argv: list[str], *, lines: int = MAX_LINES, extra=None, typed=None
+) -> str:
+    """Run a command in the repo (`typed`: its standard input); print it and the head of what it
+    said (stdout, stderr apart)."""
+    proc = subprocess.run(
+        argv,
+        cwd=repo,
+        env={**os.environ, **env, **(extra or {})},
+        input=typed or "",
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     print(f"$ {' '.join(argv)}    # exit {proc.returncode}")
+    if typed:
+        print("  [typed]")
+        for line in typed.splitlines():
+            print(f"  {line}")
     for name, text in (("stdout", proc.stdout), ("stderr", proc.stderr)):
         said = [line for line in text.splitlines() if not line.startswith("$ ")]
         if said:
@@ -65,6 +81,8 @@ def main() -> int:
         run_in(repo, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], env=env)
 
         show(repo, env, ["invoke", "shell", "--", "kubectl", "get", "pods", "-n", "alpha-staging"])
+        typed = 'echo "$KUBECONFIG"\nkubectl get deployments -n alpha-staging\nexit\n'
+        show(repo, env, ["invoke", "shell"], extra={"SHELL": "/bin/bash"}, typed=typed)
         show(repo, env, ["invoke", "logs", "--hub", "alpha", "--env", "staging", "--since", "1h"])
         show(
             repo,

@@ -30,6 +30,7 @@ def generate(up: stack.Stack, work: Path, hubs: str, helm: str) -> tuple[Path, d
         hubs=hubs,
         registry=f"{up.registry.address}/bench",
         jupyterhub_chart_repository=up.chart_repo.url,
+        support_chart_repository=up.chart_repo.url,
         sops_recipient=public,
     )
     env = {
