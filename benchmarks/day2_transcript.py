@@ -17,17 +17,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a script
 
-import localrepo  # noqa: E402
 from bake import run_in  # noqa: E402
-from health_check import on_the_node, pushed  # noqa: E402
+from health_check import hub_on_the_node  # noqa: E402
 
-from toolchain import cache, chartrepo, stack, versions  # noqa: E402
+from toolchain import cache, chartrepo, stack  # noqa: E402
 
 MAX_LINES = 14  # of a command's output shown
 
@@ -65,19 +63,8 @@ def show(
 
 
 def main() -> int:
-    name = f"day2-{os.getpid()}"
-    work = Path(tempfile.mkdtemp(prefix="day2-"))
-    images = []
-    try:
-        up = stack.up(name)
-        hub_image = pushed(up.registry.address, versions.HUB_IMAGE, up.node)
-        proxy_image = pushed(up.registry.address, versions.PROXY_IMAGE, up.node)
-        images = [f"{i['name']}:{i['tag']}" for i in (hub_image, proxy_image)]
-        repo, env = localrepo.generate(up, work, "alpha", "helm4")
-        env["FLEET_HEALTH_CHECK"] = "on"
-        on_the_node(repo / "hubs" / "alpha" / "values.yaml", hub_image, proxy_image)
-        run_in(repo, ["git", "commit", "-qam", "alpha on the real node"])
-        run_in(repo, ["invoke", "build", "--push"], env=env)
+    with hub_on_the_node("day2") as hub:
+        up, work, repo, env = hub.up, hub.work, hub.repo, hub.env
         run_in(repo, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], env=env)
 
         show(repo, env, ["invoke", "shell", "--", "kubectl", "get", "pods", "-n", "alpha-staging"])
@@ -104,7 +91,7 @@ def main() -> int:
         show(repo, env, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], lines=4)
 
         # A newer jupyterhub chart in the repository, then the upgrade.
-        served = stack.state_dir(name) / "charts"
+        served = stack.state_dir(hub.name) / "charts"
         helm = cache.bin_dir() / "helm4"
         chartrepo.package_next_standin(helm, "4.5.0", served)
         index = [helm, "repo", "index", served, "--url", up.chart_repo.url]
@@ -139,10 +126,6 @@ def main() -> int:
         run_url = ["--run-url", "https://github.com/ORG/REPO/actions/runs/RUN_ID"]
         show(repo, env, ["invoke", "notify", "--results", str(results), *what, *run_url])
         return 0
-    finally:
-        subprocess.run(["docker", "image", "rm", *images], capture_output=True, check=False)
-        stack.down(name)
-        subprocess.run(["rm", "-rf", str(work)], check=False)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,16 @@ Starts its own cluster (with the machine's one real node), registry and chart re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -58,14 +61,21 @@ def on_the_node(values_file: Path, hub_image: dict, proxy_image: dict) -> None:
     values_file.write_text(yaml.safe_dump(values, sort_keys=False))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3, help="`invoke health` runs to time")
-    parser.add_argument("--show", action="store_true", help="print the deploy's output")
-    args = parser.parse_args()
+class HubOnTheNode(NamedTuple):
+    name: str  # the stack's
+    up: stack.Stack
+    work: Path  # a scratch folder, removed after
+    repo: Path
+    env: dict[str, str]  # for the repo's tasks
 
-    name = f"bench-health-{os.getpid()}"
-    work = Path(tempfile.mkdtemp(prefix="bench-health-"))
+
+@contextlib.contextmanager
+def hub_on_the_node(prefix: str) -> Iterator[HubOnTheNode]:
+    """A stack of its own and a generated repo whose hub `alpha` (hub, proxy, user servers) runs
+    on the real node, its user image built and pushed, health check on. Stops the stack and
+    removes the images and the work folder after."""
+    name = f"{prefix}-{os.getpid()}"
+    work = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     images = []
     try:
         up = stack.up(name)
@@ -77,6 +87,21 @@ def main() -> int:
         on_the_node(repo / "hubs" / "alpha" / "values.yaml", hub_image, proxy_image)
         run_in(repo, ["git", "commit", "-qam", "alpha on the real node"])
         run_in(repo, ["invoke", "build", "--push"], env=env)
+        yield HubOnTheNode(name, up, work, repo, env)
+    finally:
+        subprocess.run(["docker", "image", "rm", *images], capture_output=True, check=False)
+        stack.down(name)
+        subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="`invoke health` runs to time")
+    parser.add_argument("--show", action="store_true", help="print the deploy's output")
+    args = parser.parse_args()
+
+    with hub_on_the_node("bench-health") as hub:
+        repo, env = hub.repo, hub.env
         started = time.monotonic()
         deploy = run_in(repo, ["invoke", "deploy", "--hub", "alpha", "--env", "staging"], env=env)
         print(f"deploy with its health check: {time.monotonic() - started:.1f}s", flush=True)
@@ -95,10 +120,6 @@ def main() -> int:
                 f"invoke health {run + 1}: {time.monotonic() - started:.1f}s ({steps})", flush=True
             )
         return 0
-    finally:
-        subprocess.run(["docker", "image", "rm", *images], capture_output=True, check=False)
-        stack.down(name)
-        subprocess.run(["rm", "-rf", str(work)], check=False)
 
 
 if __name__ == "__main__":
