@@ -3,6 +3,7 @@
 import os
 import string
 import subprocess
+import tarfile
 import sys
 import time
 from pathlib import Path
@@ -134,58 +135,29 @@ def test_pinned_scratch_gomod_needs_local_replaces():
         )
 
 
-def test_strip_descriptions_keeps_properties_named_description():
-    schema = {
-        "type": "object",
-        "description": "top",
-        "properties": {
-            "description": {"type": "string", "description": "a property named description"},
-            "hub": {
-                "type": "object",
-                "description": "the hub",
-                "additionalProperties": False,
-                "properties": {"name": {"type": "string", "description": "x"}},
-            },
-        },
-        "anyOf": [{"description": "in a list", "type": "null"}],
-        "definitions": {"description": {"type": "integer"}},
-    }
-    assert chartrepo.strip_descriptions(schema) == {
-        "type": "object",
-        "properties": {
-            "description": {"type": "string"},
-            "hub": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {"name": {"type": "string"}},
-            },
-        },
-        "anyOf": [{"type": "null"}],
-        "definitions": {"description": {"type": "integer"}},
-    }
-
-
-def test_standin_chart_uses_the_fixture_values_and_a_description_free_schema(tmp_path):
-    if not chartrepo.use_standin():
-        pytest.fail("the shared fixtures are missing: this test checks the stand-in chart")
-    dest = tmp_path / "jupyterhub"
-    chartrepo.build_standin(dest)
-    chart = yaml.safe_load((dest / "Chart.yaml").read_text())
-    assert (chart["name"], chart["version"]) == ("jupyterhub", "4.4.0")
-    values = yaml.safe_load((dest / "values.yaml").read_text())
-    assert values["proxy"]["service"]["type"] == "LoadBalancer"
-    assert values["hub"]["image"]["tag"] == "4.4.0"
-    schema_text = (dest / "values.schema.json").read_text()
-    assert '"description"' not in schema_text
-    assert '"extraConfig"' in schema_text
+def test_the_served_jupyterhub_chart_is_the_real_release(helm4):
+    if not chartrepo.from_fixtures():
+        pytest.fail("the shared fixtures are missing: this test checks the packaged release")
+    package = chartrepo.ensure_chart(helm4)
+    out = subprocess.run(
+        [helm4, "show", "chart", package], capture_output=True, text=True, check=True
+    ).stdout
+    chart = yaml.safe_load(out)
+    assert (chart["name"], chart["version"], chart["appVersion"]) == ("jupyterhub", "4.4.0", "5.5.0")
+    with tarfile.open(package) as tar:
+        names = set(tar.getnames())
+    # What only the real chart has: its hooks, user-scheduler, storage and its own hub config.
     for name in (
-        "hub-deployment",
-        "proxy-deployment",
-        "hub-service",
-        "proxy-public-service",
-        "hub-secret",
+        "templates/image-puller/job.yaml",
+        "templates/image-puller/daemonset-hook.yaml",
+        "templates/scheduling/user-scheduler/deployment.yaml",
+        "templates/hub/pvc.yaml",
+        "files/hub/jupyterhub_config.py",
+        "files/hub/z2jh.py",
+        "values.schema.json",
     ):
-        assert (dest / "templates" / f"{name}.yaml").exists()
+        assert f"jupyterhub/{name}" in names, name
+    assert not Path(chartrepo.__file__).with_name("standin_chart").exists()
 
 
 def test_debian_mirror_reads_deb822_and_one_line_sources(tmp_path):

@@ -1,8 +1,8 @@
 """The jupyterhub chart and the support stand-ins in a local chart repository on 127.0.0.1.
 
-Without internet access (the shared fixtures exist next to the project) the jupyterhub chart is
-a stand-in built from the real values.yaml and schema; otherwise it is the real chart, pulled.
-The support chart's dependencies are always stand-ins (toolchain/support_charts/).
+The jupyterhub chart is the real Zero to JupyterHub chart: packaged from the source of its
+release in the shared fixtures where they exist (no internet here), else pulled from its
+published repository. The support chart's dependencies are stand-ins (toolchain/support_charts/).
 """
 
 import hashlib
@@ -18,11 +18,8 @@ import yaml
 from . import cache, procs, versions
 from .run import run
 
-STANDIN_DIR = Path(__file__).with_name("standin_chart")
 SUPPORT_DIR = Path(__file__).with_name("support_charts")
 SUPPORT_WORKLOAD = SUPPORT_DIR / "workload.yaml"
-# Mappings whose keys are names (of properties or definitions), not schema keywords.
-_NAME_MAPPINGS = {"properties", "patternProperties", "definitions", "$defs", "dependentSchemas"}
 
 
 @dataclass(frozen=True)
@@ -31,57 +28,21 @@ class ChartRepo:
     pid_file: Path
 
 
-def strip_descriptions(schema, *, names: bool = False):
-    """A copy of a JSON schema without its `description` annotations, as upstream publishes it.
-
-    Only string-valued `description` keywords go: a property *named* "description" (a key of
-    a `properties` mapping) is kept.
-    """
-    if isinstance(schema, list):
-        return [strip_descriptions(item) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {}
-    for key, value in schema.items():
-        if not names and key == "description" and isinstance(value, str):
-            continue
-        if names:
-            out[key] = strip_descriptions(value)
-        else:
-            out[key] = strip_descriptions(value, names=key in _NAME_MAPPINGS)
-    return out
+def fixture_chart() -> Path:
+    """The source of the real chart's release, as its release tool packages it."""
+    return cache.fixtures_dir() / f"z2jh-{versions.JUPYTERHUB_CHART}" / "chart"
 
 
-def fixture_chart_inputs() -> Path:
-    return cache.fixtures_dir() / f"z2jh-{versions.JUPYTERHUB_CHART}"
+def from_fixtures() -> bool:
+    return fixture_chart().is_dir()
 
 
-def use_standin() -> bool:
-    return fixture_chart_inputs().is_dir()
-
-
-def _standin_digest() -> str:
+def _source_digest(folder: Path) -> str:
     digest = hashlib.sha256()
-    inputs = [fixture_chart_inputs() / "values.yaml", fixture_chart_inputs() / "values.schema.yaml"]
-    inputs += sorted(p for p in STANDIN_DIR.rglob("*") if p.is_file())
-    for path in inputs:
-        digest.update(str(path.relative_to(path.parents[1])).encode())
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def build_standin(dest: Path) -> None:
-    """Write the stand-in chart's source directory to dest."""
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(STANDIN_DIR, dest)
-    src = fixture_chart_inputs()
-    # The published chart has the hub image tag that chartpress sets when it packages.
-    values = (src / "values.yaml").read_text()
-    (dest / "values.yaml").write_text(
-        values.replace("set-by-chartpress", versions.JUPYTERHUB_CHART)
-    )
-    schema = strip_descriptions(yaml.safe_load((src / "values.schema.yaml").read_text()))
-    (dest / "values.schema.json").write_text(json.dumps(schema, indent=2) + "\n")
 
 
 def chart_package_dir() -> Path:
@@ -89,29 +50,28 @@ def chart_package_dir() -> Path:
 
 
 def ensure_chart(helm: Path) -> Path:
-    """The packaged jupyterhub chart in the cache, built or pulled if missing or stale."""
+    """The packaged real jupyterhub chart in the cache, packaged or pulled if missing or stale."""
     package_dir = chart_package_dir()
     package = package_dir / f"jupyterhub-{versions.JUPYTERHUB_CHART}.tgz"
-    standin = use_standin()
+    local = from_fixtures()
     stamp = (
-        f"standin {_standin_digest()}" if standin else f"pulled {versions.JUPYTERHUB_CHART_REPO}"
+        f"packaged {_source_digest(fixture_chart())}"
+        if local
+        else f"pulled {versions.JUPYTERHUB_CHART_REPO}"
     )
     if package.exists() and cache.read_stamp("jupyterhub-chart") == stamp:
         return package
     package_dir.mkdir(parents=True, exist_ok=True)
     package.unlink(missing_ok=True)
-    if standin:
-        print(
-            "jupyterhub chart: building the STAND-IN chart from "
-            f"{fixture_chart_inputs()} (no internet access here)",
-            file=sys.stderr,
+    if local:
+        print(f"jupyterhub chart: packaging the real chart from {fixture_chart()}", file=sys.stderr)
+        run(
+            [helm, "package", fixture_chart(), "--destination", package_dir],
+            step="packaging the jupyterhub chart",
         )
-        src = cache.build_dir() / "jupyterhub-chart" / "jupyterhub"
-        build_standin(src)
-        run([helm, "package", src, "--destination", package_dir], step="packaging the chart")
     else:
         print(
-            "jupyterhub chart: pulling the REAL chart "
+            "jupyterhub chart: pulling the real chart "
             f"{versions.JUPYTERHUB_CHART} from {versions.JUPYTERHUB_CHART_REPO}",
             file=sys.stderr,
         )
@@ -129,7 +89,7 @@ def ensure_chart(helm: Path) -> Path:
             ],
             step=(
                 "pulling the jupyterhub chart (without internet access, point HUBFLEET_FIXTURES "
-                f"at the folder holding z2jh-{versions.JUPYTERHUB_CHART}/ for the stand-in; "
+                f"at the folder holding z2jh-{versions.JUPYTERHUB_CHART}/chart/; "
                 f"looked in {cache.fixtures_dir()})"
             ),
         )
@@ -154,14 +114,14 @@ def package_support(
     return dest / f"{name}-{version}.tgz"
 
 
-def package_next_standin(helm: Path, version: str, dest: Path) -> Path:
-    """The jupyterhub stand-in as a later release at `version` would be, packaged into dest: its
-    defaults gain `hub.newSetting` (in the schema too), lose `cull.every`, and change
-    `singleuser.startTimeout` and the hub image tag (as chartpress sets it). For `invoke
+def package_next_release(helm: Path, version: str, dest: Path) -> Path:
+    """The real jupyterhub chart as a later release at `version` would be, packaged into dest:
+    its defaults gain `hub.newSetting` (in the schema too), lose `cull.every`, and change
+    `singleuser.startTimeout` and the hub image tag (as its release tool sets it). For `invoke
     upgrade-chart`'s tests and transcript."""
-    with tempfile.TemporaryDirectory(prefix="hubfleet-next-standin-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="hubfleet-next-chart-") as scratch:
         src = Path(scratch) / "jupyterhub"
-        build_standin(src)
+        shutil.copytree(ensure_source(helm), src)
         values = yaml.safe_load((src / "values.yaml").read_text())
         values["hub"]["newSetting"] = True
         del values["cull"]["every"]
@@ -172,15 +132,24 @@ def package_next_standin(helm: Path, version: str, dest: Path) -> Path:
         schema["properties"]["hub"]["properties"]["newSetting"] = {"type": "boolean"}
         (src / "values.schema.json").write_text(json.dumps(schema, indent=2))
         argv = [helm, "package", src, "--version", version, "--destination", dest]
-        run(argv, step="packaging the next jupyterhub stand-in")
+        run(argv, step="packaging the next jupyterhub release")
     return dest / f"jupyterhub-{version}.tgz"
+
+
+def ensure_source(helm: Path) -> Path:
+    """The real chart's source folder: the fixtures', or the pulled package unpacked."""
+    if from_fixtures():
+        return fixture_chart()
+    unpacked = cache.build_dir() / "jupyterhub-chart"
+    shutil.rmtree(unpacked, ignore_errors=True)
+    shutil.unpack_archive(ensure_chart(helm), unpacked)
+    return unpacked / "jupyterhub"
 
 
 def describe() -> str:
     """Which chart the repository serves, for the output of set-up steps."""
-    if use_standin():
-        return f"stand-in jupyterhub {versions.JUPYTERHUB_CHART} (from {fixture_chart_inputs()})"
-    return f"real jupyterhub {versions.JUPYTERHUB_CHART} (from {versions.JUPYTERHUB_CHART_REPO})"
+    where = fixture_chart() if from_fixtures() else versions.JUPYTERHUB_CHART_REPO
+    return f"real jupyterhub {versions.JUPYTERHUB_CHART} (from {where})"
 
 
 def start(state_dir: Path, helm: Path) -> ChartRepo:

@@ -13,7 +13,20 @@ from pathlib import Path
 
 from invoke import Collection, Exit, task
 
-from fleet import config, images, leaks, notify, parallel, private, scaffold, shell, sops, upgrade
+from fleet import (
+    chart,
+    config,
+    images,
+    leaks,
+    mirror,
+    notify,
+    parallel,
+    private,
+    scaffold,
+    shell,
+    sops,
+    upgrade,
+)
 from fleet import plan as planning
 from fleet.credentials import Access
 from fleet.deploy import check_hub, deploy_hub, rollback_hub
@@ -174,6 +187,15 @@ def secrets_check(c):
         raise Exit("error: secrets check failed:\n" + "\n".join(problems), code=1)
 
 
+@task(name="complete")
+@_errors_exit
+def secrets_complete(c):
+    """Add the chart's own secrets (cookie secret, proxy token, CryptKeeper key) where a hub lacks them."""
+    fleet = config.load()
+    for line in scaffold.complete_secrets(fleet, Runner()):
+        print(line)
+
+
 @task(name="updatekeys")
 @_errors_exit
 def secrets_updatekeys(c):
@@ -193,6 +215,7 @@ ns.add_collection(
         secrets_decrypt,
         secrets_decrypt_support,
         secrets_updatekeys,
+        secrets_complete,
         secrets_check,
     )
 )
@@ -226,6 +249,24 @@ def _deploy_options(**given):
 def build(c, image=None, push=False, no_cache=False):
     """Build images tagged with the hash of their build context; skipped when the registry has it."""
     images.build_all(config.load(), image or None, push=push, no_cache=no_cache)
+
+
+@task(
+    name="mirror-images",
+    help={
+        "source": "copy from this mirror (host[:port]/path) instead of the images' own registries",
+        "dry-run": "print what would be copied; copy nothing",
+    },
+)
+@_errors_exit
+def mirror_images(c, source="", dry_run=False):
+    """Copy the chart's images into the image_mirror of fleet.yaml (and clusters'), skipping those present."""
+    fleet = config.load()
+    runner = Runner(dry_run=dry_run)
+    wanted = mirror.copies(fleet, chart.jupyterhub_defaults(fleet, runner), source)
+    if not wanted:
+        raise Exit("error: no image_mirror in fleet.yaml or any cluster.yaml: nothing to copy")
+    mirror.copy(wanted, runner)
 
 
 @task(
@@ -553,6 +594,7 @@ def health(c, hub, env, kubeconfig=None, context=None, lock_timeout=None):
 
 for _task in (
     build,
+    mirror_images,
     deploy,
     diff,
     status,

@@ -35,11 +35,14 @@ from pathlib import Path
 
 import yaml
 
-from . import private, sops
+from . import mirror, private, sops
 from .config import SUPPORT, Cluster, Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
 from .runner import Runner
+
+# libyaml's parser when PyYAML has it: a hub's manifests parse several times faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 STAMP = ".fleet-deps"
 # The Kubernetes version manifests are validated against (env FLEET_K8S_VERSION overrides).
@@ -181,7 +184,8 @@ def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str,
     dependency_build(fleet, runner)
     with sops.for_render(fleet, hub, env, runner) as (path, found, mode):
         own = runner.copy(secrets=runner.secrets | found)
-        manifests = template(fleet, hub, env, [*hub.values_files(env), path], own)
+        flags = mirror_flags(fleet, hub, env, own)
+        manifests = template(fleet, hub, env, [*hub.values_files(env), path], own, flags)
     return manifests, mode
 
 
@@ -203,9 +207,7 @@ def render_support(fleet: Fleet, cluster: str, runner: Runner) -> tuple[str, str
 @functools.lru_cache(maxsize=8)
 def documents(text: str) -> tuple[dict, ...]:
     """The objects of a multi-document YAML (helm's output), parsed once for all who read it."""
-    # libyaml's parser when PyYAML has it: a hub's manifests parse several times faster.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return tuple(doc for doc in yaml.load_all(text, Loader=loader) if doc)
+    return tuple(doc for doc in yaml.load_all(text, Loader=_LOADER) if doc)
 
 
 def custom_resources(text: str) -> list[str]:
@@ -300,14 +302,35 @@ def _write_lock(root: Path, folder: str, what: str, runner: Runner, timeout: flo
     return []
 
 
-def jupyterhub_version(fleet: Fleet, runner: Runner) -> str:
-    """The JupyterHub version (appVersion) of the jupyterhub chart the shared chart locks."""
+def _jupyterhub_file(fleet: Fleet, runner: Runner, name: str) -> dict:
+    """A YAML file of the jupyterhub chart the shared chart locks (after its dependency build)."""
     dependency_build(fleet, runner)
     archives = sorted((fleet.chart / "charts").glob("jupyterhub-*.tgz"))
     if not archives:
         raise FleetError(
             f"{fleet.chart / 'charts'}: no jupyterhub chart after `helm dependency build`"
         )
-    with tarfile.open(archives[-1]) as tar:
-        meta = yaml.safe_load(tar.extractfile("jupyterhub/Chart.yaml").read())
-    return str(meta["appVersion"])
+    return _archive_yaml(archives[-1], archives[-1].stat().st_mtime_ns, f"jupyterhub/{name}")
+
+
+@functools.lru_cache(maxsize=8)
+def _archive_yaml(archive: Path, mtime: int, member: str) -> dict:
+    with tarfile.open(archive) as tar:
+        return yaml.load(tar.extractfile(member).read(), Loader=_LOADER) or {}
+
+
+def jupyterhub_version(fleet: Fleet, runner: Runner) -> str:
+    """The JupyterHub version (appVersion) of the jupyterhub chart the shared chart locks."""
+    return str(_jupyterhub_file(fleet, runner, "Chart.yaml")["appVersion"])
+
+
+def jupyterhub_defaults(fleet: Fleet, runner: Runner) -> dict:
+    """The default values of the jupyterhub chart the shared chart locks (do not change them)."""
+    return _jupyterhub_file(fleet, runner, "values.yaml")
+
+
+def mirror_flags(fleet: Fleet, hub: Hub, env: str, runner: Runner) -> list[str]:
+    """helm flags pulling the chart's images from the hub's cluster's mirror (fleet.mirror)."""
+    if not fleet.mirror_of(hub.cluster):
+        return []
+    return mirror.flags(fleet, hub, env, jupyterhub_defaults(fleet, runner))

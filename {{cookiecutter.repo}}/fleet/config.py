@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 
 import jsonschema
+import referencing
 import yaml
 
 from .errors import FleetError
@@ -39,9 +40,18 @@ def read_yaml(path: Path) -> object:
         raise FleetError(f"{path}{where}: invalid YAML: {problem}") from None
 
 
+@cache
+def _registry() -> referencing.Registry:
+    """Every schema by its $id, so one can use another's $defs (one source for each rule)."""
+    kinds = [p.name.removesuffix(".schema.json") for p in SCHEMAS.glob("*.schema.json")]
+    return referencing.Registry().with_resources(
+        (schema(k)["$id"], referencing.Resource.from_contents(schema(k))) for k in kinds
+    )
+
+
 def validate(data: object, kind: str, path: Path) -> dict:
     """Validate a parsed file against its schema; the error names the file and the field."""
-    validator = jsonschema.Draft202012Validator(schema(kind))
+    validator = jsonschema.Draft202012Validator(schema(kind), registry=_registry())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
@@ -65,6 +75,7 @@ class Cluster:
     path: Path
     provider: str
     settings: dict = field(default_factory=dict)
+    image_mirror: str | None = None  # None: the fleet's
 
     @property
     def support_values(self) -> Path:
@@ -125,6 +136,12 @@ class Fleet:
     images: tuple[str, ...]
     name: str = ""
     promotion: str = "branches"
+    image_mirror: str = ""
+
+    def mirror_of(self, cluster: str) -> str:
+        """The registry prefix the chart's images are pulled from on a cluster ("" for none)."""
+        own = self.cluster(cluster).image_mirror
+        return self.image_mirror if own is None else own
 
     @property
     def chart(self) -> Path:
@@ -202,7 +219,8 @@ def load(root: Path | None = None) -> Fleet:
         data = validate(read_yaml(path), "cluster", path)
         provider = data["provider"]
         settings = data.get(provider, {})
-        clusters[name] = Cluster(name, path.parent, provider, settings)
+        mirror = data.get("image_mirror")
+        clusters[name] = Cluster(name, path.parent, provider, settings, mirror)
 
     images = tuple(_names(root / "images", "Dockerfile", "image"))
     environments = tuple(top.get("environments", ENVIRONMENTS))
@@ -246,4 +264,5 @@ def load(root: Path | None = None) -> Fleet:
         images=images,
         name=top.get("name", ""),
         promotion=top.get("promotion", "branches"),
+        image_mirror=top.get("image_mirror", ""),
     )

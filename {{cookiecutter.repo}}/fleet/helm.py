@@ -15,7 +15,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from .errors import FleetError, StepFailed
 from .runner import Runner
@@ -100,13 +100,14 @@ def render_argv(
     values_files: list[str],
     image_name: str,
     image_tag: str,
+    mirror_flags: Sequence[str] = (),
 ) -> list[str]:
-    """What every upgrade of the release shares: chart, namespace, values in order, the image."""
+    """What every upgrade of the release shares: chart, namespace, values in order, the images."""
     argv = [helm, "upgrade", "--install", release, chart]
     argv += ["--namespace", release, "--create-namespace"]
     for path in values_files:
         argv += ["--values", str(path)]
-    return argv + image_flags(image_name, image_tag)
+    return argv + image_flags(image_name, image_tag) + list(mirror_flags)
 
 
 def upgrade_argv(

@@ -227,6 +227,7 @@ def prepared(
                 "values_files": [str(p) for p in hub.values_files(env)] + [str(secrets_path)],
                 "image_name": name,
                 "image_tag": tag,
+                "mirror_flags": chart.mirror_flags(fleet, hub, env, own),
             }
             yield Release(
                 hub, env, hub.release(env), own, image, render, hub.cluster, hub.secrets_file(env)

@@ -36,18 +36,67 @@ def check_name(kind: str, name: str, max_len: int = 63) -> str:
     return name
 
 
+def chart_secrets() -> dict[tuple[str, ...], object]:
+    """The secrets the jupyterhub chart would generate itself, by their key paths, made here.
+
+    The chart makes each one it is not given with `lookup`, which only a live cluster answers:
+    `helm template` (nox -s templates, the plan's review) would render new random ones every time.
+    Given in the hub's secrets, every render is the same twice, and a no-op deploy diffs empty.
+    """
+    return {
+        ("jupyterhub", "hub", "cookieSecret"): secrets.token_hex(32),
+        ("jupyterhub", "proxy", "secretToken"): secrets.token_hex(32),
+        ("jupyterhub", "hub", "config", "CryptKeeper", "keys"): [secrets.token_hex(32)],
+    }
+
+
 def initial_secrets() -> dict:
     """A hub's first secrets for one environment: random tokens, different in every environment."""
-    return {
-        "jupyterhub": {
-            "hub": {
-                "cookieSecret": secrets.token_hex(32),
-                # The token `invoke health` uses; its role is in the hub's values.yaml.
-                "services": {HEALTH_CHECK_SERVICE: {"apiToken": secrets.token_hex(32)}},
-            },
-            "proxy": {"secretToken": secrets.token_hex(32)},
-        }
+    values: dict = {}
+    made = {
+        **chart_secrets(),
+        # The token `invoke health` uses; its role is in the hub's values.yaml.
+        ("jupyterhub", "hub", "services", HEALTH_CHECK_SERVICE, "apiToken"): secrets.token_hex(32),
     }
+    for keys, value in made.items():
+        node = values
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    return values
+
+
+def complete_secrets(fleet: config.Fleet, runner: Runner) -> list[str]:
+    """Add to every hub's secrets the chart's secrets they lack (repos made before they were
+    written at generation); a value already there is never changed. One line per hub x env."""
+    lines = []
+    for hub in fleet.hubs.values():
+        for env in hub.environments:
+            path = hub.required_secrets(env)
+            if path is None:
+                lines.append(f"{hub.name}/{env}: no secrets (secrets: false), left alone")
+                continue
+            with sops.decrypted(fleet, hub, env, runner.quiet()) as (plain, _):
+                present = sops.leaf_paths(yaml.safe_load(plain.read_text()) or {})
+            added = []
+            for keys, value in chart_secrets().items():
+                if any(found[: len(keys)] == keys for found in present):
+                    continue
+                # Set at the first key that is missing, as a mapping: `sops set` takes no list
+                # at a new leaf (CryptKeeper.keys).
+                depth = next(
+                    n
+                    for n in range(1, len(keys) + 1)
+                    if not any(found[:n] == keys[:n] for found in present)
+                )
+                for key in reversed(keys[depth:]):
+                    value = {key: value}
+                sops.set_value(fleet.root, path, keys[:depth], value, runner)
+                added.append(".".join(keys[1:]))
+            lines.append(
+                f"{hub.name}/{env}: " + (f"added {', '.join(added)}" if added else "complete")
+            )
+    return lines
 
 
 def render_skeleton(kind: str, **fields: str) -> dict[str, str]:

@@ -318,6 +318,20 @@ def encrypt_text(root: Path, relpath: str | Path, text: str, runner: Runner | No
     return proc.stdout
 
 
+def set_value(root: Path, path: Path, keys: KeyPath, value: object, runner: Runner) -> None:
+    """Set one value of an encrypted file in place (`sops set`): the value goes through stdin,
+    never argv or a plaintext file."""
+    _require_encrypted(path)
+    index = "".join(f"[{json.dumps(k)}]" for k in keys)
+    with sops_env(root) as env:
+        runner.run(
+            _sops(root, "set", "--value-stdin", str(path), index),
+            step=f"sops set {index} in {path}",
+            input=json.dumps(value),
+            env=env,
+        )
+
+
 def encrypt_file(root: Path, path: Path, runner: Runner | None = None) -> None:
     """Encrypt a plaintext file in place; refuses a file that is already encrypted."""
     path = Path(path)

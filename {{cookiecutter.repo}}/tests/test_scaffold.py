@@ -103,3 +103,45 @@ def test_a_new_clusters_support_values_and_the_defaults_meet_the_support_schema(
         jsonschema.validate({"ingres-nginx": {"enabled": False}}, schema)
     with pytest.raises(jsonschema.ValidationError, match="'maybe' is not of type 'boolean'"):
         jsonschema.validate({"grafana": {"enabled": "maybe"}}, schema)
+
+
+def test_initial_secrets_hold_every_secret_the_chart_would_generate():
+    made = scaffold.initial_secrets()["jupyterhub"]
+    assert len(made["proxy"]["secretToken"]) == 64
+    (key,) = made["hub"]["config"]["CryptKeeper"]["keys"]
+    assert len(key) == 64 and int(key, 16) >= 0
+
+
+def test_complete_secrets_adds_only_what_a_hubs_secrets_lack(tmp_path, monkeypatch):
+    key = tmp_path / "age.txt"
+    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
+    public = subprocess.run(
+        ["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
+    (tmp_path / "fleet.yaml").write_text(
+        "registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n"
+    )
+    (tmp_path / ".sops.yaml").write_text(
+        f"creation_rules:\n  - path_regex: (^|/)secrets/\n    age: {public}\n"
+    )
+    (tmp_path / "clusters" / "main").mkdir(parents=True)
+    (tmp_path / "clusters" / "main" / "cluster.yaml").write_text(
+        "provider: kubeconfig\nkubeconfig: {path: /k}\n"
+    )
+    hub = tmp_path / "hubs" / "alpha"
+    (hub / "secrets").mkdir(parents=True)
+    (hub / "hub.yaml").write_text("cluster: main\nenvironments: [staging]\n")
+    old = "jupyterhub:\n  hub:\n    cookieSecret: kept-as-it-was\n"
+    path = hub / "secrets" / "staging.yaml"
+    path.write_text(sops.encrypt_text(tmp_path, "hubs/alpha/secrets/staging.yaml", old))
+    fleet = config.load(tmp_path)
+
+    lines = scaffold.complete_secrets(fleet, Runner(echo=False))
+    assert lines == ["alpha/staging: added proxy.secretToken, hub.config.CryptKeeper.keys"]
+    assert sops.is_encrypted(path)
+    values = yaml.safe_load(sops.decrypt_text(tmp_path, path, Runner()))["jupyterhub"]
+    assert values["hub"]["cookieSecret"] == "kept-as-it-was"
+    assert len(values["proxy"]["secretToken"]) == 64
+    assert len(values["hub"]["config"]["CryptKeeper"]["keys"]) == 1
+    assert scaffold.complete_secrets(fleet, Runner(echo=False)) == ["alpha/staging: complete"]
