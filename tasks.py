@@ -5,7 +5,7 @@ import sys
 
 from invoke import Collection, Exit, task
 
-from toolchain import cache, node, provision, stack, versions
+from toolchain import cache, chartrepo, node, provision, stack, versions
 from toolchain.run import MissingPrerequisite, ToolError
 
 
@@ -48,6 +48,8 @@ def cluster_up(c, name=stack.DEV_NAME, real_node=True):
     Run again while the stack runs, it reuses it: same addresses, nothing restarted or lost.
     """
     up = stack.up(name, real_node=real_node)
+    mirror = f"{up.registry.address}/mirror"
+    chartrepo.push_mirror(mirror)
     if up.reused:
         print(f"{name} is already running: reusing it, nothing restarted", file=sys.stderr)
     real = "none (--no-real-node)"
@@ -58,6 +60,7 @@ def cluster_up(c, name=stack.DEV_NAME, real_node=True):
         f"\nkubeconfig:       {up.cluster.kubeconfig}\n"
         f"registry:         {up.registry.address}\n"
         f"chart repository: {up.chart_repo.url}\n"
+        f"image mirror:     {mirror} (every image the jupyterhub chart runs)\n"
         f"real node:        {real}\n"
         f"base image:       {versions.BASE_IMAGE} (local to docker)\n\n"
         f'export PATH="{cache.bin_dir()}:$PATH"\n'

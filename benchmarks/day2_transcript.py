@@ -4,7 +4,7 @@ Generates a repo with one hub (`alpha`) whose hub, proxy and user servers run on
 deploys it with its health check, then runs what an operator runs on a later day and prints each
 command with its output: `invoke shell` (one command), `invoke logs` (hub and proxy), a secret
 rotated (`secrets.edit` by a scripted editor, `diff`, `deploy`), `invoke upgrade-chart` (after a
-newer jupyterhub stand-in is added to the chart repository), `invoke new-cluster`, and a deploy
+newer jupyterhub release (made from the real chart) is added to the chart repository), `invoke new-cluster`, and a deploy
 that fails with the message `invoke notify` would post.
 
 Usage: python benchmarks/day2_transcript.py
@@ -93,7 +93,7 @@ def main() -> int:
         # A newer jupyterhub chart in the repository, then the upgrade.
         served = stack.state_dir(hub.name) / "charts"
         helm = cache.bin_dir() / "helm4"
-        chartrepo.package_next_standin(helm, "4.5.0", served)
+        chartrepo.package_next_release(helm, "4.5.0", served)
         index = [helm, "repo", "index", served, "--url", up.chart_repo.url]
         subprocess.run(index, check=True, capture_output=True)
         show(repo, env, ["invoke", "upgrade-chart"], lines=8)

@@ -200,6 +200,15 @@ def check_chart_repository(url: str) -> str | None:
     return None
 
 
+def check_image_mirror(mirror: str) -> str | None:
+    if not matches("fleet", "imageMirror", mirror):
+        return (
+            f"image_mirror: {mirror!r} is not host[:port]/path in lowercase "
+            "(e.g. registry.example.org/jupyterhub), or empty for the chart's own registries"
+        )
+    return None
+
+
 def check_promotion(promotion: str) -> str | None:
     if not matches("fleet", "promotion", promotion):
         valid = ", ".join(choices("fleet", "promotion"))
@@ -215,6 +224,7 @@ def problems(answers: dict) -> list[str]:
         check_dns_label("cluster", answers.get("cluster", "")),
         check_provider(answers),
         check_registry(answers.get("registry", "")),
+        check_image_mirror(answers.get("image_mirror", "")),
         check_domain(answers.get("domain", "")),
         check_recipient(answers.get("secrets_backend", ""), answers.get("sops_recipient", "")),
         check_promotion(answers.get("promotion", "branches")),

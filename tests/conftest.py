@@ -172,32 +172,35 @@ def base_image(toolchain_bin, registry) -> str:
 
 
 @pytest.fixture(scope="session")
-def local_stack(kubeconfig, registry, chart_repo, base_image, age_key, helm4) -> LocalStack:
-    """What a generated repo's tasks use here: cluster, registry, chart repository, key, helm 4."""
-    return LocalStack(kubeconfig, registry, chart_repo, base_image, age_key, helm4)
-
-
-@dataclass(frozen=True)
-class HubImages:
-    hub: dict  # the chart's hub.image: {"name": ..., "tag": ...}, in the session registry
-    proxy: dict  # the chart's proxy.chp.image
+def chart_mirror(toolchain_bin, registry) -> str:
+    """A registry mirror ("127.0.0.1:PORT/mirror") holding every image the jupyterhub chart runs,
+    as an air-gapped cluster's would: each image `invoke toolchain` built, under the chart's name
+    for it without the registry host, at the tag the chart runs it with."""
+    prefix = f"{registry}/mirror"
+    for local in chartrepo.mirror_refs(prefix).values():
+        if not hubimages.present(local):
+            _fail_missing(f"the image {local}")
+    pushed = chartrepo.push_mirror(prefix)
+    yield prefix
+    subprocess.run(["docker", "image", "rm", *pushed], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="session")
-def hub_images(toolchain_bin, registry, real_node) -> HubImages:
-    """The JupyterHub and proxy images `invoke toolchain` built, in the session registry and
-    already on the real node: the hub gives its proxy 30 s, less than a first pull can take."""
-    pushed = []
-    for image in (versions.HUB_IMAGE, versions.PROXY_IMAGE):
-        if not hubimages.present(image):
-            _fail_missing(f"the image {image}")
-        name = f"{registry}/{image}"
-        subprocess.run(["docker", "tag", image, name], check=True)
-        subprocess.run(["docker", "push", "--quiet", name], check=True, capture_output=True)
-        node.pull(real_node, name)
-        pushed.append(name)
-    yield HubImages(*({"name": n.rsplit(":", 1)[0], "tag": n.rsplit(":", 1)[1]} for n in pushed))
-    subprocess.run(["docker", "image", "rm", *pushed], capture_output=True, check=False)
+def local_stack(
+    kubeconfig, registry, chart_repo, base_image, age_key, helm4, chart_mirror
+) -> LocalStack:
+    """What a generated repo's tasks use here: cluster, registry, chart repository, key, helm 4,
+    and the mirror of the chart's images."""
+    return LocalStack(kubeconfig, registry, chart_repo, base_image, age_key, helm4, chart_mirror)
+
+
+@pytest.fixture(scope="session")
+def node_images(chart_mirror, real_node) -> str:
+    """The chart's images already on the real node: the hub gives its proxy 30 s to start, less
+    than a first pull of a cold node can take. Yields the mirror prefix."""
+    for target in chartrepo.mirror_refs(chart_mirror):
+        node.pull(real_node, target)
+    return chart_mirror
 
 
 @dataclass(frozen=True)

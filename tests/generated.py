@@ -26,13 +26,32 @@ def assert_clean(proc) -> None:
     assert left == [], f"left in TMPDIR: {left}"
 
 
-def on_the_real_node(section: dict, tolerations: str = "tolerations") -> None:
-    """Pin a chart section's pods to the session's real node (`extraTolerations` for singleuser)."""
+def pin_to_real_node(section: dict, tolerations: str = "tolerations") -> None:
+    """Pin one chart section's pods to the session's real node (`extraTolerations` for singleuser)."""
     key, value = node.REAL_NODE_LABEL
     section["nodeSelector"] = {key: value}
     section[tolerations] = [
         {"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}
     ]
+
+
+def on_the_real_node(values: dict) -> None:
+    """Pin every pod of the chart (hub, proxy, user-scheduler, image pullers and their hook, user
+    servers) to the session's real node: its label as their node selector, its taint tolerated."""
+    key, value = node.REAL_NODE_LABEL
+    tolerate = [{"key": key, "operator": "Equal", "value": value, "effect": "NoSchedule"}]
+    scheduling = values.setdefault("scheduling", {})
+    for pods in ("corePods", "userPods"):
+        scheduling.setdefault(pods, {})["tolerations"] = tolerate
+    sections = [
+        values.setdefault("hub", {}),
+        values.setdefault("proxy", {}).setdefault("chp", {}),
+        scheduling.setdefault("userScheduler", {}),
+        values.setdefault("prePuller", {}).setdefault("hook", {}),
+        values.setdefault("singleuser", {}),
+    ]
+    for section in sections:
+        section["nodeSelector"] = {key: value}
 
 
 class GeneratedRepo:
@@ -76,6 +95,15 @@ class GeneratedRepo:
             text=True,
             **popen,
         )
+
+    def env_for_python(self) -> dict[str, str]:
+        """The environment the repo's own Python runs with (its tasks' settings on top)."""
+        return {**os.environ, **self.env}
+
+    @property
+    def mirror(self) -> str:
+        """The repo's image_mirror (fleet.yaml)."""
+        return yaml.safe_load((self.path / "fleet.yaml").read_text())["image_mirror"]
 
     def copy(self, dest: Path) -> GeneratedRepo:
         """A copy of the repo (without fetched charts) to break on purpose; same environment."""
@@ -235,6 +263,7 @@ class LocalStack:
     base_image: str
     age_key: object
     helm: Path
+    mirror: str  # the chart's images, as fleet.yaml's image_mirror
 
 
 def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str) -> GeneratedRepo:
@@ -253,6 +282,7 @@ def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str) -> Generate
         jupyterhub_chart_repository=stack.chart_repo,
         support_chart_repository=stack.chart_repo,
         sops_recipient=age_key.public,
+        image_mirror=stack.mirror,
     )
     env = {
         "FLEET_KUBECONFIG": str(kubeconfig),

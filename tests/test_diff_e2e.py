@@ -7,6 +7,8 @@ needed. The hub is this module's own: deployed here, removed at the end.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 from generated import LocalStack, local_repo
 
@@ -17,8 +19,8 @@ EXTERNAL = "quay.io/jupyter/base-notebook:2025-03-14"
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory, kubeconfig, registry, chart_repo, age_key, helm4):
-    stack = LocalStack(kubeconfig, registry, chart_repo, "", age_key, helm4)
+def repo(tmp_path_factory, kubeconfig, registry, chart_repo, age_key, helm4, chart_mirror):
+    stack = LocalStack(kubeconfig, registry, chart_repo, "", age_key, helm4, chart_mirror)
     result = local_repo(tmp_path_factory.mktemp("diff-e2e"), stack, org="Diff", hubs=HUB)
     (result.path / "hubs" / HUB / "hub.yaml").write_text(
         f"cluster: main\nexternal_image: {EXTERNAL}\n"
@@ -61,3 +63,30 @@ def test_exit_code_2_on_an_error_one_line_naming_the_hub(repo):
     assert failed.stdout == ""
     errors = failed.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("error: ") and "nosuchhub" in errors[0]
+
+
+RENDER = (
+    "from fleet import chart, config; from fleet.runner import Runner; "
+    "print(chart.render(config.load(), 'differ', 'staging', Runner(echo=False))[0])"
+)
+
+
+def test_a_render_of_the_real_chart_is_the_same_twice(repo):
+    """The chart makes the secrets it is not given with `lookup`, random on every `helm
+    template`; the hub's secrets give them all, so nox -s templates and the plan's review are
+    stable."""
+    renders = [
+        subprocess.run(
+            ["python", "-c", RENDER], cwd=repo.path, env={**repo.env_for_python()},
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for _ in range(2)
+    ]
+    assert renders[0] == renders[1]
+    assert "hub.config.CryptKeeper.keys:" in renders[0]
+    assert "kind: Deployment" in renders[0] and "name: user-scheduler" in renders[0]
+    # Every chart image is named under the mirror, none under the chart's own registries.
+    images = {line.split("image:", 1)[1].strip() for line in renders[0].splitlines() if "image:" in line}
+    assert images and all(
+        i.startswith(repo.mirror) or EXTERNAL.split(":")[0] in i for i in images
+    ), images

@@ -1,8 +1,10 @@
 """End to end on the real node: the generated repo's hub really runs JupyterHub, behind its proxy.
 
-The hub and proxy are the images `invoke toolchain` builds (JupyterHub at the chart's appVersion,
-configurable-http-proxy), pinned to the real node by the tests' values layer, as are the user
-servers, from the image `invoke build` makes. A deploy waits for their real readiness probes,
+The real jupyterhub chart with its defaults: its hub, proxy, user-scheduler and image pullers run
+the images `invoke toolchain` builds, from the session's mirror of them (fleet.yaml's
+image_mirror), every pod pinned to the real node, the hub database and users' homes on
+PersistentVolumeClaims the node's storage provisions; user servers run the image `invoke build`
+makes. A deploy waits for their real readiness probes,
 then its health check starts a test user's server and runs code in a kernel there. A hub whose
 `hub.extraConfig` raises fails fast with its traceback, and the release goes back to the one
 that served; a user image no registry has fails the health check at the server's start.
@@ -16,9 +18,11 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 from generated import GeneratedRepo, assert_clean, local_repo, on_the_real_node
 
 from toolchain import node, versions
@@ -57,12 +61,7 @@ def hub_api(ops: GeneratedRepo) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ops(
-    tmp_path_factory,
-    local_stack,
-    real_node,
-    hub_images,
-):
+def ops(tmp_path_factory, local_stack, real_node, node_images):
     repo = local_repo(
         tmp_path_factory.mktemp("realhub-e2e"),
         local_stack,
@@ -71,15 +70,12 @@ def ops(
     )
 
     def real(values):
-        on_the_real_node(values["hub"])
-        values["hub"]["image"] = hub_images.hub
-        chp = values.setdefault("proxy", {}).setdefault("chp", {})
-        on_the_real_node(chp)
-        chp["image"] = hub_images.proxy
-        on_the_real_node(values.setdefault("singleuser", {}), tolerations="extraTolerations")
+        on_the_real_node(values)
+        # The chart's default database, on a PersistentVolumeClaim the real node's storage binds.
+        del values["hub"]["db"]
 
     repo.edit_values(HUB, real)
-    repo.commit("e2e: hub and proxy on the real node, from the local images")
+    repo.commit("e2e: every pod on the real node, the chart's default storage")
     # Here pods really run: the deploys check that the hub serves.
     repo.env["FLEET_HEALTH_CHECK"] = "on"
     with repo.own_releases():
@@ -106,6 +102,81 @@ def test_the_hub_really_runs_and_its_health_check_runs_code_in_a_kernel(ops):
     logs = subprocess.run([*argv, hub["metadata"]["name"]], capture_output=True, text=True).stdout
     assert "JupyterHub is now running" in logs
     assert hub_api(ops)["version"] == versions.JUPYTERHUB
+
+
+def test_the_hub_database_and_the_users_homes_are_on_dynamic_volumes(ops):
+    claims = {c["metadata"]["name"]: c for c in ops.kubectl_json("get", "pvc", "-n", RELEASE)["items"]}
+    assert claims["hub-db-dir"]["status"]["phase"] == "Bound"
+    events = ops.kubectl_json("get", "events", "-n", RELEASE)["items"]
+    provisioned = {
+        e["involvedObject"]["name"]
+        for e in events
+        if e["involvedObject"].get("kind") == "PersistentVolumeClaim"
+        and e.get("reason") == "ProvisioningSucceeded"
+    }
+    assert "hub-db-dir" in provisioned
+    # The health check's test user had a home of its own, provisioned for its server.
+    assert any(name.startswith("claim-") for name in provisioned), provisioned
+
+
+def test_a_recreated_hub_pod_keeps_its_users(ops):
+    token = health_token(ops)
+    with port_forward(ops, "proxy-public") as url:
+        api(url, token, "POST", "/hub/api/users/kept-user")
+    hub_pod = ops.kubectl_json("get", "pods", "-n", RELEASE, "-l", "component=hub")["items"][0]
+    kubectl = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "-n", RELEASE]
+    subprocess.run([*kubectl, "delete", "pod", hub_pod["metadata"]["name"]], check=True)
+    wait = [*kubectl, "rollout", "status", "deployment/hub", "--timeout=180s"]
+    subprocess.run(wait, check=True, capture_output=True)
+    with port_forward(ops, "proxy-public") as url:
+        users = {u["name"] for u in api(url, token, "GET", "/hub/api/users")}
+        # Its server once started, stopped: its home's claim stays (for the retire test).
+        api(url, token, "POST", "/hub/api/users/kept-user/server")
+        wait_for(lambda: api(url, token, "GET", "/hub/api/users/kept-user")["servers"][""]["ready"])
+        api(url, token, "DELETE", "/hub/api/users/kept-user/server")
+        wait_for(lambda: not api(url, token, "GET", "/hub/api/users/kept-user")["servers"])
+    assert "kept-user" in users
+    claims = [c["metadata"]["name"] for c in ops.kubectl_json("get", "pvc", "-n", RELEASE)["items"]]
+    assert "claim-kept-user" in claims
+
+
+def wait_for(check, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check():
+                return
+        except (KeyError, TypeError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout:.0f}s")
+        time.sleep(2)
+
+
+def health_token(ops: GeneratedRepo) -> str:
+    """The health-check service's token, as `invoke secrets.decrypt` prints it."""
+    out = ops.invoke("secrets.decrypt", "sigma", ENV).stdout
+    return yaml.safe_load(out)["jupyterhub"]["hub"]["services"]["health-check"]["apiToken"]
+
+
+def api(url: str, token: str, method: str, path: str):
+    """One call of the hub's REST API, retried while the proxy does not route to the hub yet."""
+    deadline = time.monotonic() + 60
+    while True:
+        request = urllib.request.Request(
+            url + path, method=method, headers={"Authorization": f"token {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                body = response.read()
+                return json.loads(body) if body else None
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or time.monotonic() > deadline:
+                raise
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(1)
 
 
 def test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_back(ops):
@@ -309,3 +380,20 @@ def test_invoke_logs_of_a_restarted_container_shows_its_previous_run_first(ops):
         )
     finally:
         _delete_pods(ops, "jupyter-ada")
+
+
+def test_retire_of_a_real_chart_hub_names_the_volumes_it_deletes_and_keeps(ops):
+    """Last in the module: the hub leaves the repository. The chart's own claim (the hub
+    database) goes with the release, users' homes stay; the cluster-wide objects go too."""
+    ops.git("rm", "-r", "-q", f"hubs/{HUB}")
+    ops.commit("e2e: hub sigma is gone")
+    dry = ops.invoke("retire", "--hub", HUB, "--env", ENV, "--dry-run")
+    assert "its volume claim(s), their data deleted with them: hub-db-dir" in dry.stdout
+    assert "kept: 1 volume claim(s) of users' homes (claim-kept-user)" in dry.stdout
+    assert f"ClusterRole/{RELEASE}-user-scheduler" in dry.stdout
+    proc = ops.invoke("retire", "--hub", HUB, "--env", ENV, "--yes")
+    assert f"{HUB}/{ENV}: retired" in proc.stdout
+    claims = [c["metadata"]["name"] for c in ops.kubectl_json("get", "pvc", "-n", RELEASE)["items"]]
+    assert claims == ["claim-kept-user"]
+    roles = ops.kubectl_json("get", "clusterroles")["items"]
+    assert not [r for r in roles if r["metadata"]["name"].startswith(RELEASE)]

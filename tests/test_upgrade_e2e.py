@@ -1,7 +1,7 @@
 """End to end: `invoke upgrade-chart` against a chart repository serving two versions of each chart.
 
-The repository on 127.0.0.1 serves what the session's does (the jupyterhub stand-in 4.4.0 and the
-support stand-ins), plus a jupyterhub 4.5.0 stand-in whose defaults gain a key, lose one and
+The repository on 127.0.0.1 serves what the session's does (the real jupyterhub chart 4.4.0 and the
+support stand-ins), plus a jupyterhub 4.5.0 made from it whose defaults gain a key, lose one and
 change two, and a newer cert-manager stand-in. The generated repo is pinned to the older ones.
 """
 
@@ -39,7 +39,7 @@ def two_versions(tmp_path_factory, chart_repo, helm4):
             url = url if "://" in url else f"{chart_repo}/{url}"
             with urllib.request.urlopen(url, timeout=10) as response:
                 (serve / url.rsplit("/", 1)[1]).write_bytes(response.read())
-    chartrepo.package_next_standin(helm4, NEW, serve)
+    chartrepo.package_next_release(helm4, NEW, serve)
     chartrepo.package_support(helm4, SUPPORT_NAME, SUPPORT_NEW, serve)
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(serve))
     handler.log_message = lambda *args: None

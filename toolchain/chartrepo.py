@@ -197,3 +197,31 @@ def start(state_dir: Path, helm: Path) -> ChartRepo:
 def stop(state_dir: Path) -> None:
     procs.stop(state_dir / "chartrepo.pid")
     shutil.rmtree(state_dir / "charts", ignore_errors=True)
+
+
+def mirror_refs(prefix: str) -> dict[str, str]:
+    """Where a registry mirror holds each image the chart runs -> the local image built for it.
+
+    The name is the chart's default for that value without its registry host (as the generated
+    repo's image_mirror names it), the tag the one it runs (versions.CHART_IMAGES says why).
+    """
+    defaults = yaml.safe_load((ensure_source(cache.bin_dir() / "helm4") / "values.yaml").read_text())
+    refs = {}
+    for path, (local, tag) in versions.CHART_IMAGES.items():
+        section = defaults
+        for key in path.split("."):
+            section = section[key]
+        host, _, rest = section["name"].partition("/")
+        name = rest if "." in host or ":" in host else section["name"]
+        refs[f"{prefix}/{name}:{tag}"] = local
+    return refs
+
+
+def push_mirror(prefix: str) -> list[str]:
+    """Fill a registry mirror with the chart's images `invoke toolchain` built (mirror_refs)."""
+    pushed = []
+    for target, local in mirror_refs(prefix).items():
+        run(["docker", "tag", local, target], step=f"tagging {local} as {target}", echo=False)
+        run(["docker", "push", "--quiet", target], step=f"pushing {target}", echo=False)
+        pushed.append(target)
+    return pushed

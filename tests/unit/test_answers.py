@@ -330,3 +330,21 @@ def test_a_support_chart_repository_that_is_not_a_url_is_named(url):
     assert answers.problems({**GOOD, "support_chart_repository": url}) == [
         f"support_chart_repository: {url!r} is not a URL (https://..., or empty for upstream)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("mirror", "ok"),
+    [
+        ("", True),
+        ("127.0.0.1:5000/mirror", True),
+        ("registry.example.org/jupyterhub/chart", True),
+        ("registry.example.org", False),  # a path is needed: images keep theirs under it
+        ("https://registry.example.org/x", False),
+        ("Registry.example.org/x", False),
+    ],
+)
+def test_image_mirror_is_a_registry_path_or_empty(mirror, ok):
+    problem = answers.check_image_mirror(mirror)
+    assert (problem is None) == ok, problem
+    if not ok:
+        assert problem.startswith("image_mirror: ")

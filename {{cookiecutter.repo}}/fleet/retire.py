@@ -11,6 +11,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import yaml
+
 from . import helm, lock
 from .config import Fleet
 from .errors import FleetError
@@ -53,10 +55,33 @@ def _refuse_if_deployed(fleet: Fleet, hub: str, env: str, cluster: str) -> None:
         )
 
 
-def _volumes(run: Runner, namespace: str) -> list[str]:
+def _volumes(run: Runner, namespace: str, release: str) -> tuple[list[str], list[str]]:
+    """The namespace's volume claims: (the release's own, which its uninstall deletes, the rest:
+    users' homes, which KubeSpawner made and the uninstall leaves)."""
     argv = ["kubectl", "get", "persistentvolumeclaims", "--namespace", namespace, "-o", "json"]
     proc = run.run(argv, step=f"list the volumes in {namespace}", mutates=False)
-    return [i["metadata"]["name"] for i in json.loads(proc.stdout).get("items", [])]
+    own, others = [], []
+    for item in json.loads(proc.stdout).get("items", []):
+        annotations = item["metadata"].get("annotations") or {}
+        mine = annotations.get("meta.helm.sh/release-name") == release
+        (own if mine else others).append(item["metadata"]["name"])
+    return sorted(own), sorted(others)
+
+
+# Kinds without a namespace that a chart may hold (the jupyterhub chart: the user-scheduler's
+# ClusterRole and ClusterRoleBinding, the image pullers' and placeholders' PriorityClasses).
+CLUSTER_KINDS = {"ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
+
+
+def _cluster_scoped(run: Runner, name: str, helm_bin: str) -> list[str]:
+    """Kind/name of the release's objects that live outside its namespace."""
+    argv = [helm_bin, "get", "manifest", name, "--namespace", name]
+    proc = run.run(argv, step=f"helm get manifest {name}", mutates=False)
+    found = []
+    for doc in yaml.safe_load_all(proc.stdout):
+        if isinstance(doc, dict) and doc.get("kind") in CLUSTER_KINDS:
+            found.append(f"{doc['kind']}/{doc['metadata']['name']}")
+    return sorted(found)
 
 
 def _what_goes(fleet: Fleet, run: Runner, name: str, options: RetireOptions, helm_bin: str) -> str:
@@ -72,13 +97,23 @@ def _what_goes(fleet: Fleet, run: Runner, name: str, options: RetireOptions, hel
         f"({info['status']}), image {info['image'] or 'chart default'}, "
         f"commit {(info['commit'] or 'unknown')[:12]}"
     ]
+    cluster_wide = _cluster_scoped(run, name, helm_bin)
+    if cluster_wide:
+        lines.append(f"its objects outside the namespace: {', '.join(cluster_wide)}")
+    own, users = _volumes(run, name, name)
+    if own:
+        lines.append(f"its volume claim(s), their data deleted with them: {', '.join(own)}")
     if options.delete_namespace:
-        volumes = _volumes(run, name)
         lines.append(f"namespace {name} and everything in it")
-        if volumes:
+        if users:
             lines.append(
-                f"{len(volumes)} volume claim(s), users' data with them: {', '.join(volumes)}"
+                f"{len(users)} more volume claim(s), users' data with them: {', '.join(users)}"
             )
+    elif users:
+        lines.append(
+            f"kept: {len(users)} volume claim(s) of users' homes ({', '.join(users)}) and "
+            f"namespace {name}; --delete-namespace deletes them too"
+        )
     return "\n".join(f"  {line}" for line in lines)
 
 

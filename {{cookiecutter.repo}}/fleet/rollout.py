@@ -22,6 +22,8 @@ HOPELESS = {
     "CreateContainerError",
     "RunContainerError",
 }
+# Pods of users (KubeSpawner's servers), not of the release: watched by nobody but their user.
+USER_COMPONENTS = {"singleuser-server"}
 MAX_RESTARTS = 2  # a container restarted this often is crashing, whatever it waits for now
 LOG_LINES = 10
 
@@ -307,6 +309,8 @@ def hopeless(runner: Runner, namespace: str, since: datetime) -> str | None:
     for pod in _pods(quiet, namespace):
         if not _since(_at(pod["metadata"].get("creationTimestamp")), since):
             continue
+        if (pod["metadata"].get("labels") or {}).get("component") in USER_COMPONENTS:
+            continue  # a user's server: its own trouble, not this release's
         found = _hopeless_containers(pod)
         if not found:
             continue
