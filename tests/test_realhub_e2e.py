@@ -105,7 +105,9 @@ def test_the_hub_really_runs_and_its_health_check_runs_code_in_a_kernel(ops):
 
 
 def test_the_hub_database_and_the_users_homes_are_on_dynamic_volumes(ops):
-    claims = {c["metadata"]["name"]: c for c in ops.kubectl_json("get", "pvc", "-n", RELEASE)["items"]}
+    claims = {
+        c["metadata"]["name"]: c for c in ops.kubectl_json("get", "pvc", "-n", RELEASE)["items"]
+    }
     assert claims["hub-db-dir"]["status"]["phase"] == "Bound"
     events = ops.kubectl_json("get", "events", "-n", RELEASE)["items"]
     provisioned = {

@@ -3,8 +3,8 @@
 import os
 import string
 import subprocess
-import tarfile
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -143,7 +143,11 @@ def test_the_served_jupyterhub_chart_is_the_real_release(helm4):
         [helm4, "show", "chart", package], capture_output=True, text=True, check=True
     ).stdout
     chart = yaml.safe_load(out)
-    assert (chart["name"], chart["version"], chart["appVersion"]) == ("jupyterhub", "4.4.0", "5.5.0")
+    assert (chart["name"], chart["version"], chart["appVersion"]) == (
+        "jupyterhub",
+        "4.4.0",
+        "5.5.0",
+    )
     with tarfile.open(package) as tar:
         names = set(tar.getnames())
     # What only the real chart has: its hooks, user-scheduler, storage and its own hub config.

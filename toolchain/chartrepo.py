@@ -205,7 +205,9 @@ def mirror_refs(prefix: str) -> dict[str, str]:
     The name is the chart's default for that value without its registry host (as the generated
     repo's image_mirror names it), the tag the one it runs (versions.CHART_IMAGES says why).
     """
-    defaults = yaml.safe_load((ensure_source(cache.bin_dir() / "helm4") / "values.yaml").read_text())
+    defaults = yaml.safe_load(
+        (ensure_source(cache.bin_dir() / "helm4") / "values.yaml").read_text()
+    )
     refs = {}
     for path, (local, tag) in versions.CHART_IMAGES.items():
         section = defaults

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, gobuild, procs, versions
+from . import cache, gobuild, procs, storage, versions
 from .run import MissingPrerequisite, ToolError, run
 
 NODE_NAME = "hubfleet-real"
@@ -43,7 +43,8 @@ REAL_NODE_TAINT = "hubfleet.dev/node=real:NoSchedule"
 CNI_BIN = Path("/usr/lib/cni")
 TEMPLATES = Path(__file__).with_name("node")
 PAUSE_SOURCE = Path(__file__).with_name("pause")
-COMPONENTS = ("coredns", "containerd", "kubelet", "kube-proxy")
+# The volume provisioner (toolchain/storage.py) is the node's too: its pid file is beside these.
+COMPONENTS = ("coredns", "containerd", "kubelet", "kube-proxy", storage.PROVISIONER)
 # br_netfilter sends bridged traffic through FORWARD, whose policy docker sets to DROP: pods on
 # the bridge may talk to each other (and Services' pods), nothing else is forwarded.
 FORWARD_RULES = (("-i", BRIDGE), ("-o", BRIDGE))
@@ -116,7 +117,7 @@ def _require_tools() -> None:
     missing += [t for t in ("containerd", "runc", "ctr", "iptables", "ip") if not shutil.which(t)]
     missing += [
         str(cache.bin_dir() / t)
-        for t in ("kubelet", "kube-proxy", "coredns")
+        for t in ("kubelet", "kube-proxy", "coredns", storage.PROVISIONER)
         if not (cache.bin_dir() / t).exists()
     ]
     if missing:
@@ -256,6 +257,8 @@ def start(
         what=f"the real node {NODE_NAME} Ready",
         log_file=root / "kubelet.log",
     )
+    # The cluster's default StorageClass, whose volumes are directories of this node.
+    storage.start(root, kubeconfig, socket, node_name=NODE_NAME, taint=REAL_NODE_TAINT)
     print(f"real node {NODE_NAME} ready in {time.monotonic() - began:.1f}s", file=sys.stderr)
     return Node(NODE_NAME, NODE_IP, root, socket)
 
@@ -335,6 +338,7 @@ def stop(state_dir: Path) -> bool:
     root = _node_dir(state_dir)
     if not root.exists():
         return False
+    storage.stop(root)
     pids = root / "pids"
     procs.stop(pids / "kubelet.pid")
     _remove_containers(root)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import baseimage, cache, chartrepo, dockerd, gobuild, hubimages, node, versions
+from . import baseimage, cache, chartrepo, dockerd, gobuild, hubimages, node, storage, versions
 from .run import MissingPrerequisite, ToolError, run
 
 
@@ -151,6 +151,7 @@ def provision(*, optional: bool = True, generation: bool = False) -> float:
             ("go tools", ensure_go_tools),
             ("kubernetes", lambda: [ensure_kube_binaries()]),
             ("etcd", lambda: [ensure_etcd()]),
+            ("storage provisioner", lambda: [storage.ensure_provisioner()]),
             ("kubectl", lambda: [check_kubectl()]),
             ("dockerd", lambda: [dockerd.ensure_running()]),
             ("pause image", lambda: [node.ensure_pause_image()]),

@@ -20,14 +20,11 @@ KUBERNETES = "v1.32.2"
 KUBERNETES_STAGING = "v0." + KUBERNETES.removeprefix("v1.")
 
 JUPYTERHUB_CHART = "4.4.0"
-# The images the stand-in chart runs on the real node (toolchain/images): JupyterHub at the
-# chart's appVersion, and configurable-http-proxy at its default proxy.chp.image.tag.
-JUPYTERHUB = "5.4.0"
+# The images the jupyterhub chart's defaults run, built locally (toolchain/hubimages.py): the
+# hub at the pins of the chart's images/hub/requirements.txt, which these must agree with.
+JUPYTERHUB = "5.5.0"
 KUBESPAWNER = "7.0.0"
 CHP = "5.2.0"
-# Bump the part after the dash when a recipe in toolchain/images changes.
-HUB_IMAGE = f"hubfleet/k8s-hub:{JUPYTERHUB}-1"
-PROXY_IMAGE = f"hubfleet/configurable-http-proxy:{CHP}-2"
 JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
 
 APT_PACKAGES = (
@@ -52,6 +49,26 @@ BASE_IMAGE_REVISION = "1"
 
 # The pod sandbox image of the real node, FROM scratch (toolchain/pause); bump with its source.
 PAUSE_IMAGE = "hubfleet/pause:1"
+
+# The chart's image values (dotted paths into its values) -> (the local image built for it,
+# the tag the chart runs it under). The part after the last dash of a local tag is the recipe
+# revision: bump it when a recipe in toolchain/images changes, so `invoke toolchain` rebuilds.
+# The user-scheduler is our kube-scheduler build, tagged as the version it is (the chart's
+# default is v1.30.14).
+CHART_IMAGES = {
+    "hub.image": (f"hubfleet/k8s-hub:{JUPYTERHUB_CHART}-r1", JUPYTERHUB_CHART),
+    "proxy.chp.image": (f"hubfleet/configurable-http-proxy:{CHP}-r1", CHP),
+    "singleuser.networkTools.image": (
+        f"hubfleet/k8s-network-tools:{JUPYTERHUB_CHART}-r1",
+        JUPYTERHUB_CHART,
+    ),
+    "prePuller.hook.image": (f"hubfleet/k8s-image-awaiter:{JUPYTERHUB_CHART}-r1", JUPYTERHUB_CHART),
+    "scheduling.userScheduler.image": (f"hubfleet/kube-scheduler:{KUBERNETES}-r1", KUBERNETES),
+    "scheduling.userPlaceholder.image": (PAUSE_IMAGE, "3.10.1"),
+    "prePuller.pause.image": (PAUSE_IMAGE, "3.10.1"),
+}
+HUB_IMAGE = CHART_IMAGES["hub.image"][0]
+PROXY_IMAGE = CHART_IMAGES["proxy.chp.image"][0]
 
 # `go install` targets: binary name in the cache bin dir -> (package, version).
 GO_TOOLS = {
@@ -95,3 +112,8 @@ SUPPORT_CHARTS = {
     "prometheus": ("27.11.0", "https://prometheus-community.github.io/helm-charts"),
     "grafana": ("8.13.1", "https://grafana.github.io/helm-charts"),
 }
+
+# The real node's dynamic volume provisioner (toolchain/storage.py), built from its Go module.
+# v0.0.30 is the only release the Go module proxy reachable here serves.
+LOCAL_PATH_PROVISIONER = "v0.0.30"
+LOCAL_PATH_PROVISIONER_PACKAGE = "github.com/rancher/local-path-provisioner"

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from . import mirror, private, sops
+from . import helm, images, mirror, private, sops
 from .config import SUPPORT, Cluster, Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
@@ -184,7 +184,8 @@ def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str,
     dependency_build(fleet, runner)
     with sops.for_render(fleet, hub, env, runner) as (path, found, mode):
         own = runner.copy(secrets=runner.secrets | found)
-        flags = mirror_flags(fleet, hub, env, own)
+        flags = helm.image_flags(*images.split_image(images.hub_image(fleet, hub)))
+        flags += mirror_flags(fleet, hub, env, own)
         manifests = template(fleet, hub, env, [*hub.values_files(env), path], own, flags)
     return manifests, mode
 
