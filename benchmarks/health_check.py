@@ -33,31 +33,15 @@ import localrepo  # noqa: E402
 from bake import run_in  # noqa: E402
 from generated import on_the_real_node  # noqa: E402
 
-from toolchain import node, stack, versions  # noqa: E402
+from toolchain import chartrepo, node, stack  # noqa: E402
 
 STEP = re.compile(r"health check: (.+) ok \(([\d.]+)s\)")
 
 
-def pushed(registry: str, image: str, real: node.Node) -> dict:
-    """The image in the stack's registry and on the real node; its chart values."""
-    name = f"{registry}/{image}"
-    subprocess.run(["docker", "tag", image, name], check=True)
-    subprocess.run(["docker", "push", "--quiet", name], check=True, capture_output=True)
-    node.pull(real, name)
-    return {"name": name.rsplit(":", 1)[0], "tag": name.rsplit(":", 1)[1]}
-
-
-def on_the_node(values_file: Path, hub_image: dict, proxy_image: dict) -> None:
+def on_the_node(values_file: Path) -> None:
+    """Every pod of the chart on the real node, with the chart's default storage."""
     values = yaml.safe_load(values_file.read_text())
-    chart = values["jupyterhub"]
-    hub = chart.setdefault("hub", {})
-    hub.setdefault("db", {})["type"] = "sqlite-memory"
-    on_the_real_node(hub)
-    hub["image"] = hub_image
-    chp = chart.setdefault("proxy", {}).setdefault("chp", {})
-    on_the_real_node(chp)
-    chp["image"] = proxy_image
-    on_the_real_node(chart.setdefault("singleuser", {}), tolerations="extraTolerations")
+    on_the_real_node(values["jupyterhub"])
     values_file.write_text(yaml.safe_dump(values, sort_keys=False))
 
 
@@ -79,12 +63,12 @@ def hub_on_the_node(prefix: str) -> Iterator[HubOnTheNode]:
     images = []
     try:
         up = stack.up(name)
-        hub_image = pushed(up.registry.address, versions.HUB_IMAGE, up.node)
-        proxy_image = pushed(up.registry.address, versions.PROXY_IMAGE, up.node)
-        images = [f"{i['name']}:{i['tag']}" for i in (hub_image, proxy_image)]
         repo, env = localrepo.generate(up, work, "alpha", "helm4")
+        images = list(chartrepo.mirror_refs(f"{up.registry.address}/mirror"))
+        for image in images:  # the hub gives its proxy 30 s: no first pull inside that
+            node.pull(up.node, image)
         env["FLEET_HEALTH_CHECK"] = "on"
-        on_the_node(repo / "hubs" / "alpha" / "values.yaml", hub_image, proxy_image)
+        on_the_node(repo / "hubs" / "alpha" / "values.yaml")
         run_in(repo, ["git", "commit", "-qam", "alpha on the real node"])
         run_in(repo, ["invoke", "build", "--push"], env=env)
         yield HubOnTheNode(name, up, work, repo, env)

@@ -12,7 +12,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the template and its test hel
 
 from bake import bake  # noqa: E402
 
-from toolchain import cache, stack, versions  # noqa: E402
+from toolchain import cache, chartrepo, stack, versions  # noqa: E402
 
 
 def generate(up: stack.Stack, work: Path, hubs: str, helm: str) -> tuple[Path, dict[str, str]]:
@@ -24,9 +24,13 @@ def generate(up: stack.Stack, work: Path, hubs: str, helm: str) -> tuple[Path, d
         for line in key.read_text().splitlines()
         if "public key" in line
     )
+    # Every image the jupyterhub chart runs, from a mirror in the stack's registry.
+    mirror = f"{up.registry.address}/mirror"
+    chartrepo.push_mirror(mirror)
     repo = bake(
         work,
         org_name="Bench",
+        image_mirror=mirror,
         hubs=hubs,
         registry=f"{up.registry.address}/bench",
         jupyterhub_chart_repository=up.chart_repo.url,
