@@ -201,7 +201,9 @@ def _upgrade(
         upgrade = runner.run(argv, step="helm upgrade", watch=watch)
         result.helm_seconds = time.monotonic() - began
         steps("rollout", f"every workload in namespace {name}")
-        rollout.wait(runner, name, helm.parse_timeout(options.timeout), watch=watch, since=since)
+        # One --timeout for hooks, helm's wait and ours: the rollout gets what helm left of it.
+        left = helm.parse_timeout(options.timeout) - (time.monotonic() - began)
+        rollout.wait(runner, name, max(1, int(left)), watch=watch, since=since)
     except (StepFailed, rollout.RolloutFailed) as exc:
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
         explained = _explain_failure(runner, release, exc, options, before, since)

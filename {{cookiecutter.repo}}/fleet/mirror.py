@@ -19,18 +19,19 @@ from . import images
 from .config import Fleet, Hub
 from .runner import Runner
 
-# Where the chart's values name each image it runs ({name, tag}); the user image is the hub's.
-IMAGE_VALUES = (
-    "hub.image",
-    "proxy.chp.image",
-    "proxy.traefik.image",
-    "proxy.secretSync.image",
-    "singleuser.networkTools.image",
-    "prePuller.hook.image",
-    "prePuller.pause.image",
-    "scheduling.userScheduler.image",
-    "scheduling.userPlaceholder.image",
-)
+# Where the chart's values name each image it runs ({name, tag}) -> the values that must all be
+# true for a pod to run it. The user image is the hub's own, never the mirror's.
+IMAGE_VALUES = {
+    "hub.image": (),
+    "proxy.chp.image": (),
+    "proxy.traefik.image": ("proxy.https.enabled",),
+    "proxy.secretSync.image": ("proxy.https.enabled",),
+    "singleuser.networkTools.image": ("singleuser.cloudMetadata.blockWithIptables",),
+    "prePuller.hook.image": ("prePuller.hook.enabled",),
+    "prePuller.pause.image": (),
+    "scheduling.userScheduler.image": ("scheduling.userScheduler.enabled",),
+    "scheduling.userPlaceholder.image": ("scheduling.userPlaceholder.enabled",),
+}
 
 
 def mirrored(name: str, prefix: str) -> str:
@@ -45,10 +46,10 @@ def mirrored(name: str, prefix: str) -> str:
     return f"{prefix.rstrip('/')}/{path}"
 
 
-def _dig(values: dict, path: str) -> dict:
+def _dig(values: dict, path: str) -> object:
     for key in path.split("."):
         values = values.get(key) if isinstance(values, dict) else None
-    return values if isinstance(values, dict) else {}
+    return values
 
 
 def _merged(layers: Iterable[dict]) -> dict:
@@ -76,13 +77,14 @@ def chart_images(fleet: Fleet, hub: Hub, env: str, defaults: dict) -> dict[str, 
     """
     files = [fleet.chart / "values.yaml", *hub.values_files(env)]
     given = _merged(_jupyterhub_values(path) for path in files)
+    values = _merged([defaults, given])
     found = {}
-    for path in IMAGE_VALUES:
+    for path, needs in IMAGE_VALUES.items():
         default = _dig(defaults, path)
-        if not default.get("name"):
+        if not isinstance(default, dict) or not default.get("name"):
             continue
-        image = {**default, **_dig(given, path)}
-        if image["name"] == default["name"]:
+        image = _dig(values, path)
+        if image["name"] == default["name"] and all(_dig(values, n) for n in needs):
             found[path] = (image["name"], str(image.get("tag", "")))
     return found
 
@@ -126,7 +128,7 @@ def copy(wanted: dict[str, str], runner: Runner, out=sys.stderr) -> list[str]:
         runner.run(["docker", "pull", origin], step=step)
         runner.run(["docker", "tag", origin, target], step=step)
         runner.run(["docker", "push", target], step=step)
-        lines.append(f"{target}: copied from {origin}")
+        lines.append(f"{target}: {'would be copied' if runner.dry_run else 'copied'} from {origin}")
     for line in lines:
         print(line, file=out, flush=True)
     return lines

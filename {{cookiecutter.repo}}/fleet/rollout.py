@@ -73,21 +73,24 @@ def rolled_out(item: dict) -> bool:
     )
 
 
-def not_ready_workloads(runner: Runner) -> dict[str, list[str]]:
-    """Namespace -> its workloads with fewer ready replicas than wanted, in one call per cluster."""
+def readiness(runner: Runner) -> dict[str, dict[str, tuple[int, int]]]:
+    """Namespace -> kind/name of each workload -> (ready, wanted) replicas, in one call per cluster."""
     argv = ["kubectl", "get", ",".join(KINDS), "--all-namespaces", "--output", "json"]
     proc = runner.run(argv, step="read the workloads' readiness", mutates=False)
-    found: dict[str, list[str]] = {}
+    found: dict[str, dict[str, tuple[int, int]]] = {}
     for item in json.loads(proc.stdout).get("items", []):
         meta, spec, state = item["metadata"], item.get("spec", {}), item.get("status", {})
         if item["kind"] == "DaemonSet":
             wanted, ready = state.get("desiredNumberScheduled", 0), state.get("numberReady", 0)
         else:
             wanted, ready = spec.get("replicas", 1), state.get("readyReplicas", 0)
-        lagging = found.setdefault(meta["namespace"], [])
-        if ready < wanted:
-            lagging.append(f"{item['kind'].lower()}/{meta['name']} {ready}/{wanted}")
+        found.setdefault(meta["namespace"], {})[_name(item)] = (ready, wanted)
     return found
+
+
+def not_ready(workloads: dict[str, tuple[int, int]]) -> list[str]:
+    """Each workload with fewer ready replicas than wanted, as "kind/name ready/wanted"."""
+    return [f"{name} {r}/{w}" for name, (r, w) in workloads.items() if r < w]
 
 
 def owner_workload(pod: str, names: list[str]) -> str | None:

@@ -11,7 +11,23 @@ from .credentials import Kubeconfigs
 from .release import DeployOptions, cluster_runner
 from .runner import Runner
 
-COLUMNS = ("hub", "env", "release", "revision", "status", "ready", "image", "commit", "updated")
+COLUMNS = (
+    "hub",
+    "env",
+    "release",
+    "revision",
+    "status",
+    "ready",
+    "users",
+    "image",
+    "commit",
+    "updated",
+)
+# The jupyterhub chart's workloads for users, as `users` shows them (ready/wanted).
+USER_WORKLOADS = {
+    "deployment/user-scheduler": "scheduler",
+    "statefulset/user-placeholder": "placeholders",
+}
 SUPPORT_COLUMNS = ("cluster", "revision", "status", "ready", "commit", "updated")
 READERS = 4  # clusters read at once (each read waits on its API server, not on this machine)
 
@@ -27,6 +43,7 @@ class Row:
     image: str
     commit: str
     updated: str
+    users: str = ""  # the user-scheduler's and the placeholders' ready/wanted
 
     def cells(self) -> list[str]:
         return [getattr(self, c) for c in COLUMNS]
@@ -40,6 +57,7 @@ def row(
     serving: dict | None,
     locked_by: str | None = None,
     not_ready: list[str] | None = None,
+    users: str = "",
 ) -> Row:
     """One table row: the newest revision; which one serves when not that; its workloads'
     readiness (`not_ready` None: none found); who holds its deploy lock."""
@@ -54,7 +72,7 @@ def row(
     commit = latest["commit"][:12] + (" (dirty)" if latest.get("dirty") else "")
     updated = str(latest.get("updated", ""))[:19].replace("T", " ")
     revision = str(latest["revision"])
-    return Row(hub, env, release, revision, status, ready, latest["image"], commit, updated)
+    return Row(hub, env, release, revision, status, ready, latest["image"], commit, updated, users)
 
 
 @dataclass
@@ -70,12 +88,19 @@ def _cluster_rows(cluster: str, hubs: list, envs: list[str], run: Runner) -> tup
     """The rows of one cluster's hubs and its support release, from three reads of the cluster."""
     names = {hub.release(env) for hub in hubs for env in hub.environments} | {SUPPORT}
     releases = helm.cluster_releases(run, {(name, name) for name in names})
-    locks, lagging = lock.held_locks(run), rollout.not_ready_workloads(run)
+    locks, workloads = lock.held_locks(run), rollout.readiness(run)
 
     def row_of(name: str, env: str, release: str) -> Row:
         found = releases.get((release, release)) or {}
         latest, serving = found.get("latest"), found.get("serving")
-        return row(name, env, release, latest, serving, locks.get(release), lagging.get(release))
+        mine = workloads.get(release)
+        lagging = rollout.not_ready(mine) if mine is not None else None
+        users = ", ".join(
+            f"{label} {mine[w][0]}/{mine[w][1]}"
+            for w, label in USER_WORKLOADS.items()
+            if mine and w in mine
+        )
+        return row(name, env, release, latest, serving, locks.get(release), lagging, users)
 
     rows_ = [
         row_of(hub.name, env, hub.release(env))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from helpers import write
 
-from fleet import config, deploy, images, release, status
+from fleet import config, deploy, images, release, rollout, status
 from fleet.runner import Runner
 
 
@@ -107,6 +107,7 @@ def test_status_row():
         "4",
         "failed (serving 3)",
         "-",
+        "",
         "r/i:t",
         "a" * 12,
         "2025-01-02 03:04:05",
@@ -120,6 +121,14 @@ def test_status_row_says_which_workloads_are_not_ready_and_who_holds_the_lock():
     assert row.status == "deployed; deploy lock held by ci pid 7"
     assert row.ready == "no: deployment/hub 0/1"
     assert status.row("a", "prod", "a-prod", latest, None, None, []).ready == "yes"
+
+
+def test_not_ready_names_each_lagging_workload_with_its_counts():
+    workloads = {"deployment/hub": (1, 1), "deployment/user-scheduler": (1, 2)}
+    assert rollout.not_ready(workloads) == ["deployment/user-scheduler 1/2"]
+    latest = {"revision": 2, "status": "deployed", "commit": "b" * 40, "image": "i"}
+    row = status.row("a", "prod", "a-prod", latest, None, users="scheduler 1/2, placeholders 0/0")
+    assert row.cells()[6] == "scheduler 1/2, placeholders 0/0"
 
 
 @pytest.mark.parametrize(

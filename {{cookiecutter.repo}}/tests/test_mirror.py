@@ -11,10 +11,17 @@ DEFAULTS = {
     "proxy": {
         "chp": {"image": {"name": "quay.io/jupyterhub/configurable-http-proxy", "tag": "5.2.0"}},
         "traefik": {"image": {"name": "traefik", "tag": "v3.4.1"}},
+        "https": {"enabled": False},
     },
     "scheduling": {
-        "userScheduler": {"image": {"name": "registry.k8s.io/kube-scheduler", "tag": "v1.30.14"}},
-        "userPlaceholder": {"image": {"name": "registry.k8s.io/pause", "tag": "3.10.1"}},
+        "userScheduler": {
+            "enabled": True,
+            "image": {"name": "registry.k8s.io/kube-scheduler", "tag": "v1.30.14"},
+        },
+        "userPlaceholder": {
+            "enabled": True,
+            "image": {"name": "registry.k8s.io/pause", "tag": "3.10.1"},
+        },
     },
     "singleuser": {"image": {"name": "quay.io/jupyterhub/k8s-singleuser-sample", "tag": "4.4.0"}},
 }
@@ -57,7 +64,6 @@ def test_the_fleet_mirror_renames_every_chart_image_but_the_user_image(tmp_path)
     assert names == {
         "hub.image.name": "m.example/z2jh/jupyterhub/k8s-hub",
         "proxy.chp.image.name": "m.example/z2jh/jupyterhub/configurable-http-proxy",
-        "proxy.traefik.image.name": "m.example/z2jh/library/traefik",
         "scheduling.userScheduler.image.name": "m.example/z2jh/kube-scheduler",
         "scheduling.userPlaceholder.image.name": "m.example/z2jh/pause",
     }
@@ -96,3 +102,18 @@ def test_an_image_a_hub_names_itself_is_not_renamed_and_tags_come_from_the_value
 def test_a_mirror_that_is_not_a_registry_path_names_the_file_and_field(tmp_path):
     with pytest.raises(FleetError, match=r"cluster.yaml: field image_mirror"):
         make_fleet(tmp_path, cluster_extra="image_mirror: 'https://m.example/a'\n")
+
+
+def test_an_image_no_pod_runs_is_not_mirrored_until_its_part_is_enabled(tmp_path):
+    https = "jupyterhub:\n  proxy:\n    https: {enabled: true}\n"
+    off = "jupyterhub:\n  scheduling:\n    userScheduler: {enabled: false}\n"
+    fleet = make_fleet(tmp_path, fleet_extra="image_mirror: m.example/a\n", hub_values=https)
+    alpha = mirror.chart_images(fleet, fleet.hub("alpha"), "staging", DEFAULTS)
+    beta = mirror.chart_images(fleet, fleet.hub("beta"), "staging", DEFAULTS)
+    assert alpha["proxy.traefik.image"] == ("traefik", "v3.4.1")
+    assert "proxy.traefik.image" not in beta
+    (tmp_path / "hubs" / "alpha" / "values.yaml").write_text(off)
+    fleet = config.load(tmp_path)
+    alpha = mirror.chart_images(fleet, fleet.hub("alpha"), "staging", DEFAULTS)
+    assert "scheduling.userScheduler.image" not in alpha
+    assert "scheduling.userPlaceholder.image" in alpha
