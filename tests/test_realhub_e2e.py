@@ -23,7 +23,7 @@ import urllib.request
 
 import pytest
 import yaml
-from generated import GeneratedRepo, assert_clean, local_repo, on_the_real_node
+from generated import GeneratedRepo, assert_clean, local_repo, on_the_real_node, read_until
 
 from toolchain import node, versions
 
@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 HUB, ENV = "sigma", "staging"
 RELEASE = f"{HUB}-{ENV}"
+OTHER = "kappa"  # a second hub of the real chart on the same cluster
 
 
 @contextlib.contextmanager
@@ -66,7 +67,7 @@ def ops(tmp_path_factory, local_stack, real_node, node_images):
         tmp_path_factory.mktemp("realhub-e2e"),
         local_stack,
         org="RealHub",
-        hubs=HUB,
+        hubs=f"{HUB},{OTHER}",
     )
 
     def real(values):
@@ -75,6 +76,7 @@ def ops(tmp_path_factory, local_stack, real_node, node_images):
         del values["hub"]["db"]
 
     repo.edit_values(HUB, real)
+    repo.edit_values(OTHER, real)
     repo.commit("e2e: every pod on the real node, the chart's default storage")
     # Here pods really run: the deploys check that the hub serves.
     repo.env["FLEET_HEALTH_CHECK"] = "on"
@@ -102,6 +104,21 @@ def test_the_hub_really_runs_and_its_health_check_runs_code_in_a_kernel(ops):
     logs = subprocess.run([*argv, hub["metadata"]["name"]], capture_output=True, text=True).stdout
     assert "JupyterHub is now running" in logs
     assert hub_api(ops)["version"] == versions.JUPYTERHUB
+
+
+def test_a_second_hub_of_the_real_chart_on_the_same_cluster_deploys_and_serves(ops):
+    """Its cluster-wide objects (the user-scheduler's ClusterRole and binding) are named for its
+    release: both hubs run side by side and pass their health checks."""
+    proc = ops.invoke("deploy", "--hub", OTHER, "--env", ENV, "--timeout", "5m")
+    assert f"{OTHER}/{ENV}: deployed revision 1" in proc.stdout
+    assert "health check passed" in proc.stdout
+    again = ops.invoke("health", "--hub", HUB, "--env", ENV)
+    assert "health check passed" in again.stdout
+    roles = {r["metadata"]["name"] for r in ops.kubectl_json("get", "clusterroles")["items"]}
+    assert {f"{RELEASE}-user-scheduler", f"{OTHER}-{ENV}-user-scheduler"} <= roles
+    # Off the node again, so the tests after this one have it as before.
+    argv = [str(ops.helm), "--kubeconfig", str(ops.kubeconfig), "uninstall", f"{OTHER}-{ENV}"]
+    subprocess.run([*argv, "-n", f"{OTHER}-{ENV}", "--wait"], check=True, capture_output=True)
 
 
 def test_the_hub_database_and_the_users_homes_are_on_dynamic_volumes(ops):
@@ -311,11 +328,14 @@ def test_prod_waits_for_its_canary_then_follows_it_and_a_skip_is_recorded(ops):
     assert_clean(skipped)
 
 
-def _pod_on_the_real_node(ops: GeneratedRepo, name: str, labels: dict, annotations: dict, script):
-    """A pod of the hub image in the release's namespace, on the real node, running `script`."""
+def _pod_on_the_real_node(
+    ops: GeneratedRepo, name: str, labels: dict, annotations: dict, script, image: str = ""
+):
+    """A pod (of the hub image unless given) in the release's namespace, on the real node,
+    running `script`."""
     key, value = node.REAL_NODE_LABEL
     hub = ops.kubectl_json("get", "deployment", "hub", "-n", RELEASE)
-    image = hub["spec"]["template"]["spec"]["containers"][0]["image"]
+    image = image or hub["spec"]["template"]["spec"]["containers"][0]["image"]
     manifest = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -382,6 +402,33 @@ def test_invoke_logs_of_a_restarted_container_shows_its_previous_run_first(ops):
         )
     finally:
         _delete_pods(ops, "jupyter-ada")
+
+
+def test_a_users_broken_server_during_a_deploy_does_not_stop_it(ops, registry):
+    """A user's server that cannot pull its image, started while the hub upgrades, is the
+    user's trouble: fail-fast judges the release's own pods, and the deploy goes through."""
+    before = ops.serving(RELEASE)["revision"]
+    ops.edit_values(HUB, lambda v: v["hub"].setdefault("extraEnv", {}).update(USERS="broken"))
+    ops.commit("e2e: a change deployed while a user's server is broken")
+    child = ops.start("deploy", "--hub", HUB, "--env", ENV, "--timeout", "5m")
+    seen = read_until(child, "==> [sigma/staging] helm upgrade")
+    labels = {"component": "singleuser-server", "hub.jupyter.org/username": "bob"}
+    missing = f"{registry}/nowhere/user:404"
+    _pod_on_the_real_node(ops, "jupyter-bob", labels, {}, "sleep 600", image=missing)
+    try:
+        out, err = child.communicate(timeout=360)
+        bob = ops.kubectl_json("get", "pod", "jupyter-bob", "-n", RELEASE)
+    finally:
+        _delete_pods(ops, "jupyter-bob")
+    assert child.returncode == 0, "".join(seen) + err[-3000:]
+    assert "stopped early" not in err and "rolled back" not in err
+    assert ops.serving(RELEASE)["revision"] == before + 1
+    waiting = [
+        c.get("state", {}).get("waiting", {}) for c in bob["status"].get("containerStatuses", [])
+    ]
+    assert any(w.get("reason") in ("ErrImagePull", "ImagePullBackOff") for w in waiting), bob[
+        "status"
+    ]
 
 
 def test_retire_of_a_real_chart_hub_names_the_volumes_it_deletes_and_keeps(ops):
