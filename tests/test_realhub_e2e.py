@@ -254,12 +254,23 @@ def test_invoke_health_goes_through_the_public_url_hub_yaml_names(ops):
 
 
 def test_a_user_image_no_registry_has_fails_the_health_check_at_the_server_start(ops, registry):
+    """With the chart's image pullers off (its pre-upgrade hook fails fast on it otherwise, see
+    test_failfast_e2e), the health check's server start meets the missing image."""
     hub_yaml = ops.path / "hubs" / HUB / "hub.yaml"
-    before = hub_yaml.read_text()
+    values = ops.path / "hubs" / HUB / "values.yaml"
+    before, values_before = hub_yaml.read_text(), values.read_text()
     hub_yaml.write_text(f"cluster: main\nexternal_image: {registry}/nowhere/user:1\n")
-    ops.commit("e2e: a user image that does not exist")
+
+    def no_pullers(v):
+        pullers = v.setdefault("prePuller", {})
+        pullers.setdefault("hook", {})["enabled"] = False
+        pullers.setdefault("continuous", {})["enabled"] = False
+
+    ops.edit_values(HUB, no_pullers)
+    ops.commit("e2e: a user image that does not exist, no image pullers")
     proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, check=False)
     hub_yaml.write_text(before)
+    values.write_text(values_before)
     ops.commit("e2e: back to the built user image")
     assert proc.returncode == 1, proc.output[-3000:]
     assert "health check FAILED at step server start" in proc.stderr

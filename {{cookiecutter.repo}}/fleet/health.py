@@ -208,7 +208,7 @@ def _wait_for_server(hub: Hub, runner: Runner, namespace: str, since: datetime) 
         server = hub.server()
         if server.get("ready"):
             return
-        hopeless = rollout.hopeless(runner, namespace, since)
+        hopeless = rollout.hopeless(runner, namespace, since, users=True)
         if hopeless:
             raise Hopeless(f"the test user's server cannot start:\n{hopeless}")
         if not server:

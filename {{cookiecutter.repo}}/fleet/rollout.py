@@ -306,14 +306,23 @@ def _log_lines(runner: Runner, namespace: str, pod: str, container: str) -> list
     return []
 
 
-def hopeless(runner: Runner, namespace: str, since: datetime) -> str | None:
-    """Why a pod created since `since` cannot become ready (events, last log lines), or None."""
+def is_user_server(pod: dict) -> bool:
+    """Whether a pod is a user's server (KubeSpawner's), not one of the release's own."""
+    return (pod["metadata"].get("labels") or {}).get("component") in USER_COMPONENTS
+
+
+def hopeless(runner: Runner, namespace: str, since: datetime, users: bool = False) -> str | None:
+    """Why a pod created since `since` cannot become ready (events, last log lines), or None.
+
+    The release's own pods are judged (its workloads' and hooks'), never users' servers: a
+    user's broken server is not the release's failure. With `users`, only users' servers are.
+    """
     quiet = runner.quiet()
     for pod in _pods(quiet, namespace):
         if not _since(_at(pod["metadata"].get("creationTimestamp")), since):
             continue
-        if (pod["metadata"].get("labels") or {}).get("component") in USER_COMPONENTS:
-            continue  # a user's server: its own trouble, not this release's
+        if is_user_server(pod) != users:
+            continue
         found = _hopeless_containers(pod)
         if not found:
             continue

@@ -165,3 +165,12 @@ def workload(kind, generation=2, spec=None, **status):
 )
 def test_rolled_out_reads_what_rollout_status_waits_for(item, done):
     assert rollout.rolled_out(item) is done
+
+
+def test_a_users_server_is_told_apart_from_the_releases_own_pods():
+    user = {"metadata": {"labels": {"component": "singleuser-server", "app": "jupyterhub"}}}
+    hub = {"metadata": {"labels": {"component": "hub"}}}
+    puller = {"metadata": {"labels": {"component": "hook-image-puller"}}}
+    assert rollout.is_user_server(user)
+    assert not rollout.is_user_server(hub) and not rollout.is_user_server(puller)
+    assert not rollout.is_user_server({"metadata": {}})
