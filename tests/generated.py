@@ -167,9 +167,14 @@ class GeneratedRepo:
         )
         return json.loads(proc.stdout) if proc.returncode == 0 else []
 
+    def hub_names(self) -> list[str]:
+        """The hubs in the repo's work tree (none once the last one is removed)."""
+        folder = self.path / "hubs"
+        return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
     def namespaces(self, also: Iterable[str] = ()) -> list[str]:
         """The namespaces of this repo's releases (`<hub>-<env>`, or `also`) in the cluster."""
-        names = [f"{hub.name}-{env}" for hub in (self.path / "hubs").iterdir() for env in ENVS]
+        names = [f"{hub}-{env}" for hub in self.hub_names() for env in ENVS]
         found = self.kubectl_json("get", "namespaces")["items"]
         return sorted({item["metadata"]["name"] for item in found} & {*names, *also})
 
@@ -178,9 +183,7 @@ class GeneratedRepo:
         """The repo's releases are its own: none exists before, all are removed after."""
         left = self.namespaces()
         assert left == [], f"another test left releases of these hubs in the cluster: {left}"
-        hubs_before = [
-            f"{hub.name}-{env}" for hub in (self.path / "hubs").iterdir() for env in ENVS
-        ]
+        hubs_before = [f"{hub}-{env}" for hub in self.hub_names() for env in ENVS]
         try:
             yield
         finally:

@@ -13,6 +13,9 @@ from toolchain import versions
 
 pytestmark = pytest.mark.smoke
 
+# The session's Kubernetes version for offline renders: helm 3 assumes v1.20 without a cluster,
+# which the chart's kubeVersion (>=1.28) refuses.
+KUBE_VERSION = ["--kube-version", versions.KUBERNETES]
 TEST_VALUES = ["--set", "proxy.service.type=ClusterIP", "--set", "hub.db.type=sqlite-memory"]
 
 
@@ -154,6 +157,7 @@ def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
         "template",
         "jh",
         *chart(chart_repo),
+        *KUBE_VERSION,
         *TEST_VALUES,
     )
     assert "name: proxy-public" in good.stdout
@@ -163,6 +167,7 @@ def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
         "template",
         "jh",
         *chart(chart_repo),
+        *KUBE_VERSION,
         "--set",
         "hub.extraConfg=x",
         check=False,
@@ -186,7 +191,14 @@ def test_chart_schema_rejects_a_typo(request, helm_name, chart_repo, tmp_path):
     )
     sh(helm, "dependency", "build", parent)
     through_parent = sh(
-        helm, "template", "jh", parent, "--set", "jupyterhub.hub.extraConfg=x", check=False
+        helm,
+        "template",
+        "jh",
+        parent,
+        *KUBE_VERSION,
+        "--set",
+        "jupyterhub.hub.extraConfg=x",
+        check=False,
     )
     assert through_parent.returncode != 0
     assert "additional properties 'extraConfg' not allowed" in through_parent.stderr

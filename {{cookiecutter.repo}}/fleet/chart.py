@@ -45,8 +45,13 @@ from .runner import Runner
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 STAMP = ".fleet-deps"
-# The Kubernetes version manifests are validated against (env FLEET_K8S_VERSION overrides).
+# The Kubernetes version manifests are rendered for and validated against (env
+# FLEET_K8S_VERSION overrides).
 K8S_VERSION = "1.32.0"
+
+
+def kube_version() -> str:
+    return os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
 
 
 def _state(chart: Path) -> str:
@@ -136,8 +141,11 @@ def lint(fleet: Fleet, runner: Runner, chart: Path | None = None) -> None:
 def template_argv(
     chart: Path, release: str, values_files: Sequence[Path], extra_args: Sequence[str] = ()
 ) -> list[str]:
-    """`helm template` of a release (in the namespace of its name) with values files in order."""
+    """`helm template` of a release (in the namespace of its name) with values files in order,
+    for the Kubernetes version it is validated against: without a cluster, helm 3 assumes
+    v1.20, which the jupyterhub chart (kubeVersion >=1.28) refuses."""
     argv = [helm_bin(), "template", release, str(chart), "--namespace", release]
+    argv += ["--kube-version", kube_version()]
     for path in values_files:
         argv += ["--values", str(path)]
     return argv + list(extra_args)
@@ -252,7 +260,7 @@ def validate_manifests(
     """
     label = label or f"hub {hub} env {env}"
     kubernetes_validate = _kubernetes_validate()
-    version = k8s_version or os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
+    version = k8s_version or kube_version()
     count = 0
     for doc in documents(text):
         if _is_custom(doc):

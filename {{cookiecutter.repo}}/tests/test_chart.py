@@ -24,6 +24,7 @@ POLICY = (
 
 def test_template_argv_puts_the_values_files_in_order_then_the_extra_args(monkeypatch):
     monkeypatch.delenv("FLEET_HELM", raising=False)
+    monkeypatch.setenv("FLEET_K8S_VERSION", "1.31.4")
     argv = chart.template_argv(
         Path("/r/support"), "support", [Path("a.yaml"), Path("b.yaml")], ["--set", "x=1"]
     )
@@ -34,6 +35,8 @@ def test_template_argv_puts_the_values_files_in_order_then_the_extra_args(monkey
         "/r/support",
         "--namespace",
         "support",
+        "--kube-version",
+        "1.31.4",
         "--values",
         "a.yaml",
         "--values",
