@@ -103,7 +103,7 @@ def main() -> int:
         bases = {}
         for hub in hubs:
             path = repo / "hubs" / hub / "values.yaml"
-            bases[hub] = path.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
+            bases[hub] = localrepo.with_memory_db(path.read_text())
             path.write_text(bases[hub])
         values, base = repo / "hubs" / "alpha" / "values.yaml", bases["alpha"]
         timed(["invoke", "build", "--push"], repo, env)

@@ -51,7 +51,7 @@ def main() -> int:
         up = stack.up(name)
         repo, env = localrepo.generate(up, work, "alpha,beta", args.helm)
         values = repo / "hubs" / "alpha" / "values.yaml"
-        base = values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
+        base = localrepo.with_memory_db(values.read_text())
         run_in(repo, ["invoke", "build", "--push"], env=env)
         rows = []
         for run in range(args.runs):

@@ -84,7 +84,7 @@ def main() -> int:
         subprocess.run(["docker", "push", "--quiet", image], check=True, capture_output=True)
         repo, env = localrepo.generate(up, work, "alpha", "helm4")
         values = repo / "hubs" / "alpha" / "values.yaml"
-        good = values.read_text() + "  hub:\n    db:\n      type: sqlite-memory\n"
+        good = localrepo.with_memory_db(values.read_text())
         values.write_text(good)
         deploy = ["invoke", "deploy", "--hub", "alpha", "--env", "staging"]
         run_in(repo, ["invoke", "build", "--push"], env=env)

@@ -7,12 +7,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the template and its test helpers
 
 from bake import bake  # noqa: E402
 
 from toolchain import cache, chartrepo, stack, versions  # noqa: E402
+
+
+def with_memory_db(values: str) -> str:
+    """A hub's values.yaml text with an in-memory hub database (kwok's fake nodes have no
+    storage), merged into its `jupyterhub.hub` rather than a second `hub:` key after it."""
+    doc = yaml.safe_load(values) or {}
+    hub = doc.setdefault("jupyterhub", {}).setdefault("hub", {})
+    hub.setdefault("db", {})["type"] = "sqlite-memory"
+    return yaml.safe_dump(doc, sort_keys=False)
 
 
 def generate(up: stack.Stack, work: Path, hubs: str, helm: str) -> tuple[Path, dict[str, str]]:
@@ -67,7 +78,7 @@ def spread(repo: Path, hubs: list[str], clusters: list[str], kubeconfig: Path) -
         path.write_text(path.read_text().replace("cluster: main", f"cluster: {cluster}"))
         # No volume on fake nodes: a PVC would never bind and helm --wait would wait for it.
         text = (repo / "hubs" / hub / "values.yaml").read_text()
-        values[hub] = text + "  hub:\n    db:\n      type: sqlite-memory\n"
+        values[hub] = with_memory_db(text)
         (repo / "hubs" / hub / "values.yaml").write_text(values[hub])
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "commit", "-qm", "bench: clusters"], cwd=repo, check=True)
