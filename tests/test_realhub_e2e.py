@@ -119,6 +119,8 @@ def test_a_second_hub_of_the_real_chart_on_the_same_cluster_deploys_and_serves(o
     # Off the node again, so the tests after this one have it as before.
     argv = [str(ops.helm), "--kubeconfig", str(ops.kubeconfig), "uninstall", f"{OTHER}-{ENV}"]
     subprocess.run([*argv, "-n", f"{OTHER}-{ENV}", "--wait"], check=True, capture_output=True)
+    delete = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "delete", "namespace"]
+    subprocess.run([*delete, f"{OTHER}-{ENV}", "--wait=true"], check=True, capture_output=True)
 
 
 def test_the_hub_database_and_the_users_homes_are_on_dynamic_volumes(ops):
