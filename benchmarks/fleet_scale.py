@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "benchmarks")]  # a s
 
 import localrepo  # noqa: E402
 
-from toolchain import cache, kwok, stack  # noqa: E402
+from toolchain import cache, stack  # noqa: E402
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -81,8 +81,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     try:
         up = stack.up(name, real_node=False)
-        # A hub runs 2 pods and a fake node takes 110, as a kubelet does: enough nodes for all.
-        kwok.scale_nodes(up.cluster.name, max(2, args.hubs * 2 // 100 + 1))
+        localrepo.fit_hubs(up, args.hubs)
         hubs = [f"hub{n:03}" for n in range(1, args.hubs + 1)]
         clusters = [f"c{n:02}" for n in range(1, args.clusters + 1)]
         repo, extra = localrepo.generate(up, work, ",".join(hubs), args.helm)

@@ -85,6 +85,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="bench-fleet-"))
     try:
         up = stack.up(name, real_node=False)
+        localrepo.fit_hubs(up, args.hubs)
         hubs = [f"hub{n:02}" for n in range(1, args.hubs + 1)]
         repo, extra = localrepo.generate(up, work, ",".join(hubs), args.helm)
         env = {**os.environ, **extra}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -14,7 +15,24 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the template and its test hel
 
 from bake import bake  # noqa: E402
 
-from toolchain import cache, chartrepo, stack, versions  # noqa: E402
+from toolchain import cache, chartrepo, kwok, stack, versions  # noqa: E402
+
+# Pods of one hub of the real jupyterhub chart on fake nodes: hub, proxy, two user-schedulers,
+# and a continuous image puller per node (two nodes here).
+PODS_PER_HUB = 6
+
+
+def fit_hubs(up: stack.Stack, hubs: int) -> None:
+    """Room on the stack's two fake nodes for `hubs` hubs in one environment: new nodes that
+    take as many pods as needed (a kubelet takes 110 by default; a fleet's cluster would add
+    nodes instead, each of which adds a continuous image puller to every hub)."""
+    kwok.scale_nodes(up.cluster.name, 0)
+    deadline = time.monotonic() + 60
+    while kwok.ready_nodes(up.cluster) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    kwok.scale_nodes(up.cluster.name, 2, pods=max(110, hubs * PODS_PER_HUB // 2 + 20))
+    while kwok.ready_nodes(up.cluster) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def with_memory_db(values: str) -> str:

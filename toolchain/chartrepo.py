@@ -224,6 +224,11 @@ def push_mirror(prefix: str) -> list[str]:
     pushed = []
     for target, local in mirror_refs(prefix).items():
         run(["docker", "tag", local, target], step=f"tagging {local} as {target}", echo=False)
-        run(["docker", "push", "--quiet", target], step=f"pushing {target}", echo=False)
+        run(
+            ["docker", "push", "--quiet", target],
+            step=f"pushing {target}",
+            echo=False,
+            capture=True,
+        )
         pushed.append(target)
     return pushed

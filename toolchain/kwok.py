@@ -177,10 +177,19 @@ def create(name: str, *, nodes: int = NODES, timeout: float = 60) -> Cluster:
     return cluster
 
 
-def scale_nodes(name: str, nodes: int) -> None:
-    """Make the cluster's fake nodes `nodes` (each takes 110 pods, as a kubelet does)."""
+def scale_nodes(name: str, nodes: int, pods: int = 110) -> None:
+    """Make the cluster's fake nodes `nodes`; new ones take `pods` pods each (110, as a kubelet
+    does by default)."""
     run(
-        [*_kwokctl_base(name), "scale", "node", "--replicas", str(nodes)],
+        [
+            *_kwokctl_base(name),
+            "scale",
+            "node",
+            "--replicas",
+            str(nodes),
+            "--param",
+            f".allocatable.pods={pods}",
+        ],
         step=f"{nodes} fake nodes in {name}",
         env=_env(),
     )

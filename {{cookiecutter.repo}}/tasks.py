@@ -265,6 +265,8 @@ def mirror_images(c, source="", dry_run=False):
     runner = Runner(dry_run=dry_run)
     wanted = mirror.copies(fleet, chart.jupyterhub_defaults(fleet, runner), source)
     if not wanted:
+        if fleet.image_mirror or any(c.image_mirror for c in fleet.clusters.values()):
+            raise Exit("error: no hub is on a cluster with an image_mirror: nothing to copy")
         raise Exit("error: no image_mirror in fleet.yaml or any cluster.yaml: nothing to copy")
     mirror.copy(wanted, runner)
 
