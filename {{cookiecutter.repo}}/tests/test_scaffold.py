@@ -58,7 +58,9 @@ def test_cluster_settings_name_the_missing_option():
         scaffold.cluster_settings("gcp", "east", location="us-central1")
 
 
-def test_new_cluster_writes_a_valid_file_and_its_support_values_and_secrets(tmp_path, monkeypatch):
+@pytest.fixture
+def age_repo(tmp_path, monkeypatch):
+    """A repo folder with a fleet.yaml and a new age key that sops encrypts secrets/ for."""
     key = tmp_path / "age.txt"
     subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
     public = subprocess.run(
@@ -71,6 +73,10 @@ def test_new_cluster_writes_a_valid_file_and_its_support_values_and_secrets(tmp_
     (tmp_path / ".sops.yaml").write_text(
         f"creation_rules:\n  - path_regex: (^|/)secrets/\n    age: {public}\n"
     )
+    return tmp_path
+
+
+def test_new_cluster_writes_a_valid_file_and_its_support_values_and_secrets(tmp_path, age_repo):
     path = scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
     fleet = config.load(tmp_path)
     east = fleet.clusters["east"]
@@ -112,19 +118,7 @@ def test_initial_secrets_hold_every_secret_the_chart_would_generate():
     assert len(key) == 64 and int(key, 16) >= 0
 
 
-def test_complete_secrets_adds_only_what_a_hubs_secrets_lack(tmp_path, monkeypatch):
-    key = tmp_path / "age.txt"
-    subprocess.run(["age-keygen", "-o", str(key)], check=True, capture_output=True)
-    public = subprocess.run(
-        ["age-keygen", "-y", str(key)], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(key))
-    (tmp_path / "fleet.yaml").write_text(
-        "registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n"
-    )
-    (tmp_path / ".sops.yaml").write_text(
-        f"creation_rules:\n  - path_regex: (^|/)secrets/\n    age: {public}\n"
-    )
+def test_complete_secrets_adds_only_what_a_hubs_secrets_lack(tmp_path, age_repo):
     (tmp_path / "clusters" / "main").mkdir(parents=True)
     (tmp_path / "clusters" / "main" / "cluster.yaml").write_text(
         "provider: kubeconfig\nkubeconfig: {path: /k}\n"
