@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cache, gobuild, procs, storage, versions
+from . import cache, containerd, gobuild, procs, storage, versions
 from .run import MissingPrerequisite, ToolError, run
 
 NODE_NAME = "hubfleet-real"
@@ -235,7 +235,7 @@ def start(
     procs.wait_until(
         socket.exists, timeout=30, what="containerd's socket", log_file=root / "containerd.log"
     )
-    _import_pause_image(socket)
+    containerd.import_image(socket, versions.PAUSE_IMAGE)
     _start(root, "coredns", [cache.bin_dir() / "coredns", "-conf", files["corefile"]])
     ports = json.loads((root / "ports.json").read_text())
     proxy = [cache.bin_dir() / "kube-proxy", "--kubeconfig", kubeconfig]
@@ -268,22 +268,6 @@ def _ready(kubeconfig: Path) -> bool:
     out = subprocess.run(argv, capture_output=True, text=True, timeout=10, check=True).stdout
     conditions = json.loads(out).get("status", {}).get("conditions", [])
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-
-def _import_pause_image(socket: Path) -> None:
-    """The pod sandbox image, from docker into containerd: it cannot be pulled from the internet."""
-    saved = subprocess.Popen(["docker", "save", versions.PAUSE_IMAGE], stdout=subprocess.PIPE)
-    argv = ["ctr", "--address", str(socket), "--namespace", "k8s.io", "images", "import", "-"]
-    imported = subprocess.run(argv, stdin=saved.stdout, capture_output=True, text=True, check=False)
-    saved.stdout.close()
-    if saved.wait() != 0:
-        raise MissingPrerequisite(
-            f"docker has no image {versions.PAUSE_IMAGE}: run `invoke toolchain`"
-        )
-    if imported.returncode != 0:
-        raise ToolError(
-            f"importing {versions.PAUSE_IMAGE} into the real node failed: {imported.stderr[-500:]}"
-        )
 
 
 def pull(real: Node, image: str) -> float:

@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import baseimage, cache, gobuild, procs, versions
+from . import baseimage, cache, containerd, gobuild, procs, versions
 from .run import MissingPrerequisite, ToolError, run
 
 RECIPES = Path(__file__).with_name("storage")
@@ -69,18 +69,6 @@ def _render(name: str, target: Path, **fields: object) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     return target
-
-
-def _import_image(socket: Path, image: str) -> None:
-    """A docker image into the node's containerd (namespace k8s.io), for pods that never pull."""
-    saved = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
-    argv = ["ctr", "--address", str(socket), "--namespace", "k8s.io", "images", "import", "-"]
-    imported = subprocess.run(argv, stdin=saved.stdout, capture_output=True, text=True, check=False)
-    saved.stdout.close()
-    if saved.wait() != 0:
-        raise MissingPrerequisite(f"docker has no image {image}: run `invoke toolchain`")
-    if imported.returncode != 0:
-        raise ToolError(f"importing {image} into the real node failed: {imported.stderr[-500:]}")
 
 
 def _wait_for_namespace_gone(kubeconfig: Path, timeout: float = 90) -> None:
@@ -141,7 +129,7 @@ def start(
     # The import (seconds: the base image is ~200 MB) runs while the cluster's part is applied;
     # the provisioner starts after both, so no helper pod ever waits for its image.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        imported = pool.submit(_import_image, containerd_socket, HELPER_IMAGE)
+        imported = pool.submit(containerd.import_image, containerd_socket, HELPER_IMAGE)
         _wait_for_namespace_gone(kubeconfig)
         _kubectl(
             kubeconfig,

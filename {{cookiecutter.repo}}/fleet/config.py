@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -38,6 +39,25 @@ def read_yaml(path: Path) -> object:
         where = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise FleetError(f"{path}{where}: invalid YAML: {problem}") from None
+
+
+def merge_values(base: dict, over: dict) -> dict:
+    """`over` layered on `base`, deep, as helm layers values files."""
+    out = dict(base)
+    for key, value in over.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merge_values(out[key], value) if both else value
+    return out
+
+
+def merged_values(files: Iterable[Path]) -> dict:
+    """The values of the files that exist, later ones over earlier ones (as helm merges them)."""
+    result: dict = {}
+    for path in files:
+        if path.exists():
+            data = read_yaml(path)
+            result = merge_values(result, data if isinstance(data, dict) else {})
+    return result
 
 
 @cache

@@ -13,33 +13,16 @@ from pathlib import Path
 
 import yaml
 
-from . import private
+from . import config, private
 from .runner import Runner
 
 FIELD_MANAGER = "hubfleet"
 
 
-def _merged(files: list[Path]) -> dict:
-    """The values of the files, later ones over earlier ones (deep, as helm merges them)."""
-
-    def merge(base: dict, over: dict) -> dict:
-        out = dict(base)
-        for key, value in over.items():
-            both = isinstance(value, dict) and isinstance(out.get(key), dict)
-            out[key] = merge(out[key], value) if both else value
-        return out
-
-    result: dict = {}
-    for path in files:
-        if path.exists():
-            result = merge(result, yaml.safe_load(path.read_text()) or {})
-    return result
-
-
 def enabled_dependencies(chart: Path, values_files: list[Path]) -> list[str]:
     """The dependencies whose `condition` is true in the chart's values and the files given."""
     meta = yaml.safe_load((chart / "Chart.yaml").read_text()) or {}
-    values = _merged([chart / "values.yaml", *values_files])
+    values = config.merged_values([chart / "values.yaml", *values_files])
     enabled = []
     for dependency in meta.get("dependencies") or []:
         name = dependency.get("alias") or dependency["name"]

@@ -10,12 +10,8 @@ values name themselves (not the chart's defaults) and the hub's user image are l
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
-from pathlib import Path
 
-import yaml
-
-from . import images
+from . import config, images
 from .config import Fleet, Hub
 from .runner import Runner
 
@@ -52,32 +48,15 @@ def _dig(values: dict, path: str) -> object:
     return values
 
 
-def _merged(layers: Iterable[dict]) -> dict:
-    out: dict = {}
-    for layer in layers:
-        for key, value in layer.items():
-            if isinstance(value, dict) and isinstance(out.get(key), dict):
-                out[key] = _merged([out[key], value])
-            else:
-                out[key] = value
-    return out
-
-
-def _jupyterhub_values(path: Path) -> dict:
-    data = yaml.safe_load(path.read_text()) if path.exists() else None
-    section = (data or {}).get("jupyterhub") if isinstance(data, dict) else None
-    return section if isinstance(section, dict) else {}
-
-
 def chart_images(fleet: Fleet, hub: Hub, env: str, defaults: dict) -> dict[str, tuple[str, str]]:
     """value path -> (name, tag) of each chart image the hub runs in env with the chart's name.
 
     `defaults` are the locked jupyterhub chart's values; the shared chart's and the hub's values
     (not its secrets, which name no image) are layered over them.
     """
-    files = [fleet.chart / "values.yaml", *hub.values_files(env)]
-    given = _merged(_jupyterhub_values(path) for path in files)
-    values = _merged([defaults, given])
+    given = config.merged_values([fleet.chart / "values.yaml", *hub.values_files(env)])
+    section = given.get("jupyterhub")
+    values = config.merge_values(defaults, section if isinstance(section, dict) else {})
     found = {}
     for path, needs in IMAGE_VALUES.items():
         default = _dig(defaults, path)

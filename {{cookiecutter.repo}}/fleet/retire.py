@@ -11,9 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import yaml
-
-from . import helm, lock
+from . import chart, helm, lock
 from .config import Fleet
 from .errors import FleetError
 from .release import DeployOptions, cluster_runner, say
@@ -77,11 +75,10 @@ def _cluster_scoped(run: Runner, name: str, helm_bin: str) -> list[str]:
     """Kind/name of the release's objects that live outside its namespace."""
     argv = [helm_bin, "get", "manifest", name, "--namespace", name]
     proc = run.run(argv, step=f"helm get manifest {name}", mutates=False)
-    found = []
-    for doc in yaml.safe_load_all(proc.stdout):
-        if isinstance(doc, dict) and doc.get("kind") in CLUSTER_KINDS:
-            found.append(f"{doc['kind']}/{doc['metadata']['name']}")
-    return sorted(found)
+    docs = chart.documents(proc.stdout)
+    return sorted(
+        f"{d['kind']}/{d['metadata']['name']}" for d in docs if d.get("kind") in CLUSTER_KINDS
+    )
 
 
 def _what_goes(fleet: Fleet, run: Runner, name: str, options: RetireOptions, helm_bin: str) -> str:
