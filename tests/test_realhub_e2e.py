@@ -93,6 +93,10 @@ def test_the_hub_really_runs_and_its_health_check_runs_code_in_a_kernel(ops):
         assert f"health check: {step} ok" in proc.stderr
     labels = ops.release_labels(RELEASE, 1)
     assert labels["fleet-health"] == "passed" and int(labels["fleet-health-at"]) > 0
+    assert labels["fleet-health-revision"] == "1"
+    assert (
+        len(labels["fleet-health-image"]) == 56
+    )  # the server's image digest, as the node pulled it
     # The test user and its server are gone.
     assert ops.user_pods_gone(RELEASE)
     pods = ops.kubectl_json("get", "pods", "-n", RELEASE)["items"]
@@ -339,6 +343,62 @@ def test_prod_waits_for_its_canary_then_follows_it_and_a_skip_is_recorded(ops):
     labels = ops.release_labels("sigma-prod", ops.serving("sigma-prod")["revision"])
     assert labels["fleet-canary"] == "skipped"
     assert_clean(skipped)
+
+
+def _prod_refusal(ops: GeneratedRepo) -> str:
+    refused = ops.invoke("deploy", "--hub", HUB, "--env", "prod", check=False)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    return refused.stderr.strip().splitlines()[-1]
+
+
+def test_the_canary_takes_only_a_recent_check_of_the_staging_revision_itself_and_its_image(ops):
+    """helm carries a revision's labels into the next upgrade and copies them on rollback: the
+    evidence is dropped on upgrade and names its revision; it must be younger than
+    canary_max_age; and the image digest the registry serves must be the one the check ran."""
+    ops.invoke("deploy", "--hub", HUB, "--env", ENV)  # passes its health check
+    checked = ops.serving(RELEASE)["revision"]
+    ops.edit_values(HUB, lambda v: v["hub"].setdefault("extraEnv", {}).update(CANARY="unchecked"))
+    ops.commit("e2e: a change staging deploys without its health check")
+    ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--no-health-check")
+    unchecked = ops.serving(RELEASE)["revision"]
+    labels = ops.release_labels(RELEASE, unchecked)
+    assert not {key for key in labels if key.startswith("fleet-health")}, labels
+    error = _prod_refusal(ops)
+    assert f"staging revision {unchecked} has no health check of its own" in error
+
+    # A rollback to the checked revision copies its labels: not evidence for the new revision.
+    ops.invoke("rollback", "--hub", HUB, "--env", ENV)
+    back = ops.serving(RELEASE)["revision"]
+    assert ops.release_labels(RELEASE, back)["fleet-health-revision"] == str(checked)
+    error = _prod_refusal(ops)
+    assert f"staging revision {back} has no health check of its own (the passing one" in error
+    assert f"is of revision {checked})" in error
+
+    ops.invoke("deploy", "--hub", HUB, "--env", ENV)  # the work tree's inputs, checked
+    fleet_yaml = ops.path / "fleet.yaml"
+    saved = fleet_yaml.read_text()
+    fleet_yaml.write_text(saved + "canary_max_age: 1s\n")
+    ops.commit("e2e: a canary check is good for one second")
+    time.sleep(2)
+    assert "more than canary_max_age 1s" in _prod_refusal(ops)
+    fleet_yaml.write_text(saved)
+    ops.commit("e2e: the default canary age")
+
+    # The image's tag pushed again with other content after staging's check.
+    image = ops.serving(RELEASE)["image"]
+    docker = lambda *args: subprocess.run(["docker", *args], check=True, capture_output=True)  # noqa: E731
+    docker("pull", image)
+    original = docker("image", "inspect", image, "--format", "{{.Id}}").stdout.decode().strip()
+    try:
+        docker("tag", ops.env["FLEET_BASE_IMAGE"], image)
+        docker("push", image)
+        error = _prod_refusal(ops)
+        assert f"image {image} is now sha256:" in error and "the tag was pushed again" in error
+    finally:
+        docker("tag", original, image)
+        docker("push", image)
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", "prod")
+    assert "canary: staging proved these inputs" in proc.stderr
 
 
 def _pod_on_the_real_node(

@@ -157,6 +157,7 @@ class Fleet:
     name: str = ""
     promotion: str = "branches"
     image_mirror: str = ""
+    canary_max_age: str = "24h"
 
     def mirror_of(self, cluster: str) -> str:
         """The registry prefix the chart's images are pulled from on a cluster ("" for none)."""
@@ -285,4 +286,5 @@ def load(root: Path | None = None) -> Fleet:
         name=top.get("name", ""),
         promotion=top.get("promotion", "branches"),
         image_mirror=top.get("image_mirror", ""),
+        canary_max_age=top.get("canary_max_age", "24h"),
     )

@@ -120,7 +120,7 @@ def _canary(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps
         return
     steps("canary", f"the {canary_env} release must be deployed, healthy, with these inputs")
     quiet = release.runner.quiet()
-    canary.check(fleet, release.hub, canary_env, quiet, options.helm)
+    canary.check(fleet, release.hub, canary_env, quiet, options.helm, release.image, release.env)
     say(*release.who, f"canary: {canary_env} proved these inputs")
 
 
@@ -189,6 +189,8 @@ def _upgrade(
         revisions = helm.history(runner, name, name, options.helm)
     before = revisions[-1]["revision"] if revisions else None
     labels, description = _labels(fleet, release, options)
+    if revisions:  # the new revision has no health check yet: none carried over from the last
+        labels |= dict.fromkeys(helm.HEALTH_LABELS, helm.DROPPED)
     argv = _upgrade_argv(release, options, labels, description)
     rollback = "on" if options.rollback else "off"
     major = helm.major_version(options.helm)
@@ -228,7 +230,8 @@ def _health_check(fleet: Fleet, release: Release, steps: Steps, result: DeployRe
     check = health.run(release, expected, lambda text: say(release.hub.name, release.env, text))
     result.health = check.summary()
     if result.revision is not None:
-        helm.record_health(release.runner, release.name, result.revision, check.ok, time.time())
+        evidence = helm.health_labels(check.ok, result.revision, time.time(), check.image)
+        helm.record_health(release.runner, release.name, result.revision, evidence)
     if not check.ok:
         hub, env = release.hub.name, release.env
         raise FleetError(

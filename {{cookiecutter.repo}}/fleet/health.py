@@ -55,6 +55,7 @@ class Check:
     steps: list[tuple[str, float]] = field(default_factory=list)
     step: str = ""
     error: str = ""
+    image: str = ""  # the digest (sha256:...) of the image the test user's server ran
 
     def summary(self) -> str:
         timed = ", ".join(f"{name} {seconds:.1f}s" for name, seconds in self.steps)
@@ -248,6 +249,25 @@ def _start_server(hub: Hub, runner: Runner, namespace: str) -> None:
         raise type(exc)("\n".join([str(exc), *_hub_log(runner, namespace)])) from None
 
 
+def server_image(runner: Runner, namespace: str) -> str:
+    """The digest of the image the test user's server runs, as the node pulled it ("" unknown)."""
+    argv = ["kubectl", "get", "pods", "--namespace", namespace, "--output", "json"]
+    argv += ["--selector", "component=singleuser-server"]
+    proc = runner.quiet().run(argv, step="the test server's image", mutates=False, check=False)
+    try:
+        pods = json.loads(proc.stdout or "{}").get("items", [])
+    except ValueError:
+        return ""
+    for pod in pods:
+        annotations = pod["metadata"].get("annotations") or {}
+        if annotations.get("hub.jupyter.org/username") != USER:
+            continue
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            if status.get("name") == "notebook" and "@" in status.get("imageID", ""):
+                return status["imageID"].rpartition("@")[2]
+    return ""
+
+
 def _stop_server(hub: Hub) -> None:
     """Stop the test user's server before it is started again."""
     hub.call("DELETE", f"/hub/api/users/{USER}/server", ok=(204, 202, 400, 404))
@@ -292,6 +312,7 @@ def run(release: Release, expected_version: str, say: Callable[[str], None]) -> 
             try:
                 step("test user", lambda: _retried(lambda: _make_user(hub)))
                 step("server start", start_server)
+                check.image = server_image(runner, namespace)
                 step("kernel", lambda: _retried(lambda: _run_code(hub)))
             finally:
                 # Also after a failure or Ctrl-C: the test user and its server never stay.

@@ -30,8 +30,15 @@ LABEL_HUB = "fleet-hub"
 LABEL_ENV = "fleet-env"
 LABEL_CLUSTER = "fleet-cluster"  # the cluster definition it was deployed through
 LABEL_SUPPORT = "fleet-support"  # "true" on a cluster's support release
-LABEL_HEALTH = "fleet-health"  # passed or failed: the last health check of the revision
+# The evidence of a revision's last health check, written by that check only (record_health):
+LABEL_HEALTH = "fleet-health"  # passed or failed
 LABEL_HEALTH_AT = "fleet-health-at"  # when, in seconds since the epoch
+LABEL_HEALTH_REVISION = "fleet-health-revision"  # the revision checked
+LABEL_HEALTH_IMAGE = "fleet-health-image"  # the digest of the image the test server ran
+HEALTH_LABELS = (LABEL_HEALTH, LABEL_HEALTH_AT, LABEL_HEALTH_REVISION, LABEL_HEALTH_IMAGE)
+# helm's upgrade keeps the previous revision's labels unless the new value is "null".
+DROPPED = "null"
+DIGEST_CHARS = 56  # of a sha256 digest's 64 hex digits, as a label value holds at most 63
 GOOD = ("deployed", "superseded")
 DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
@@ -348,9 +355,24 @@ def recover_pending(
     return message
 
 
-def record_health(runner: Runner, release: str, revision: int, passed: bool, at: float) -> None:
-    """Label the revision's storage Secret with its last health check, for the canary gate."""
+def digest_label(digest: str) -> str:
+    """A label value for an image digest (sha256:<hex>): its first DIGEST_CHARS hex digits."""
+    return digest.partition(":")[2][:DIGEST_CHARS] if ":" in digest else ""
+
+
+def health_labels(passed: bool, revision: int, at: float, image_digest: str) -> dict[str, str]:
+    """The evidence one health check of `revision` leaves on it, for the canary gate."""
+    return {
+        LABEL_HEALTH: "passed" if passed else "failed",
+        LABEL_HEALTH_AT: str(int(at)),
+        LABEL_HEALTH_REVISION: str(revision),
+        LABEL_HEALTH_IMAGE: digest_label(image_digest) or "unknown",
+    }
+
+
+def record_health(runner: Runner, release: str, revision: int, labels: dict[str, str]) -> None:
+    """Label the revision's storage Secret with its health check (`health_labels`)."""
     argv = ["kubectl", "label", "secrets", "--namespace", release, "--overwrite"]
     argv += ["--selector", f"owner=helm,name={release},version={revision}"]
-    argv += [f"{LABEL_HEALTH}={'passed' if passed else 'failed'}", f"{LABEL_HEALTH_AT}={int(at)}"]
+    argv += [f"{key}={value}" for key, value in labels.items()]
     runner.run(argv, step=f"record the health check of {release}")

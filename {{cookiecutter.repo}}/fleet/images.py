@@ -146,7 +146,13 @@ def _basic(creds: dict) -> str:
 
 
 def registry_has(ref: ImageRef, timeout: float = 15) -> bool:
-    """Whether the registry has this tag: HEAD /v2/<repository>/manifests/<tag>, with token auth."""
+    """Whether the registry has this tag."""
+    return registry_digest(ref, timeout) is not None
+
+
+def registry_digest(ref: ImageRef, timeout: float = 15) -> str | None:
+    """The digest (sha256:...) the registry serves for this tag, or None when it has no such tag:
+    HEAD /v2/<repository>/manifests/<tag>, with token auth."""
     url = (
         f"{registry_scheme(ref.registry)}://{ref.registry}/v2/{ref.repository}/manifests/{ref.tag}"
     )
@@ -157,11 +163,11 @@ def registry_has(ref: ImageRef, timeout: float = 15) -> bool:
         if authorization:
             request.add_header("Authorization", authorization)
         try:
-            with urllib.request.urlopen(request, timeout=timeout):
-                return True
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.headers.get("Docker-Content-Digest") or ""
         except urllib.error.HTTPError as exc:
             if exc.code == 404:
-                return False
+                return None
             if exc.code == 401 and attempt == 0:
                 creds = registry_credentials(ref.registry)
                 authorization = _authorize(
