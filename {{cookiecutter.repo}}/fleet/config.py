@@ -14,8 +14,8 @@ from pathlib import Path
 
 import jsonschema
 import referencing
-import yaml
 
+from . import yamlfile
 from .errors import FleetError
 
 ENVIRONMENTS = ("staging", "prod")
@@ -29,16 +29,8 @@ def schema(kind: str) -> dict:
 
 
 def read_yaml(path: Path) -> object:
-    """Parse a YAML file, turning a syntax error into a message naming the file and line."""
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise FleetError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FleetError(f"{path}{where}: invalid YAML: {problem}") from None
+    """Parse a YAML file strictly (fleet.yamlfile): an error names the file and line."""
+    return yamlfile.read(path)
 
 
 def merge_values(base: dict, over: dict) -> dict:
@@ -69,15 +61,35 @@ def _registry() -> referencing.Registry:
     )
 
 
+def _whole_pattern(validator, pattern: str, instance: object, _schema: dict):
+    """`pattern`, with `$` at its end matching only at the end of the string (Python's `$` also
+    matches before a trailing newline, which JSON Schema's ECMA-262 `$` does not)."""
+    if not validator.is_type(instance, "string"):
+        return
+    strict = (
+        pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith(r"\$") else pattern
+    )
+    if not re.search(strict, instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator, {"pattern": _whole_pattern}
+)
+
+
 def validate(data: object, kind: str, path: Path) -> dict:
     """Validate a parsed file against its schema; the error names the file and the field."""
-    validator = jsonschema.Draft202012Validator(schema(kind), registry=_registry())
+    validator = _Validator(schema(kind), registry=_registry())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         err = jsonschema.exceptions.best_match(errors)
         where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
         raise FleetError(f"{path}: field {where}: {err.message}")
     return data
+
+
+RELEASE_MAX = 53  # characters of a helm release name
 
 
 def release_name(hub: str, env: str) -> str:
@@ -219,7 +231,7 @@ def _names(folder: Path, marker: str, kind: str) -> list[str]:
     names = sorted(p.name for p in folder.iterdir() if (p / marker).exists())
     label = re.compile(schema("hub")["$defs"]["dnsLabel"]["pattern"])
     for name in names:
-        if not label.match(name):
+        if not label.fullmatch(name):
             raise FleetError(
                 f"{folder / name}: {kind} folder name {name!r} is not a DNS-1123 label (lowercase "
                 "letters, digits and '-', starting and ending with a letter or digit): rename the "
@@ -263,6 +275,12 @@ def load(root: Path | None = None) -> Fleet:
                 f"valid images: {valid}"
             )
         hub_envs = tuple(data.get("environments", environments))
+        longest = max((release_name(name, env) for env in hub_envs), key=len)
+        if len(longest) > RELEASE_MAX:
+            raise FleetError(
+                f"{path.parent}: hub name {name!r} is too long: its release {longest!r} has "
+                f"{len(longest)} characters, helm allows {RELEASE_MAX}: rename the folder"
+            )
         hubs[name] = Hub(
             name=name,
             path=path.parent,

@@ -24,9 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import websocket
-import yaml
 
-from . import rollout
+from . import rollout, yamlfile
 from .errors import FleetError
 from .release import Release
 from .runner import Runner
@@ -66,7 +65,7 @@ class Check:
 
 def token_of(secrets_file: str) -> str:
     """The hub's health-check service token, from its decrypted secrets."""
-    values = yaml.safe_load(Path(secrets_file).read_text()) or {}
+    values = yamlfile.read(Path(secrets_file)) or {}
     services = ((values.get("jupyterhub") or {}).get("hub") or {}).get("services") or {}
     token = (services.get(SERVICE) or {}).get("apiToken")
     if not token:

@@ -14,9 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from . import sops
+from . import sops, yamlfile
 from .errors import FleetError, StepFailed
 from .runner import Runner
 
@@ -58,7 +56,7 @@ def secrets_of(root: Path, runner: Runner) -> list[Secret]:
                 raise NoKey(f"{path}: no key here decrypts it") from None
             raise FleetError(f"{path}: sops cannot decrypt it: {exc.last_line()}") from None
         relative = str(path.relative_to(root))
-        for key, value in _leaves(yaml.safe_load(text) or {}):
+        for key, value in _leaves(yamlfile.load(text, f"{relative} (decrypted)") or {}):
             found.append(Secret(relative, key, value))
     return found
 

@@ -13,12 +13,12 @@ from string import Template
 
 import yaml
 
-from . import config, sops
+from . import config, sops, yamlfile
 from .errors import FleetError
 from .runner import Runner
 
 SKELETON = Path(__file__).parent / "skeleton"
-HUB_MAX = 53 - len("-staging")  # helm release names (`<hub>-<env>`) are at most 53 characters
+HUB_MAX = config.RELEASE_MAX - len("-staging")  # a release is `<hub>-<env>`
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 IMAGE_REF = re.compile(r"[:@]")
 HEALTH_CHECK_SERVICE = "health-check"
@@ -28,7 +28,7 @@ def check_name(kind: str, name: str, max_len: int = 63) -> str:
     """The name if it is a DNS-1123 label of at most max_len characters, else a FleetError."""
     if len(name) > max_len:
         raise FleetError(f"{kind} name {name!r}: {len(name)} characters, at most {max_len}")
-    if not DNS_LABEL.match(name):
+    if not DNS_LABEL.fullmatch(name):
         raise FleetError(
             f"{kind} name {name!r}: not a DNS-1123 label (lowercase letters, digits and '-', "
             "starting and ending with a letter or digit)"
@@ -77,7 +77,7 @@ def complete_secrets(fleet: config.Fleet, runner: Runner) -> list[str]:
                 lines.append(f"{hub.name}/{env}: no secrets (secrets: false), left alone")
                 continue
             with sops.decrypted(fleet, hub, env, runner.quiet()) as (plain, _):
-                present = sops.leaf_paths(yaml.safe_load(plain.read_text()) or {})
+                present = sops.leaf_paths(yamlfile.read(plain) or {})
             added = []
             for keys, value in chart_secrets().items():
                 if any(found[: len(keys)] == keys for found in present):

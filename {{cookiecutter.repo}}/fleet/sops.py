@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from . import private
+from . import private, yamlfile
 from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 from .redact import secret_strings
@@ -66,8 +66,8 @@ def is_encrypted(path: Path) -> bool:
     except (UnicodeDecodeError, OSError):
         return False
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+        doc = yamlfile.load(text, path)
+    except FleetError:
         doc = None
     if isinstance(doc, dict):
         meta = doc.get("sops")
@@ -96,7 +96,7 @@ def placeholder_values(path: Path) -> dict:
     path = Path(path)
     if not is_encrypted(path):
         raise FleetError(f"{path}: not sops-encrypted; run `invoke secrets.encrypt {path}`")
-    doc = yaml.safe_load(path.read_text())
+    doc = yamlfile.read(path)
     doc.pop("sops", None)
     return _replace(doc)
 
@@ -252,7 +252,7 @@ def decrypted_file(
             raise decrypt_failure(source, exc) from None
     with private.directory() as folder:
         path = private.write(folder / f"{name}.yaml", text)
-        yield path, secret_strings(yaml.safe_load(text) or {})
+        yield path, secret_strings(yamlfile.load(text, f"{source} (decrypted)") or {})
 
 
 @contextlib.contextmanager
@@ -288,7 +288,12 @@ def for_render_file(
             text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
     with private.directory() as folder:
         path = private.write(folder / f"{name}.yaml", text)
-        secrets = secret_strings(yaml.safe_load(text) or {}) if mode == "decrypted" else set()
+        decrypted = mode == "decrypted"
+        secrets = (
+            secret_strings(yamlfile.load(text, f"{source} (decrypted)") or {})
+            if decrypted
+            else set()
+        )
         yield path, secrets, mode
 
 

@@ -257,3 +257,49 @@ def test_an_external_image_needs_a_tag_or_digest(repo, image):
     write(repo / "hubs/alpha/hub.yaml", f"cluster: main\nexternal_image: {image}\n")
     with pytest.raises(FleetError, match="field external_image"):
         config.load(repo)
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "field"),
+    [
+        (
+            "fleet.yaml",
+            'registry: "ghcr.io/org\\n"\ndomain: hubs.example.org\nsecrets_backend: age\n',
+            "registry",
+        ),
+        (
+            "fleet.yaml",
+            'registry: ghcr.io/org\ndomain: "hubs.example.org\\n"\nsecrets_backend: age\n',
+            "domain",
+        ),
+        (
+            "hubs/alpha/hub.yaml",
+            'cluster: main\nexternal_image: "quay.io/a/b:1.0\\n"\n',
+            "external_image",
+        ),
+        (
+            "hubs/alpha/hub.yaml",
+            'cluster: main\nurls: {staging: "https://a.example.org\\n"}\n',
+            "urls.staging",
+        ),
+    ],
+)
+def test_a_name_or_url_with_a_trailing_newline_is_refused(repo, file, text, field):
+    """A `$` at a pattern's end matches only at the end, as JSON Schema means it."""
+    write(repo / file, text)
+    with pytest.raises(FleetError) as error:
+        config.load(repo)
+    assert str(error.value).startswith(f"{repo / file}: field {field}: ")
+
+
+def test_a_hub_name_too_long_for_a_helm_release_is_refused_when_loaded(repo):
+    name = "h" * 46  # h...h-staging: 54 characters
+    write(repo / f"hubs/{name}/hub.yaml", "cluster: main\n")
+    with pytest.raises(FleetError) as error:
+        config.load(repo)
+    assert str(error.value) == (
+        f"{repo / 'hubs' / name}: hub name {name!r} is too long: its release "
+        f"'{name}-staging' has 54 characters, helm allows 53: rename the folder"
+    )
+    write(repo / f"hubs/{name}/hub.yaml", "cluster: main\nenvironments: [prod]\n")
+    assert name in config.load(repo).hubs  # h...h-prod fits
