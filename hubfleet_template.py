@@ -12,6 +12,7 @@ the same name found earlier would be loaded instead. Never pip-install it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from jinja2 import Environment
@@ -20,9 +21,20 @@ from jinja2.ext import Extension
 TEMPLATE_DIR = str(Path(__file__).resolve().parent)
 
 
+class _HookRefusal(logging.Filter):
+    """cookiecutter logs a failed hook with its own traceback, after the hook's one-line error
+    (hooks/pre_gen_project.py): the error says what to fix, the traceback says nothing more."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Stopping generation because")
+
+
 class TemplateDir(Extension):
     """Adds the global `hubfleet_template_dir`: the template's absolute folder."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["hubfleet_template_dir"] = TEMPLATE_DIR
+        hooks_log = logging.getLogger("cookiecutter.hooks")
+        if not any(isinstance(f, _HookRefusal) for f in hooks_log.filters):
+            hooks_log.addFilter(_HookRefusal())

@@ -126,6 +126,15 @@ def check_hubs(hubs: str) -> str | None:
     return None
 
 
+def check_org_name(org_name: str) -> str | None:
+    """The organisation's name: the README's title, and the default `repo` is made from it."""
+    if not org_name.strip():
+        return "org_name: empty: give the organisation's name, e.g. 'Example University'"
+    if "\n" in org_name or len(org_name) > 100:
+        return f"org_name: {org_name!r}: one line of at most 100 characters"
+    return None
+
+
 def check_repo(repo: str) -> str | None:
     if not REPO.fullmatch(repo):
         return f"repo: {repo!r} is not a repository name (letters, digits, '.', '_', '-')"
@@ -219,6 +228,7 @@ def check_promotion(promotion: str) -> str | None:
 def problems(answers: dict) -> list[str]:
     """Every problem with the answers, one line each, in the order the answers are asked."""
     checks = [
+        check_org_name(answers.get("org_name", "")),
         check_repo(answers.get("repo", "")),
         check_hubs(answers.get("hubs", "")),
         check_dns_label("cluster", answers.get("cluster", "")),

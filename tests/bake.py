@@ -18,6 +18,7 @@ JUNK = shutil.ignore_patterns(
     ".nox",
     ".pytest_cache",
     ".import_linter_cache",
+    ".hypothesis",
     "*.egg-info",
     "tmpcharts*",
 )

@@ -228,6 +228,13 @@ def test_a_clusters_support_secrets_through_the_secrets_tasks(tmp_path, age_key)
     assert "rotated-1" not in text and "extra: ENC[" in text
     out = run_in(repo, ["invoke", "secrets.decrypt-support", "eu-central"], env=env).stdout
     assert yaml.safe_load(out)["extra"] == "rotated-1"
+    # An editor that saves no change (sops exits 200) is no failure, and the file stays as it was.
+    before = (repo / "clusters/eu-central/secrets/support.yaml").read_text()
+    same = run_in(
+        repo, ["invoke", "secrets.edit-support", "eu-central"], env={**env, "EDITOR": "true"}
+    )
+    assert same.stdout.strip() == "clusters/eu-central/secrets/support.yaml: no change"
+    assert (repo / "clusters/eu-central/secrets/support.yaml").read_text() == before
     for name in ("secrets.decrypt-support", "secrets.edit-support"):
         bad = run_in(repo, ["invoke", name, "moon"], env=env, check=False)
         assert bad.returncode == 1
@@ -285,6 +292,31 @@ def test_bad_answers_fail_cleanly(tmp_path, answers, message):
     assert len(errors) == 1 and message in errors[0], failed.value.stderr
     assert list((tmp_path / "out").iterdir()) == []
     assert not (tmp_path / "age-keys").exists()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            "org_name=",
+            "error: org_name: empty: give the organisation's name, e.g. 'Example University'",
+        ),
+        ("hubs=Bad Name", "error: hubs: 'Bad Name' is not a DNS-1123 label"),
+    ],
+)
+def test_the_cookiecutter_command_says_a_refused_answer_in_one_line(tmp_path, answer, message):
+    """No traceback of cookiecutter's after the hook's line: only its own closing status line;
+    an empty org_name is named as itself, not as the repo name made from it."""
+    cli = Path(sys.executable).with_name("cookiecutter")
+    argv = [str(cli), str(clean_template(tmp_path)), "--no-input", "-o", str(tmp_path / "out")]
+    proc = subprocess.run(
+        [*argv, answer], capture_output=True, text=True, env={**os.environ, **bake_env(tmp_path)}
+    )
+    assert proc.returncode == 1
+    lines = (proc.stderr + proc.stdout).strip().splitlines()
+    assert lines[0].startswith(message), lines
+    assert lines[1:] == ["Hook script failed (exit status: 1)"], lines
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 
 def test_missing_sops_says_what_to_install_and_leaves_nothing(tmp_path):

@@ -6,12 +6,15 @@ Run `invoke --list` for the tasks and `invoke --help TASK` for each one's option
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import shlex
 import sys
 from pathlib import Path
 
-from invoke import Collection, Exit, task
+from invoke import Collection, Exit
+from invoke import task as invoke_task
+from invoke.parser.parser import ParseMachine
 
 from fleet import (
     chart,
@@ -42,6 +45,50 @@ from fleet.retire import retire as retire_hub
 from fleet.runner import Runner
 from fleet.status import print_table as print_status
 from fleet.status import rows as status_rows
+
+
+def task(*args, **kwargs):
+    """invoke's @task, with no automatic short flags (so `-h` is --help in every task and no
+    letter means two options), and the positional arguments named in the task's help."""
+
+    def decorate(fn):
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        needed = [p.name for p in params if p.default is inspect.Parameter.empty]
+        if needed:
+            flags = ", ".join("--" + name.replace("_", "-") for name in needed)
+            doc = inspect.cleandoc(fn.__doc__ or "")
+            fn.__doc__ = (
+                f"{doc}\n\nArguments: {' '.join(n.upper() for n in needed)}, in this order "
+                f"or as {flags}."
+            )
+        return invoke_task(auto_shortflags=False, **kwargs)(fn)
+
+    return decorate(args[0]) if args and callable(args[0]) else decorate
+
+
+def _help_before_positionals(handle):
+    """invoke takes `TASK --help` as the value of TASK's first positional argument: see it as
+    the help it asks for (nothing runs after a task's help is printed)."""
+
+    @functools.wraps(handle)
+    def patched(self, token):
+        context = self.context
+        if (
+            token in ("--help", "-h")
+            and context is not None
+            and context.missing_positional_args
+            and not self.waiting_for_flag_value
+        ):
+            self.initial.flags["--help"].value = context.name
+            for argument in context.missing_positional_args:
+                argument.value = ""  # given, so that the parse ends in the task's help
+            return None
+        return handle(self, token)
+
+    return patched
+
+
+ParseMachine.handle = _help_before_positionals(ParseMachine.handle)
 
 
 def _errors_exit(fn):
@@ -142,7 +189,7 @@ def _support_secrets_file(cluster):
 def secrets_edit(c, hub, env):
     """Edit a hub's secrets for an env in $EDITOR through sops (decrypted only in sops's temp file)."""
     root, path = _secrets_file(hub, env)
-    sops.edit(root, path)
+    _edited(root, path)
 
 
 @task(name="edit-support", help={"cluster": "cluster name (a folder under clusters/)"})
@@ -150,7 +197,12 @@ def secrets_edit(c, hub, env):
 def secrets_edit_support(c, cluster):
     """Edit a cluster's support chart secrets (Grafana's admin password...) in $EDITOR through sops."""
     root, path = _support_secrets_file(cluster)
-    sops.edit(root, path)
+    _edited(root, path)
+
+
+def _edited(root: Path, path: Path) -> None:
+    changed = sops.edit(root, path)
+    print(f"{path.relative_to(root)}: {'saved, encrypted' if changed else 'no change'}")
 
 
 @task(name="encrypt", help={"path": "a plaintext file under a secrets/ folder"})

@@ -29,6 +29,7 @@ import fcntl
 import functools
 import hashlib
 import os
+import re
 import tarfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -104,31 +105,57 @@ def dependency_build(fleet: Fleet, runner: Runner, chart: Path | None = None) ->
         state = _state(chart)
         if stamp.exists() and stamp.read_text() == state and _deps_present(chart):
             return
+        try:
+            _fetch_dependencies(chart, runner)
+        except StepFailed as exc:
+            raise _unreachable(fleet, chart, exc) from None
+        # `update` writes Chart.lock, which changes the state: stamp what is there now.
+        stamp.write_text(_state(chart))
+
+
+_NETWORK = re.compile(r"dial tcp|no such host|i/o timeout|cannot be reached|certificate|TLS")
+
+
+def _unreachable(fleet: Fleet, chart: Path, exc: StepFailed) -> FleetError:
+    """helm's failure to fetch, as what to do: helm's own hint (`helm repo update`) cannot help."""
+    network = [line.strip() for line in exc.stderr.splitlines() if _NETWORK.search(line)]
+    reason = (network[0] if network else exc.last_line()).removeprefix("Error: ")
+    reason = re.sub(r"^Get \"[^\"]*\": |\s*\(try 'helm repo update'\).*", "", reason)
+    where = ", ".join(_http_repositories(chart)) or "its repositories"
+    relative = chart.relative_to(fleet.root) if chart.is_relative_to(fleet.root) else chart
+    return FleetError(
+        f"{relative}/Chart.yaml: its dependencies cannot be fetched from {where} ({reason}): "
+        f"check the network and the repository URLs; offline, copy the archives Chart.lock "
+        f"names into {relative}/charts/ (they are used as they are)"
+    )
+
+
+def _fetch_dependencies(chart: Path, runner: Runner) -> None:
+    """`helm dependency build` (with a Chart.lock) or `update` (without), as described above;
+    helm's repository config and cache are private to the call, the user's are not touched."""
+    with private.directory("fleet-helm-repos-") as home:
+        isolated = [
+            f"--repository-config={home / 'repositories.yaml'}",
+            f"--repository-cache={home / 'cache'}",
+        ]
         if not (chart / "Chart.lock").exists():
             runner.run(
-                [helm_bin(), "dependency", "update", str(chart)],
+                [helm_bin(), "dependency", "update", str(chart), *isolated],
                 step="helm dependency update",
                 mutates=False,
             )
         else:
-            with private.directory("fleet-helm-repos-") as home:
-                isolated = [
-                    f"--repository-config={home / 'repositories.yaml'}",
-                    f"--repository-cache={home / 'cache'}",
-                ]
-                for number, url in enumerate(_http_repositories(chart)):
-                    runner.run(
-                        [helm_bin(), "repo", "add", f"dependency-{number}", url, *isolated],
-                        step=f"helm repo add {url}",
-                        mutates=False,
-                    )
+            for number, url in enumerate(_http_repositories(chart)):
                 runner.run(
-                    [helm_bin(), "dependency", "build", str(chart), *isolated],
-                    step="helm dependency build",
+                    [helm_bin(), "repo", "add", f"dependency-{number}", url, *isolated],
+                    step=f"helm repo add {url}",
                     mutates=False,
                 )
-        # `update` writes Chart.lock, which changes the state: stamp what is there now.
-        stamp.write_text(_state(chart))
+            runner.run(
+                [helm_bin(), "dependency", "build", str(chart), *isolated],
+                step="helm dependency build",
+                mutates=False,
+            )
 
 
 def lint(fleet: Fleet, runner: Runner, chart: Path | None = None) -> None:

@@ -210,9 +210,13 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
 def plan_everything(
     fleet: Fleet, reason: str, envs: Iterable[str] | None = None, hubs: Iterable[str] | None = None
 ) -> Plan:
-    """Every hub (or the given ones) in every chosen env, and the images they use."""
+    """Every hub (or the given ones) in every chosen env, and the images they use; with every
+    hub, each cluster's support too (it goes with the first environment, as in `plan_paths`)."""
     envs = None if envs is None else tuple(envs)
     plan = Plan()
+    if hubs is None and (envs is None or fleet.environments[0] in envs):
+        for cluster in sorted(fleet.clusters):
+            plan.add_support(cluster, reason)
     for name in sorted(fleet.hubs if hubs is None else hubs):
         hub = fleet.hubs[name]
         chosen = _envs(hub, envs)
@@ -473,6 +477,7 @@ def run(
             data["orphans"] = [vars(o) | {"retire": o.advice()} for o in found]
             for orphan in found:
                 result.note(orphan.line())
+        data["notes"] = result.notes  # what the table prints under it, for scripts too
         if markdown_file:
             diffs = {}
             if base != DEPLOYED:

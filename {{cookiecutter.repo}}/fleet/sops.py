@@ -350,16 +350,26 @@ def encrypt_file(root: Path, path: Path, runner: Runner | None = None) -> None:
         )
 
 
-def edit(root: Path, path: Path, runner: Runner | None = None) -> None:
-    """Open the file in $EDITOR through sops (a new file is created encrypted)."""
+UNCHANGED = 200  # sops's exit code when the editor saved no change
+
+
+def edit(root: Path, path: Path, runner: Runner | None = None) -> bool:
+    """Open the file in $EDITOR through sops (a new file is created encrypted); whether the
+    file changed (an editor that saves nothing new is not a failure)."""
     path = Path(path)
     if path.exists():
         _require_encrypted(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with sops_env(root) as env:
-        (runner or Runner()).run(
-            _sops(root, str(path)), step=f"sops edit {path}", capture=False, env=env
-        )
+        try:
+            (runner or Runner()).run(
+                _sops(root, str(path)), step=f"sops edit {path}", capture=False, env=env
+            )
+        except StepFailed as exc:
+            if exc.returncode == UNCHANGED:
+                return False
+            raise
+    return True
 
 
 def decrypt_to_stdout(root: Path, path: Path, runner: Runner | None = None) -> None:

@@ -125,3 +125,26 @@ def test_the_support_schema_takes_a_clusters_values_and_names_a_typo(support_rep
     east.support_values.write_text("grafana:\n  enabled: maybe\n")
     with pytest.raises(FleetError, match="grafana"):
         chart.support_template(fleet, "east", [east.support_values], runner)
+
+
+@pytest.mark.parametrize("locked", [False, True])
+def test_an_unreachable_chart_repository_says_what_to_do_in_one_line(tmp_path, locked):
+    """helm's own error ends in a hint (`helm repo update`) that fails the same way offline."""
+    write(tmp_path / "fleet.yaml", FLEET_YAML)
+    write(tmp_path / "clusters/main/cluster.yaml", KUBECONFIG_CLUSTER)
+    deps = "dependencies:\n- {name: jupyterhub, version: 4.4.0, repository: 'http://127.0.0.1:9'}\n"
+    write(tmp_path / "chart/Chart.yaml", f"apiVersion: v2\nname: hub\nversion: 0.1.0\n{deps}")
+    if locked:
+        write(
+            tmp_path / "chart/Chart.lock",
+            deps + "digest: sha256:0\ngenerated: '2026-01-01T00:00:00Z'\n",
+        )
+    with pytest.raises(FleetError) as error:
+        chart.dependency_build(config.load(tmp_path), Runner(echo=False))
+    message = str(error.value)
+    assert message.startswith(
+        "chart/Chart.yaml: its dependencies cannot be fetched from http://127.0.0.1:9 ("
+    )
+    assert "connection refused" in message
+    assert "offline, copy the archives Chart.lock names into chart/charts/" in message
+    assert "helm repo update" not in message and "\n" not in message

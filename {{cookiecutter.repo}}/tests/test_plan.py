@@ -307,6 +307,25 @@ def test_a_base_before_the_first_commit_says_every_hub_is_new(fleet, tmp_path, b
     assert "first commit" in reason and "every hub is new" in reason
     assert "force-push" not in reason and "shallow" not in reason
     assert result.notes == [reason]
+    # The first deploy of a repository brings each cluster's support too, before its hubs.
+    assert result.support == {"edge": [reason], "main": [reason]}
+    prod_only = plan.make_plan(fleet, Git(fleet.root, Runner(echo=False)), base=base, envs=["prod"])
+    assert prod_only.support == {}
+
+
+def test_plan_json_carries_the_notes_the_table_prints(fleet, tmp_path, capsys):
+    """A removed hub's note (its releases keep serving until retired) is in --json too."""
+    git_repo(tmp_path)
+    git(tmp_path, "rm", "-q", "-r", "hubs/delta")
+    git(tmp_path, "commit", "-q", "-m", "delta leaves")
+    data = plan.run(tmp_path, base="HEAD~1", as_json=True)
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["notes"] == data["notes"]
+    assert len(printed["notes"]) == 1
+    assert printed["notes"][0].startswith(
+        "hub 'delta' is not in the repository (removed or renamed)"
+    )
+    assert "`invoke retire --hub delta --env ENV`" in printed["notes"][0]
 
 
 def test_a_base_past_the_first_commit_of_a_longer_history(fleet, tmp_path):

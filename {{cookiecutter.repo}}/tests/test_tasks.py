@@ -3,6 +3,7 @@
 import inspect
 
 import pytest
+from invoke import Program
 
 import tasks
 
@@ -23,3 +24,44 @@ def test_a_task_has_a_one_line_summary_and_help_for_each_option(name, task):
     options = [p for p in inspect.signature(task.body).parameters if p != "c"]
     missing = [o for o in options if o.replace("_", "-") not in task.help and o not in task.help]
     assert missing == [], f"{name}: options without help: {missing}"
+
+
+def _program_output(capsys, *argv: str) -> tuple[int, str]:
+    """`invoke ARGV` on this repository's tasks, in this process, as the `invoke` command runs."""
+    code = 0
+    try:
+        Program(namespace=tasks.ns, binary="invoke").run(["invoke", *argv], exit=True)
+    except SystemExit as exc:
+        code = exc.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+@pytest.mark.parametrize(("name", "task"), TASKS, ids=[name for name, _ in TASKS])
+def test_task_help_works_for_every_task_and_names_its_positionals(capsys, name, task, flag):
+    """`invoke TASK --help` used to be taken as TASK's first positional argument's value."""
+    code, out = _program_output(capsys, name, flag)
+    assert code == 0, out
+    assert out.startswith(f"Usage: invoke [--core-opts] {name} "), out
+    needed = [
+        p.name
+        for p in list(inspect.signature(task.body).parameters.values())[1:]
+        if p.default is inspect.Parameter.empty
+    ]
+    if needed:
+        assert f"Arguments: {' '.join(n.upper() for n in needed)}, in this order" in out
+
+
+def test_a_short_flag_has_one_meaning_in_every_task():
+    """No automatic short flags: `-h` is --help everywhere, never --hub here and --head there."""
+    for name, task in TASKS:
+        for argument in task.get_arguments():
+            shorts = [n for n in argument.names if len(n) == 1]
+            assert shorts == [], f"{name}: -{shorts[0]} for --{argument.name}"
+
+
+def test_positional_arguments_still_work_and_a_missing_one_is_named(capsys):
+    code, out = _program_output(capsys, "secrets.edit", "alpha")
+    assert code != 0
+    assert "'secrets.edit' did not receive required positional arguments: 'env'" in out
