@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -20,10 +21,30 @@ from toolchain import node
 ENVS = ("staging", "prod")
 
 
+# Where the tasks' private folders go in the tests: memory, as /dev/shm is their default.
+MEMORY = Path("/dev/shm") / f"hubfleet-e2e-{os.getpid()}"
+atexit.register(shutil.rmtree, MEMORY, True)
+
+
+def scratch_folders(tmp: Path, name: str) -> tuple[dict[str, str], list[Path]]:
+    """A fresh TMPDIR on disk and a fresh private folder in memory (FLEET_PRIVATE_DIR), as the
+    env of one run, and both folders, to check that the run left nothing in either."""
+    stamp = f"{name}-{time.monotonic_ns()}"
+    disk, memory = tmp / f"tmpdir-{stamp}", MEMORY / stamp
+    disk.mkdir()
+    memory.mkdir(parents=True, mode=0o700)
+    return {"TMPDIR": str(disk), "FLEET_PRIVATE_DIR": str(memory)}, [disk, memory]
+
+
+def left_in(folders: list[Path]) -> list[str]:
+    """What is left in a run's scratch folders (`scratch_folders`)."""
+    return sorted(str(p) for folder in folders for p in folder.iterdir())
+
+
 def assert_clean(proc) -> None:
-    """No decrypted secrets (nor anything else) left in the run's TMPDIR."""
-    left = sorted(p.name for p in proc.tmpdir.iterdir())
-    assert left == [], f"left in TMPDIR: {left}"
+    """No decrypted secrets (nor anything else) left in the run's TMPDIR or private folder."""
+    left = left_in(proc.scratch)
+    assert left == [], f"left behind: {left}"
 
 
 def pin_to_real_node(section: dict, tolerations: str = "tolerations") -> None:
@@ -61,17 +82,17 @@ class GeneratedRepo:
         self.path, self.env, self.kubeconfig, self.helm, self.tmp = path, env, kubeconfig, helm, tmp
 
     def invoke(self, *args: str, env: dict | None = None, check: bool = True):
-        """Run the repo's own invoke with a fresh TMPDIR (`proc.tmpdir`), for the caller to check."""
-        tmpdir = self.tmp / f"tmpdir-{time.monotonic_ns()}"
-        tmpdir.mkdir()
+        """Run the repo's own invoke with fresh scratch folders (`proc.scratch`, `proc.private`),
+        for the caller to check."""
+        fresh, folders = scratch_folders(self.tmp, "invoke")
         proc = run_in(
             self.path,
             ["invoke", *args],
-            env={**self.env, "TMPDIR": str(tmpdir), **(env or {})},
+            env={**self.env, **fresh, **(env or {})},
             check=check,
             timeout=600,
         )
-        proc.tmpdir = tmpdir
+        proc.scratch, proc.private = folders, folders[1]
         proc.output = proc.stdout + proc.stderr
         return proc
 

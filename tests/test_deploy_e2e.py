@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from generated import GeneratedRepo, assert_clean, local_repo, read_until, run_in
+from generated import (
+    GeneratedRepo,
+    assert_clean,
+    left_in,
+    local_repo,
+    read_until,
+    run_in,
+    scratch_folders,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -235,16 +243,15 @@ def test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers(ops):
         HUB, lambda v: v["hub"].update(nodeSelector={"e2e.example.org/pool": "nowhere"})
     )
     ops.commit("e2e: a deploy that waits long enough to interrupt")
-    tmpdir = ops.tmp / "tmpdir-sigint"
-    tmpdir.mkdir()
-    child = ops.start(*DEPLOY_120S, env={"TMPDIR": str(tmpdir)}, preexec_fn=_ignore_sigint)
+    fresh, folders = scratch_folders(ops.tmp, "sigint")
+    child = ops.start(*DEPLOY_120S, env=fresh, preexec_fn=_ignore_sigint)
     seen = read_until(child, UPGRADE_STEP)
     time.sleep(4)
     child.send_signal(signal.SIGINT)
     _, rest = child.communicate(timeout=60)
     assert child.returncode != 0, "".join(seen) + rest
     assert "interrupted" in rest
-    assert sorted(p.name for p in tmpdir.iterdir()) == []
+    assert left_in(folders) == []
 
     ops.revert()
     stuck = ops.history(RELEASE)[-1]["status"]

@@ -15,7 +15,7 @@ import subprocess
 import time
 
 import pytest
-from generated import GeneratedRepo, assert_clean, local_repo, read_until
+from generated import GeneratedRepo, assert_clean, left_in, local_repo, read_until, scratch_folders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -128,22 +128,20 @@ def test_a_deploy_gives_up_after_its_lock_timeout_naming_the_holder(ops, second)
 def test_a_holder_killed_with_sigkill_leaves_a_lock_that_expires_and_the_next_deploy_recovers(
     ops,
 ):
-    tmpdir = ops.tmp / "tmpdir-killed"
-    tmpdir.mkdir()
-    first, _ = waiting_deploy(ops, "never", env={"TMPDIR": str(tmpdir)})
+    fresh, folders = scratch_folders(ops.tmp, "killed")
+    first, _ = waiting_deploy(ops, "never", env=fresh)
     os.killpg(first.pid, signal.SIGKILL)  # the whole machine gone: invoke, helm, its renewals
     first.communicate(timeout=30)
     assert ops.history(RELEASE)[-1]["status"] == "pending-upgrade"
-    left = sorted(p.name for p in tmpdir.iterdir())
-    assert any(name.startswith(f"fleet-{first.pid}-") for name in left), left  # its secrets
+    assert list(folders[0].iterdir()) == []  # nothing on disk: its secrets were in memory
+    left = sorted(p.name for p in folders[1].iterdir())
+    assert any(name.startswith(f"fleet-{first.pid}-") for name in left), left
     ops.revert()
 
     started = time.monotonic()
-    proc = ops.invoke(
-        "deploy", "--hub", HUB, "--env", ENV, "--timeout", "2m", env={"TMPDIR": str(tmpdir)}
-    )
-    # The next task removed what the killed one could not: nothing of it is left on disk.
-    assert sorted(p.name for p in tmpdir.iterdir()) == []
+    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "2m", env=fresh)
+    # The next task removed what the killed one could not: nothing of it is left.
+    assert left_in(folders) == []
     waited = time.monotonic() - started
     assert "waiting for the deploy lock of kappa-staging, held by" in proc.stderr
     assert f"pid {first.pid}" in proc.stderr

@@ -23,7 +23,15 @@ import urllib.request
 
 import pytest
 import yaml
-from generated import GeneratedRepo, assert_clean, local_repo, on_the_real_node, read_until
+from generated import (
+    GeneratedRepo,
+    assert_clean,
+    left_in,
+    local_repo,
+    on_the_real_node,
+    read_until,
+    scratch_folders,
+)
 
 from toolchain import node, versions
 
@@ -290,12 +298,11 @@ def test_a_user_image_no_registry_has_fails_the_health_check_at_the_server_start
 def test_ctrl_c_during_the_health_check_removes_the_test_user_and_leaves_no_secret(ops):
     """Interrupted while the test user's server starts: the user, its server and the decrypted
     secrets are gone, whatever signal disposition the task inherited."""
-    tmpdir = ops.tmp / "tmpdir-health-sigint"
-    tmpdir.mkdir()
+    fresh, folders = scratch_folders(ops.tmp, "health-sigint")
     child = subprocess.Popen(
         ["invoke", "health", "--hub", HUB, "--env", ENV],
         cwd=ops.path,
-        env={**os.environ, **ops.env, "TMPDIR": str(tmpdir)},
+        env={**os.environ, **ops.env, **fresh},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -311,7 +318,7 @@ def test_ctrl_c_during_the_health_check_removes_the_test_user_and_leaves_no_secr
     _, rest = child.communicate(timeout=180)
     assert child.returncode != 0, "".join(seen) + rest
     assert "interrupted" in rest
-    assert sorted(p.name for p in tmpdir.iterdir()) == []
+    assert left_in(folders) == []
     assert ops.user_pods_gone(RELEASE)
     # The next check finds no test user left over, and passes.
     assert "health check passed" in ops.invoke("health", "--hub", HUB, "--env", ENV).stdout

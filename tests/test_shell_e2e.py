@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from generated import assert_clean, local_repo
+from generated import assert_clean, left_in, local_repo, scratch_folders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -56,7 +56,7 @@ def test_one_command_runs_with_the_clusters_private_kubeconfig_removed_after(ops
     first = proc.stdout.splitlines()[0]
     cluster, kubeconfig = first.split()
     assert cluster == "main"
-    assert kubeconfig.startswith(str(proc.tmpdir)), first
+    assert kubeconfig.startswith(str(proc.private)), first
     assert "node/" in proc.stdout  # the local cluster's nodes: the credentials work
     assert not Path(kubeconfig).exists()
     assert_clean(proc)
@@ -71,12 +71,11 @@ def test_the_commands_exit_code_is_the_tasks_and_quoting_is_kept(ops):
 
 
 def test_the_subshell_says_which_cluster_and_removes_the_credentials_on_exit(ops):
-    tmpdir = ops.tmp / "tmpdir-subshell"
-    tmpdir.mkdir()
+    fresh, folders = scratch_folders(ops.tmp, "subshell")
     proc = subprocess.run(
         ["invoke", "shell", "--cluster", "main"],
         cwd=ops.path,
-        env={**os.environ, **ops.env, "TMPDIR": str(tmpdir), "SHELL": "/bin/sh"},
+        env={**os.environ, **ops.env, **fresh, "SHELL": "/bin/sh"},
         input='kubectl get namespace default -o name\necho "prompt: $PS1"\nexit 3\n',
         capture_output=True,
         text=True,
@@ -88,7 +87,7 @@ def test_the_subshell_says_which_cluster_and_removes_the_credentials_on_exit(ops
     assert "shell: cluster main (kubeconfig" in proc.stderr
     assert "The file is removed when you exit this shell." in proc.stderr
     assert "shell: left cluster main; its credentials are removed" in proc.stderr
-    assert sorted(tmpdir.iterdir()) == []
+    assert left_in(folders) == []
 
 
 def test_an_unknown_cluster_is_one_line_naming_the_valid_ones(ops):

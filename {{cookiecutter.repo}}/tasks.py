@@ -42,7 +42,7 @@ from fleet.logs import show as show_logs
 from fleet.release import DeployOptions
 from fleet.retire import RetireOptions
 from fleet.retire import retire as retire_hub
-from fleet.runner import Runner
+from fleet.runner import Runner, terminate_children
 from fleet.status import print_table as print_status
 from fleet.status import rows as status_rows
 
@@ -96,7 +96,7 @@ def _errors_exit(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        private.install_signal_handlers()
+        private.install_signal_handlers(terminate_children)
         private.remove_stale()
         try:
             return fn(*args, **kwargs)

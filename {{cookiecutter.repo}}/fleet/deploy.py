@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import canary, chart, crds, health, helm, lock, manifests, rollout, sops
+from . import canary, chart, crds, health, helm, lock, manifests, private, rollout, sops
 from .config import SUPPORT, Fleet
 from .credentials import Kubeconfigs
 from .errors import FleetError, StepFailed, Stopped
@@ -208,6 +208,9 @@ def _upgrade(
         rollout.wait(runner, name, max(1, int(left)), watch=watch, since=since)
     except (StepFailed, rollout.RolloutFailed) as exc:
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
+        if private.stopping():  # a worker's helm, stopped by the SIGTERM of the whole run
+            _interrupted(release, options, before)
+            raise FleetError(f"terminated (SIGTERM) during the upgrade of {name}") from None
         explained = _explain_failure(runner, release, exc, options, before, since)
         raise FleetError(explained) from None
     except (KeyboardInterrupt, SystemExit):
@@ -309,14 +312,15 @@ def _interrupted(release: Release, options: DeployOptions, before: int | None) -
         f"interrupted: returning {name} to its last good revision (interrupt again to skip)",
     )
     try:
-        _undo(release.runner, name, options)
+        # Stopping (SIGTERM): the rollback is written, not waited for, so the process exits soon.
+        _undo(release.runner, name, options, wait=not private.stopping())
         revisions = helm.history(release.runner.quiet(), name, name, options.helm)
         say(hub, env, _serving_after_failure(revisions, name, options, before))
     except FleetError as exc:
         say(hub, env, f"could not roll back ({exc}); the next deploy recovers the release")
 
 
-def _undo(runner: Runner, name: str, options: DeployOptions) -> None:
+def _undo(runner: Runner, name: str, options: DeployOptions, wait: bool = True) -> None:
     """Return a release to its last good revision after an upgrade we stopped or found broken.
 
     helm may have been stopped mid-wait (pending), have rolled back itself (a revision
@@ -327,17 +331,20 @@ def _undo(runner: Runner, name: str, options: DeployOptions) -> None:
         return
     latest = revisions[-1]
     if latest["status"].startswith("pending-"):
-        helm.recover_pending(runner, name, options.timeout, options.helm)
+        helm.recover_pending(runner, name, options.timeout, options.helm, wait=wait)
         return
     if latest["status"] == "deployed" and latest.get("description", "").startswith("Rollback"):
         return
     good = helm.last_good_revision(revisions, before=latest["revision"])
     if good is None:
-        argv = [options.helm, "uninstall", name, "--namespace", name, "--wait"]
-        runner.run(argv, step=f"uninstall {name} (its first install does not run)")
+        argv = [options.helm, "uninstall", name, "--namespace", name]
+        runner.run(
+            argv + (["--wait"] if wait else []),
+            step=f"uninstall {name} (its first install does not run)",
+        )
         return
     argv = helm.rollback_argv(
-        helm=options.helm, release=name, revision=good, timeout=options.timeout
+        helm=options.helm, release=name, revision=good, timeout=options.timeout, wait=wait
     )
     runner.run(argv, step=f"roll {name} back to revision {good}")
 

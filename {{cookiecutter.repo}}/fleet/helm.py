@@ -152,9 +152,12 @@ def dry_run_argv(**render: object) -> list[str]:
     return render_argv(**render) + ["--dry-run=server", "--output", "json"]
 
 
-def rollback_argv(*, helm: str, release: str, revision: int, timeout: str) -> list[str]:
+def rollback_argv(
+    *, helm: str, release: str, revision: int, timeout: str, wait: bool = True
+) -> list[str]:
+    """The rollback; without `wait` (a deploy stopping) it returns once the revision is written."""
     argv = [helm, "rollback", release, str(revision), "--namespace", release]
-    return argv + ["--wait", "--timeout", timeout, "--cleanup-on-fail"]
+    return argv + (["--wait"] if wait else []) + ["--timeout", timeout, "--cleanup-on-fail"]
 
 
 def _not_found(exc: StepFailed) -> bool:
@@ -322,6 +325,7 @@ def recover_pending(
     helm: str | None = None,
     out=sys.stderr,
     revisions: list[dict] | None = None,
+    wait: bool = True,
 ) -> str | None:
     """Undo a revision left pending (an upgrade killed by Ctrl-C), so the next upgrade can run.
 
@@ -349,7 +353,7 @@ def recover_pending(
         message = f"release {release} was left in {stuck['status']} at revision {stuck['revision']}; {action}"
         print(message, file=out, flush=True)
         runner.run(
-            rollback_argv(helm=helm, release=release, revision=good, timeout=timeout),
+            rollback_argv(helm=helm, release=release, revision=good, timeout=timeout, wait=wait),
             step=f"recover {release}",
         )
     return message

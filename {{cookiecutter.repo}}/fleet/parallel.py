@@ -7,15 +7,17 @@ SIGTERM still removes the workers' decrypted secrets: see fleet.private.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import resource
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import chart, images, report
+from . import chart, images, private, report
 from .config import SUPPORT, Fleet
 from .credentials import Kubeconfigs
 from .deploy import DeployResult, deploy_hub, deploy_support
@@ -103,6 +105,16 @@ def _skipped(hub: str, env: str, why: str) -> DeployResult:
     return DeployResult(hub, env, ok=False, step="skipped", error=why, skipped=True)
 
 
+@contextlib.contextmanager
+def _cancelled_on_exit(pool: ThreadPoolExecutor) -> Iterator[None]:
+    """Interrupted (Ctrl-C, SIGTERM): the queued deploys are dropped, the running ones end."""
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+
 def _guarded(work, key: tuple[str, str]) -> DeployResult:
     try:
         return work()
@@ -157,6 +169,10 @@ def deploy_many(
         shown.finished("/".join(key), result.ok, result.skipped)
 
     def counted(work, key: tuple[str, str]) -> DeployResult:
+        if private.stopping():  # SIGTERM: what has not started does not start
+            result = _skipped(*key, "the run was terminated (SIGTERM) before it started")
+            shown.finished("/".join(key), False, skipped=True)
+            return result
         shown.started("/".join(key))
         result = _guarded(work, key)
         shown.finished("/".join(key), result.ok)
@@ -174,6 +190,7 @@ def deploy_many(
         kubeconfigs,
         shown,
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="deploy") as pool,
+        _cancelled_on_exit(pool),
     ):
         for cluster, result in zip(support, pool.map(one_support, support), strict=True):
             results[(cluster, SUPPORT)] = result

@@ -1,16 +1,75 @@
-"""The one runner for every external program: echoes, honours dry-run, redacts, names the step."""
+"""The one runner for every external program: echoes, honours dry-run, redacts, names the step.
+
+Every program it starts dies with this process: on Linux it is started through util-linux's
+`setpriv --pdeathsig KILL`, so a deploy killed with SIGKILL (the OOM killer, a runner's hard
+cancel) takes its helm with it instead of leaving it upgrading alone; and `terminate_children`
+(called on SIGTERM, fleet.private) stops every program still running, from any thread.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import shlex
+import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import FleetError, StepFailed, Stopped
 from .redact import redact_text
+
+_CHILDREN: set[subprocess.Popen] = set()
+_CHILDREN_LOCK = threading.Lock()
+
+
+@functools.cache
+def _pdeathsig() -> list[str]:
+    """The prefix that gives a child SIGKILL when its parent dies ([] where there is none)."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
+GRACE = 5.0  # seconds a program has after SIGTERM before it is killed
+
+
+def terminate_children() -> int:
+    """SIGTERM to every program of ours still running, SIGKILL to those left GRACE seconds
+    later (helm, told to stop, may go on rolling back with --atomic); how many there were."""
+    with _CHILDREN_LOCK:
+        children = [c for c in _CHILDREN if c.poll() is None]
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
+
+    def kill_the_rest() -> None:
+        for child in children:
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.kill()
+
+    if children:
+        timer = threading.Timer(GRACE, kill_the_rest)
+        timer.daemon = True
+        timer.start()
+    return len(children)
+
+
+def _popen(argv: list[str], env: Mapping[str, str], **kwargs) -> subprocess.Popen:
+    """Start argv (with the parent-death prefix), registered until `_done`."""
+    proc = subprocess.Popen([*_pdeathsig(), *argv], env=dict(env), **kwargs)
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(proc)
+    return proc
+
+
+def _done(proc: subprocess.Popen) -> None:
+    with _CHILDREN_LOCK:
+        _CHILDREN.discard(proc)
 
 
 @dataclass
@@ -56,14 +115,15 @@ class Runner:
         argv = [str(a) for a in argv]
         if self.echo:
             self._line("$ " + self.show(argv) + " &")
+        _installed(argv[0], step)
         try:
-            return subprocess.Popen(
+            return _popen(
                 argv,
+                {**os.environ, **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-                env={**os.environ, **self.env},
             )
         except FileNotFoundError:
             raise FleetError(f"{step}: `{argv[0]}` is not installed or not on PATH") from None
@@ -93,18 +153,9 @@ class Runner:
         if self.dry_run and mutates:
             return subprocess.CompletedProcess(argv, 0, "", "")
         full_env = {**os.environ, **self.env, **(env or {})}
+        _installed(argv[0], step, full_env)
         try:
-            if watch is None:
-                proc = subprocess.run(
-                    argv,
-                    input=input,
-                    text=True,
-                    capture_output=capture,
-                    env=full_env,
-                    timeout=timeout,
-                )
-            else:
-                proc = _watched(argv, full_env, watch, step)
+            proc = _run(argv, full_env, input, capture, timeout, watch, step)
         except FileNotFoundError:
             raise FleetError(f"{step}: `{argv[0]}` is not installed or not on PATH") from None
         except subprocess.TimeoutExpired:
@@ -119,17 +170,37 @@ class Runner:
 WATCH_EVERY = 2.0  # seconds between two calls of a command's watch
 
 
-def _watched(argv: list[str], env: dict, watch, step: str) -> subprocess.CompletedProcess:
-    """Run argv with output captured, calling watch() while it runs (see Runner.run)."""
-    proc = subprocess.Popen(
+def _installed(program: str, step: str, env: Mapping[str, str] | None = None) -> None:
+    """A missing program is one line (the parent-death prefix would hide which is missing)."""
+    path = (env or os.environ).get("PATH")
+    found = os.path.exists(program) if os.sep in program else shutil.which(program, path=path)
+    if not found:
+        raise FleetError(f"{step}: `{program}` is not installed or not on PATH")
+
+
+def _run(
+    argv: list[str],
+    env: Mapping[str, str],
+    input: str | None,
+    capture: bool,
+    timeout: float | None,
+    watch: Callable[[], str | None] | None,
+    step: str,
+) -> subprocess.CompletedProcess:
+    """Run argv to its end, or until `timeout` or `watch` (see Runner.run) stops it."""
+    pipe = subprocess.PIPE if capture else None
+    proc = _popen(
         argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        env,
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL if watch else None,
+        stdout=pipe,
+        stderr=pipe,
         text=True,
-        env=env,
     )
     try:
+        if watch is None:
+            out, err = proc.communicate(input=input, timeout=timeout)
+            return subprocess.CompletedProcess(argv, proc.returncode, out, err)
         while True:
             try:
                 out, err = proc.communicate(timeout=WATCH_EVERY)
@@ -145,6 +216,7 @@ def _watched(argv: list[str], env: dict, watch, step: str) -> subprocess.Complet
                     proc.communicate()
                 raise Stopped(step, reason)
     finally:
-        if proc.poll() is None:
+        if proc.poll() is None:  # an exception (Ctrl-C, a timeout) while it ran
             proc.kill()
             proc.wait()
+        _done(proc)

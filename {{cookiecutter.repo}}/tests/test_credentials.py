@@ -5,7 +5,6 @@ itself runs the real kubectl."""
 import os
 import shutil
 import stat
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -111,9 +110,7 @@ def test_temporary_kubeconfig_is_a_private_minified_copy(tmp_path, monkeypatch):
     source = tmp_path / "source.yaml"
     source.write_text(yaml.safe_dump(KUBECONFIG))
     before = source.read_text()
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", None)
+    monkeypatch.setenv("FLEET_PRIVATE_DIR", str(tmp_path / "tmp"))
     c = cluster(tmp_path, path=str(source))
     with credentials.temporary_kubeconfig(
         None, c, Runner(echo=False), credentials.Access(context="ctx-b")

@@ -55,7 +55,7 @@ def _holding(tmp_path: Path, ignore_sigint: bool) -> tuple[subprocess.Popen, lis
         [sys.executable, "-c", HOLD_SECRETS],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
+        env={**os.environ, "FLEET_PRIVATE_DIR": str(tmp_path)},
         preexec_fn=ignore if ignore_sigint else None,
     )
     made = [Path(proc.stdout.readline().strip()) for _ in range(2)]
@@ -81,8 +81,7 @@ def test_ctrl_c_works_when_the_parent_ignored_sigint(tmp_path):
 
 def test_the_private_dirs_of_a_killed_process_are_removed_by_the_next_task(tmp_path, monkeypatch):
     """SIGKILL cannot be caught: the next task's entry removes what the dead process left."""
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    monkeypatch.setattr(private.tempfile, "tempdir", None)
+    monkeypatch.setenv("FLEET_PRIVATE_DIR", str(tmp_path))
     proc, made = _holding(tmp_path, ignore_sigint=False)
     with private.directory("fleet-kube-") as mine:
         proc.kill()
@@ -91,3 +90,111 @@ def test_the_private_dirs_of_a_killed_process_are_removed_by_the_next_task(tmp_p
         assert sorted(private.remove_stale()) == sorted(made)
         assert mine.exists()  # this process is alive: its own dir stays
     assert list(tmp_path.iterdir()) == []
+
+
+def test_private_dirs_are_on_a_memory_backed_filesystem_by_default(monkeypatch):
+    """No plaintext reaches a disk: /dev/shm is tmpfs on Linux."""
+    monkeypatch.delenv("FLEET_PRIVATE_DIR", raising=False)
+    with private.directory() as folder:
+        assert folder.parent == Path("/dev/shm")
+        mounts = Path("/proc/mounts").read_text().splitlines()
+        kinds = {line.split()[1]: line.split()[2] for line in mounts}
+        assert kinds.get("/dev/shm") == "tmpfs"
+
+
+RUN_PROGRAMS = f"""
+import sys, threading, time
+sys.path.insert(0, {str(ROOT)!r})
+from fleet import private
+from fleet.runner import Runner, terminate_children
+private.install_signal_handlers(terminate_children)
+ended = []
+def work():
+    with private.directory() as path:
+        (path / "staging.yaml").write_text("cookieSecret: s3cret")
+        print(path, flush=True)
+        try:
+            Runner(echo=False).run(["sleep", "60"], step="sleep")
+        except Exception as exc:
+            ended.append(type(exc).__name__)
+            time.sleep(0.5)  # a rollback after the stop: the secrets must still be there
+            assert (path / "staging.yaml").exists()
+            print("worker saw", private.stopping(), ended[0], flush=True)
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads:
+    t.start()
+try:
+    for t in threads:
+        t.join()
+except SystemExit:
+    for t in threads:
+        t.join()
+    raise
+"""
+
+
+def test_sigterm_stops_every_program_of_the_workers_and_they_unwind_before_the_exit(tmp_path):
+    """The old handler removed the workers' secrets while their programs went on running."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RUN_PROGRAMS],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "FLEET_PRIVATE_DIR": str(tmp_path)},
+    )
+    made = [Path(proc.stdout.readline().strip()) for _ in range(2)]
+    deadline = time.monotonic() + 10
+    while len(_sleeps_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = _sleeps_of(proc.pid)
+    assert len(children) == 2
+    began = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert time.monotonic() - began < 5
+    assert out.splitlines() == ["worker saw True StepFailed"] * 2
+    assert _gone(children)
+    assert not any(path.exists() for path in made)
+
+
+def test_a_program_dies_with_a_process_killed_by_sigkill(tmp_path):
+    """Its parent-death signal: an orphaned helm would go on upgrading alone."""
+    script = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
+        "from fleet.runner import Runner\n"
+        "Runner(echo=False).run(['sleep', '60'], step='sleep')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 10
+    while not _sleeps_of(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    children = _sleeps_of(proc.pid)
+    assert len(children) == 1
+    proc.kill()
+    proc.wait(timeout=10)
+    assert _gone(children)
+
+
+def _gone(pids: list[int], within: float = 5) -> bool:
+    """Whether the processes end (and are reaped) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _sleeps_of(parent: int) -> list[int]:
+    """The `sleep` processes whose parent is `parent`."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line
+            )
+        except OSError:
+            continue
+        if fields.get("Name") == "sleep" and int(fields.get("PPid", 0)) == parent:
+            found.append(int(status.parent.name))
+    return found

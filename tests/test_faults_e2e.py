@@ -1,0 +1,182 @@
+"""End to end: deploys killed the way the world kills them, and the invariants that hold after.
+
+The real jupyterhub chart on kwok's fake nodes; a hub's pod that waits for a node label nobody
+gives keeps helm waiting, so a signal can come mid-upgrade. After every fault (SIGKILL of the
+deploy alone at each step, as the OOM killer or a runner's hard cancel does; SIGTERM to a
+`--jobs` run, as a CI cancel does) the same invariants are checked:
+
+- at most one revision of each release is `deployed`, and it serves the previous inputs or the
+  new ones, never a config whose pods do not become ready;
+- no program of ours is left running (helm dies with the deploy);
+- no plaintext secret is on disk, and none is left in memory past the next task's start;
+- one clear line says what happened.
+
+`FAULTS` is the table of what was tried; the README's table is written from it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from generated import GeneratedRepo, left_in, local_repo, read_until, scratch_folders
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+
+HUBS = ("lambda", "mu")
+ENV = "staging"
+POOL = "e2e.example.org/fault-pool"
+# The steps of a deploy a SIGKILL is tried at (fleet.deploy's step lines).
+KILL_STEPS = ("secrets", "chart dependencies", "lock", "recover", "helm upgrade")
+
+# Where private folders went before they moved to memory (fleet.private): the temp folder.
+OLD_PLACES = tuple(Path("/tmp").glob("fleet-*"))
+
+FAULTS = {
+    "sigkill": "SIGKILL of the deploy process alone, at each step from its secrets to helm's "
+    "wait (the OOM killer, a runner's hard cancel)",
+    "jobs-sigterm": "SIGTERM to `invoke deploy --jobs 2` while both upgrades wait (a CI cancel)",
+}
+
+
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory, local_stack):
+    repo = local_repo(
+        tmp_path_factory.mktemp("faults-e2e"), local_stack, org="Faults", hubs=",".join(HUBS)
+    )
+    repo.unpulled_image(*HUBS)
+    repo.commit("e2e: sqlite-memory hub database, an image nothing pulls")
+    with repo.own_releases():
+        for hub in HUBS:
+            repo.invoke("deploy", "--hub", hub, "--env", ENV)
+        yield repo
+
+
+def secret_of(ops: GeneratedRepo, hub: str) -> str:
+    """A value of the hub's decrypted secrets (the proxy's token), to look for afterwards."""
+    out = ops.invoke("secrets.decrypt", hub, ENV).stdout
+    token = next(
+        line.split(":", 1)[1].strip() for line in out.splitlines() if "secretToken" in line
+    )
+    assert len(token) >= 32
+    return token
+
+
+def files_holding(text: str, *folders: Path) -> list[str]:
+    """Every file under `folders` whose bytes hold `text` (git's objects are compressed: skipped)."""
+    found = []
+    for folder in folders:
+        for path in folder.rglob("*"):
+            if ".git" in path.parts or not path.is_file():
+                continue
+            try:
+                if text.encode() in path.read_bytes():
+                    found.append(str(path))
+            except OSError:
+                continue
+    return found
+
+
+def programs_of(release: str) -> list[str]:
+    """Command lines of helm or kubectl processes still working on `release`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv if a]
+        if words and Path(words[0]).name.startswith(("helm", "kubectl")) and release in words:
+            found.append(" ".join(words))
+    return found
+
+
+def waiting(ops: GeneratedRepo, hubs: tuple[str, ...], value: str) -> str:
+    """Commit a change that keeps each hub's pod waiting for a node in pool `value`."""
+    for hub in hubs:
+        ops.edit_values(hub, lambda v: v["hub"].update(nodeSelector={POOL: value}))
+    return ops.commit(f"e2e: {', '.join(hubs)} wait for a node in pool {value}")
+
+
+def assert_invariants(ops: GeneratedRepo, release: str, serving_commit: str | None = None) -> None:
+    history = ops.history(release)
+    deployed = [r for r in history if r["status"] == "deployed"]
+    assert len(deployed) <= 1, history
+    if serving_commit:
+        labels = ops.release_labels(release, deployed[-1]["revision"])
+        assert labels["fleet-commit"] == serving_commit, (labels, history)
+    assert programs_of(release) == []
+
+
+@pytest.mark.parametrize("step", KILL_STEPS)
+def test_sigkill_of_the_deploy_at_each_step_leaves_no_secret_and_no_helm(ops, step):
+    hub = HUBS[0]
+    release = f"{hub}-{ENV}"
+    secret = secret_of(ops, hub)
+    before = ops.git("rev-parse", "HEAD").strip()
+    waiting(ops, (hub,), "never")
+    fresh, (disk, memory) = scratch_folders(ops.tmp, f"kill-{step.replace(' ', '-')}")
+    child = ops.start("deploy", "--hub", hub, "--env", ENV, "--timeout", "3m", env=fresh)
+    read_until(child, f"==> [{hub}/{ENV}] {step}")
+    if step == "helm upgrade":  # helm is waiting for the pod now
+        deadline = time.monotonic() + 30
+        while ops.history(release)[-1]["status"] != "pending-upgrade":
+            assert time.monotonic() < deadline, "the upgrade never started"
+            time.sleep(0.5)
+    os.kill(child.pid, signal.SIGKILL)  # the deploy alone: its children are not signalled
+    child.communicate(timeout=30)
+
+    # helm died with it, not orphaned; no plaintext anywhere on disk.
+    deadline = time.monotonic() + 10
+    while programs_of(release) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert programs_of(release) == []
+    assert files_holding(secret, disk, ops.path, *OLD_PLACES) == []
+    ops.revert()
+    # The next task of any kind removes what the killed one left in memory.
+    ops.invoke("status", env=fresh)
+    assert left_in([disk, memory]) == []
+    # The next deploy recovers (after the dead holder's lock expires, when it held one).
+    proc = ops.invoke("deploy", "--hub", hub, "--env", ENV, "--timeout", "2m", env=fresh)
+    if step == "helm upgrade":
+        assert "was left in pending-upgrade" in proc.stderr
+    assert left_in([disk, memory]) == []
+    assert_invariants(ops, release, ops.git("rev-parse", "HEAD").strip())
+    assert before != ops.git("rev-parse", "HEAD").strip()
+
+
+def test_sigterm_to_a_jobs_run_stops_every_helm_rolls_back_and_exits_in_seconds(ops):
+    """Before: the handler removed the workers' secrets while their helm went on; no rollback;
+    the process stayed until --timeout."""
+    serving = ops.git("rev-parse", "HEAD").strip()
+    secrets = [secret_of(ops, hub) for hub in HUBS]
+    waiting(ops, HUBS, "never")
+    fresh, (disk, memory) = scratch_folders(ops.tmp, "jobs-sigterm")
+    argv = ["deploy", "--all", "--env", ENV, "--jobs", "2", "--timeout", "5m"]
+    child = ops.start(*argv, env=fresh)
+    deadline = time.monotonic() + 90
+    releases = [f"{hub}-{ENV}" for hub in HUBS]
+    while not all(ops.history(r)[-1]["status"] == "pending-upgrade" for r in releases):
+        assert time.monotonic() < deadline, "the upgrades never started"
+        time.sleep(0.5)
+    began = time.monotonic()
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=60)
+    took = time.monotonic() - began
+    assert child.returncode == 128 + signal.SIGTERM, err[-3000:]
+    assert took < 30, f"{took:.0f}s to stop"
+    assert err.strip().splitlines()[-1] == "terminated (SIGTERM)"
+    for hub in HUBS:
+        assert (
+            f"==> [{hub}/{ENV}] interrupted: returning {hub}-{ENV} to its last good revision" in err
+        )
+    for release in releases:
+        assert_invariants(ops, release, serving)
+        assert not ops.history(release)[-1]["status"].startswith("pending-")
+    assert left_in([disk, memory]) == []
+    assert files_holding(secrets[0], disk, ops.path, *OLD_PLACES) == []
+    assert files_holding(secrets[1], disk, ops.path, *OLD_PLACES) == []
+    ops.revert()
