@@ -151,14 +151,16 @@ def test_sigkill_of_the_deploy_at_each_step_leaves_no_secret_and_no_helm(ops, st
 def test_sigterm_to_a_jobs_run_stops_every_helm_rolls_back_and_exits_in_seconds(ops):
     """Before: the handler removed the workers' secrets while their helm went on; no rollback;
     the process stayed until --timeout."""
-    serving = ops.git("rev-parse", "HEAD").strip()
+    releases = [f"{hub}-{ENV}" for hub in HUBS]
+    serving = {
+        r: ops.release_labels(r, ops.serving(r)["revision"])["fleet-commit"] for r in releases
+    }
     secrets = [secret_of(ops, hub) for hub in HUBS]
     waiting(ops, HUBS, "never")
     fresh, (disk, memory) = scratch_folders(ops.tmp, "jobs-sigterm")
     argv = ["deploy", "--all", "--env", ENV, "--jobs", "2", "--timeout", "5m"]
     child = ops.start(*argv, env=fresh)
     deadline = time.monotonic() + 90
-    releases = [f"{hub}-{ENV}" for hub in HUBS]
     while not all(ops.history(r)[-1]["status"] == "pending-upgrade" for r in releases):
         assert time.monotonic() < deadline, "the upgrades never started"
         time.sleep(0.5)
@@ -174,7 +176,7 @@ def test_sigterm_to_a_jobs_run_stops_every_helm_rolls_back_and_exits_in_seconds(
             f"==> [{hub}/{ENV}] interrupted: returning {hub}-{ENV} to its last good revision" in err
         )
     for release in releases:
-        assert_invariants(ops, release, serving)
+        assert_invariants(ops, release, serving[release])
         assert not ops.history(release)[-1]["status"].startswith("pending-")
     assert left_in([disk, memory]) == []
     assert files_holding(secrets[0], disk, ops.path, *OLD_PLACES) == []

@@ -213,24 +213,27 @@ def api(url: str, token: str, method: str, path: str):
 
 
 def test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_back(ops):
+    """Its last words print a secret (the proxy's token, from the hub's env): the quoted
+    traceback, the output and the results file (what notify and the annotations read) carry
+    it redacted."""
     good = ops.serving(RELEASE)
-    ops.edit_values(
-        HUB,
-        lambda v: (
-            v["hub"]
-            .setdefault("extraConfig", {})
-            .update(boom="raise RuntimeError('extraConfig says no')")
-        ),
-    )
-    ops.commit("e2e: a hub.extraConfig that raises")
+    leak = "raise RuntimeError('extraConfig says no: ' + __import__('os').environ['CONFIGPROXY_AUTH_TOKEN'])"
+    ops.edit_values(HUB, lambda v: v["hub"].setdefault("extraConfig", {}).update(boom=leak))
+    ops.commit("e2e: a hub.extraConfig that raises, printing a secret")
+    secrets = ops.invoke("secrets.decrypt", HUB, ENV).stdout
+    token = yaml.safe_load(secrets)["jupyterhub"]["proxy"]["secretToken"]
+    results = ops.tmp / "results-extra-config.json"
     started = time.monotonic()
-    proc = ops.invoke("deploy", "--hub", HUB, "--env", ENV, "--timeout", "10m", check=False)
+    argv = ["deploy", "--hub", HUB, "--env", ENV, "--timeout", "10m", "--results", str(results)]
+    proc = ops.invoke(*argv, check=False)
     elapsed = time.monotonic() - started
     ops.revert()
     assert proc.returncode == 1, proc.output[-3000:]
     assert elapsed < 90, f"took {elapsed:.0f}s with --timeout 10m"
     assert "stopped early: a pod cannot become ready" in proc.stderr
-    assert "RuntimeError: extraConfig says no" in proc.stderr
+    assert "RuntimeError: extraConfig says no: <redacted>" in proc.stderr
+    assert token not in proc.output and token not in results.read_text()
+    assert "extraConfig says no: <redacted>" in results.read_text()
     assert "serving now (rolled back)" in proc.stderr
     serving = ops.serving(RELEASE)
     assert serving["revision"] > good["revision"]

@@ -18,6 +18,7 @@ from .config import SUPPORT, Fleet
 from .credentials import Kubeconfigs
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
+from .redact import redact_text
 from .release import (
     DeployOptions,
     Release,
@@ -65,14 +66,19 @@ class DeployResult:
 
 
 @contextlib.contextmanager
-def _recorded(result: DeployResult, steps: Steps) -> Iterator[None]:
-    """Fill in the result: ok, or the error and the step it stopped at; and how long it took."""
+def _recorded(result: DeployResult, steps: Steps, runner: Runner) -> Iterator[None]:
+    """Fill in the result: ok, or the error and the step it stopped at; and how long it took.
+
+    The error quotes what tools, logs and events said: every secret `runner` learned (the
+    release's decrypted values) is redacted from it, before it reaches the output, the results
+    file, the workflow's annotations or the chat.
+    """
     started = time.monotonic()
     try:
         yield
         result.ok = True
     except FleetError as exc:
-        result.error = str(exc)
+        result.error = redact_text(str(exc), runner.secrets)
     finally:
         result.step = steps.name
         result.duration = time.monotonic() - started
@@ -95,7 +101,7 @@ def deploy_hub(
     result = DeployResult(hub, env, dry_run=own.dry_run)
     steps = Steps(hub, env)
     with (
-        _recorded(result, steps),
+        _recorded(result, steps, own),
         prepared(fleet, hub, env, options, own, steps, kubeconfigs=kubeconfigs) as release,
     ):
         result.image = release.image
@@ -231,14 +237,14 @@ def _health_check(fleet: Fleet, release: Release, steps: Steps, result: DeployRe
     steps("health check", "hub API, a test user's server, code in a kernel")
     expected = chart.jupyterhub_version(fleet, release.runner.quiet())
     check = health.run(release, expected, lambda text: say(release.hub.name, release.env, text))
-    result.health = check.summary()
+    result.health = redact_text(check.summary(), release.runner.secrets)
     if result.revision is not None:
         evidence = helm.health_labels(check.ok, result.revision, time.time(), check.image)
         helm.record_health(release.runner, release.name, result.revision, evidence)
     if not check.ok:
         hub, env = release.hub.name, release.env
         raise FleetError(
-            f"{check.summary()}\nrevision {result.revision} is deployed but does not serve: "
+            f"{result.health}\nrevision {result.revision} is deployed but does not serve: "
             f"`invoke rollback --hub {hub} --env {env}` goes back to the one before"
         )
 
@@ -251,7 +257,7 @@ def check_hub(
     steps = Steps(hub, env)
     own = runner.copy()
     with (
-        _recorded(result, steps),
+        _recorded(result, steps, own),
         prepared(fleet, hub, env, options, own, steps, require_image=False) as release,
         _locked(release.runner, release.name, options, steps),
     ):
@@ -404,7 +410,7 @@ def rollback_hub(
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
     result = DeployResult(hub_name, env, dry_run=own.dry_run)
     steps = Steps(hub_name, env)
-    with _recorded(result, steps):
+    with _recorded(result, steps, own):
         hub = fleet.hub(hub_name)
         fleet.check_env(hub, env)
         _rollback(fleet, hub.cluster, hub.release(env), options, own, steps, result, revision)
@@ -418,7 +424,7 @@ def rollback_support(
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
     result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
     steps = Steps(cluster, SUPPORT)
-    with _recorded(result, steps):
+    with _recorded(result, steps, own):
         if cluster not in fleet.clusters:
             valid = ", ".join(sorted(fleet.clusters))
             raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
@@ -473,7 +479,7 @@ def deploy_support(
     result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
     steps = Steps(cluster, SUPPORT)
     with (
-        _recorded(result, steps),
+        _recorded(result, steps, own),
         prepared_support(fleet, cluster, options, own, steps, kubeconfigs) as release,
     ):
         values = [Path(p) for p in release.render["values_files"]]

@@ -70,6 +70,17 @@ def _decoded_mapping(value: object, encoded: bool) -> dict | None:
     return parsed if isinstance(parsed, dict) else None
 
 
+def _redacted_leaves(node: object, strings: set[str]) -> object:
+    """Every string in a parsed document with the known secret strings in it redacted."""
+    if not strings:
+        return node
+    if isinstance(node, dict):
+        return {k: _redacted_leaves(v, strings) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_redacted_leaves(v, strings) for v in node]
+    return redact_text(node, strings) if isinstance(node, str) else node
+
+
 def mask_secret(
     doc: dict, key: bytes, secret: set[KeyPath] | None = None, strings: set[str] = frozenset()
 ) -> dict:
@@ -100,6 +111,9 @@ def documents(
             continue
         if doc["kind"] in SECRET_KINDS:
             doc = mask_secret(doc, key, secret, strings)
+        # Before YAML dumps it again: a dumped string may be escaped (non-ASCII) or folded
+        # (long, with spaces), where the text of the secret no longer appears.
+        doc = _redacted_leaves(doc, strings)
         meta = doc.get("metadata") or {}
         name = f"{doc['kind']}/{meta.get('namespace', '')}/{meta.get('name', '')}".replace(
             "//", "/"

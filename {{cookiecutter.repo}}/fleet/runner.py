@@ -93,12 +93,13 @@ class Runner:
         return Runner(**{**settings, **changes})
 
     def with_env(self, **env: str) -> Runner:
-        """A copy with extra environment variables."""
-        return self.copy(env={**self.env, **env})
+        """A copy with extra environment variables, sharing this runner's secrets: what it
+        learns (a release's decrypted values) is hidden by this runner too."""
+        return self.copy(env={**self.env, **env}, secrets=self.secrets)
 
     def quiet(self) -> Runner:
-        """A copy that does not echo the commands it runs."""
-        return self.copy(echo=False)
+        """A copy that does not echo the commands it runs, sharing this runner's secrets."""
+        return self.copy(echo=False, secrets=self.secrets)
 
     def _line(self, text: str) -> None:
         """One write per line, so lines of commands run from threads never run into each other."""

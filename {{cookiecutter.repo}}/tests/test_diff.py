@@ -1,10 +1,12 @@
 """Unit tests of fleet.manifests (and sops.secret_paths): Secret data masked with keyed fingerprints, and the unified manifests."""
 
 import base64
+import json
 
 import yaml
 
 from fleet import manifests, sops
+from fleet.redact import redact_text
 
 KEY = b"k" * 32
 SECRET = base64.b64encode(b"cookie-secret-value").decode()
@@ -127,3 +129,40 @@ def test_secret_paths_read_encrypted_files_without_a_key(tmp_path):
         "sops:\n  mac: ENC[AES256_GCM,data:m=,iv:i=,tag:t=,type:str]\n  version: 3.13.3\n"
     )
     assert sops.secret_paths([encrypted, tmp_path / "missing.yaml"]) == SECRET_PATHS
+
+
+# A secret YAML would escape (non-ASCII) and fold (long, with spaces) when it dumps it.
+AWKWARD = "pässwörd with spaces " + "and more words " * 8 + '"quoted" \\ end'
+
+
+def test_a_secret_that_yaml_escapes_or_folds_is_redacted_in_any_object():
+    """Before, the manifests were dumped first and redacted as text: the dumped secret was
+    `p\\xE4ssw\\xF6rd ...` folded over two lines, and printed as it was."""
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "c"},
+        "data": {"config": AWKWARD, "line": f"--password={AWKWARD} --verbose"},
+    }
+    text = yaml.safe_dump(config_map)
+    masked = manifests.mask_manifests(text, sops.secret_strings({"x": AWKWARD}))
+    assert "w\\xF6rd" not in masked and "wörd" not in masked and "more words" not in masked
+    assert "config: <redacted>" in masked
+    assert "line: --password=<redacted> --verbose" in masked
+    diff = manifests.unified(
+        "", text, sops.secret_strings({"x": AWKWARD}), live_label="a", new_label="b"
+    )
+    assert "more words" not in diff and "<redacted>" in diff
+
+
+def test_a_secret_in_json_or_yaml_escaped_text_is_redacted():
+    """Logs and events quote values the way JSON or YAML write them."""
+    secrets = sops.secret_strings({"token": AWKWARD})
+    for text in (
+        json.dumps({"token": AWKWARD}),
+        json.dumps({"t": AWKWARD}, ensure_ascii=False),
+        yaml.safe_dump({"t": AWKWARD}, default_style='"', width=10_000),
+    ):
+        redacted = redact_text(text, secrets)
+        assert "more words" not in redacted, redacted
+        assert "<redacted>" in redacted
