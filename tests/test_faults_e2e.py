@@ -182,3 +182,36 @@ def test_sigterm_to_a_jobs_run_stops_every_helm_rolls_back_and_exits_in_seconds(
     assert files_holding(secrets[0], disk, ops.path, *OLD_PLACES) == []
     assert files_holding(secrets[1], disk, ops.path, *OLD_PLACES) == []
     ops.revert()
+
+
+def test_an_older_commit_is_refused_over_a_newer_one_unless_allow_older(ops):
+    """A slower CI run finishing last, or a stale checkout: before, it undid newer deploys
+    without a word."""
+    hub = HUBS[1]
+    release = f"{hub}-{ENV}"
+    ops.edit_values(hub, lambda v: v["hub"].setdefault("extraEnv", {}).update(ORDER="one"))
+    older = ops.commit("e2e: an older change")
+    ops.edit_values(hub, lambda v: v["hub"]["extraEnv"].update(ORDER="two"))
+    newer = ops.commit("e2e: a newer change")
+    ops.invoke("deploy", "--hub", hub, "--env", ENV)
+    ops.git("checkout", "-q", older)
+    try:
+        refused = ops.invoke("deploy", "--hub", hub, "--env", ENV, check=False)
+        assert refused.returncode == 1
+        assert refused.stderr.strip().splitlines()[-1] == (
+            f"error: deploy {hub}/{ENV} failed at step helm upgrade: release {release}: this "
+            f"deploy's commit {older[:12]} is older than the one serving, {newer[:12]} (revision "
+            f"{ops.serving(release)['revision']}): it would undo what was deployed since. Deploy "
+            "the newer commit, or pass --allow-older to go back on purpose"
+        )
+        assert (
+            ops.release_labels(release, ops.serving(release)["revision"])["fleet-commit"] == newer
+        )
+        ops.invoke("deploy", "--hub", hub, "--env", ENV, "--allow-older")
+        assert (
+            ops.release_labels(release, ops.serving(release)["revision"])["fleet-commit"] == older
+        )
+    finally:
+        ops.git("checkout", "-q", "-")
+    ops.invoke("deploy", "--hub", hub, "--env", ENV)  # the newer one, forward again
+    assert_invariants(ops, release, newer)

@@ -341,6 +341,8 @@ def mirror_images(c, source="", dry_run=False):
         "no-health-check": "skip the health check after the deploy (env FLEET_HEALTH_CHECK=off)",
         "skip-canary": "deploy prod although its staging release did not prove the same inputs "
         "(recorded on the release as fleet-canary=skipped)",
+        "allow-older": "deploy a commit older than the one serving (an ancestor of it): refused "
+        "otherwise, so a stale checkout or a slower CI run cannot undo newer deploys",
         "results": "write each support and hub result, with its steps' wall and CPU seconds, to this "
         "JSON file (for --after)",
         "after": "the --results file of an earlier run: a cluster with a failed or skipped "
@@ -368,6 +370,7 @@ def deploy(
     lock_timeout=None,
     support=False,
     skip_canary=False,
+    allow_older=False,
     results=None,
     after=None,
 ):
@@ -386,6 +389,7 @@ def deploy(
         health_check=False if no_health_check else None,
         lock_timeout=lock_timeout,
         skip_canary=skip_canary,
+        allow_older=allow_older,
     )
     if plan or all or cluster or support or results or after or len(hub or []) != 1:
         fleet = config.load()

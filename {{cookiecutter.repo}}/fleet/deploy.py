@@ -185,6 +185,31 @@ def _dry_run(fleet: Fleet, release: Release, options: DeployOptions, steps: Step
     say(*release.who, "server-side dry run passed: the upgrade would be accepted")
 
 
+def _forward_only(
+    fleet: Fleet, release: Release, options: DeployOptions, revisions: list[dict], commit: str
+) -> None:
+    """Refuse a commit older than the one serving (an ancestor of it): a slower CI run that
+    finishes last, or a stale checkout, would undo what was deployed since. --allow-older."""
+    serving = [r for r in revisions if r["status"] == "deployed"]
+    if options.allow_older or not serving:
+        return
+    runner, name = release.runner.quiet(), release.name
+    live = helm.revision_labels(runner, name, name).get(serving[-1]["revision"], {})
+    live_commit = live.get(helm.LABEL_COMMIT, "")
+    if not live_commit or live_commit == commit:
+        return
+    git = Git(fleet.root, runner)
+    if not git.exists(live_commit):
+        say(*release.who, f"serving commit {live_commit[:12]} is not in this clone: not compared")
+        return
+    if git.is_ancestor(commit, live_commit):
+        raise FleetError(
+            f"release {name}: this deploy's commit {commit[:12]} is older than the one serving, "
+            f"{live_commit[:12]} (revision {serving[-1]['revision']}): it would undo what was "
+            "deployed since. Deploy the newer commit, or pass --allow-older to go back on purpose"
+        )
+
+
 def _upgrade(
     fleet: Fleet, release: Release, options: DeployOptions, steps: Steps, result: DeployResult
 ) -> None:
@@ -201,6 +226,7 @@ def _upgrade(
     rollback = "on" if options.rollback else "off"
     major = helm.major_version(options.helm)
     steps("helm upgrade", f"helm {major}, timeout {options.timeout}, rollback {rollback}")
+    _forward_only(fleet, release, options, revisions, labels[helm.LABEL_COMMIT])
     # Stops the wait as soon as a pod of this upgrade cannot become ready (fleet.rollout).
     since = rollout.now()
     watch = rollout.watcher(runner, name, since)

@@ -51,6 +51,13 @@ class Git:
         proc = self._run("rev-list", "--count", "--first-parent", ref, step="git rev-list")
         return int(proc.stdout.strip())
 
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        """Whether `older` is an ancestor of `newer` (both commits this clone has)."""
+        proc = self._run(
+            "merge-base", "--is-ancestor", older, newer, step="git merge-base", check=False
+        )
+        return proc.returncode == 0
+
     def changed_files(self, base: str, head: str) -> list[str]:
         """Paths that differ between two commits; a rename counts as both its old and new path."""
         proc = self._run(

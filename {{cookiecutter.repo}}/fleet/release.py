@@ -38,6 +38,7 @@ class DeployOptions:
     health_check: bool = True
     lock_timeout: str = "5m"
     skip_canary: bool = False
+    allow_older: bool = False
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **given: object) -> DeployOptions:
