@@ -5,6 +5,7 @@ where PR code runs)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -31,9 +32,9 @@ def workflows(tmp_path_factory, toolchain_bin) -> Path:
     return repo / ".github" / "workflows"
 
 
-def run(argv: list, cwd: Path) -> subprocess.CompletedProcess:
+def run(argv: list, cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False
+        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False, env=env
     )
 
 
@@ -186,13 +187,34 @@ def test_prod_guard_script_fails_on_a_commit_not_in_staging(workflows, tmp_path)
     git("update-ref", "refs/remotes/origin/staging", "staging")
     git("checkout", "-q", "prod")
     git("merge", "-q", "--no-ff", "-m", "merge staging", "staging")  # like refs/pull/N/merge
-    ok = run(["bash", "-c", script], tmp_path)
+    env = {**os.environ, "PR_HEAD": git("rev-parse", "staging")}
+    ok = run(["bash", "-c", script], tmp_path, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
 
     git("commit", "-q", "--allow-empty", "-m", "hotfix straight to prod")
-    bad = run(["bash", "-c", script], tmp_path)
+    bad = run(["bash", "-c", script], tmp_path, env=env)
     assert bad.returncode == 1
     assert "hotfix straight to prod" in bad.stdout
+
+    # A merge that carries an edit of its own: every commit is staging's, the tree is not.
+    git("reset", "-q", "--hard", "HEAD~2")
+    git("merge", "-q", "--no-ff", "--no-commit", "staging")
+    (tmp_path / "values.yaml").write_text("sneaked: in\n")
+    git("add", "values.yaml")
+    git("commit", "-q", "-m", "merge staging")
+    evil = run(["bash", "-c", script], tmp_path, env=env)
+    assert evil.returncode == 1, evil.stdout
+    assert "a merge carries edits of its own" in evil.stdout
+    assert "values.yaml" in evil.stdout
+
+    # The PR's head must be a commit of staging.
+    git("reset", "-q", "--hard", "HEAD~1")
+    git("checkout", "-q", "-b", "elsewhere", "staging")
+    git("commit", "-q", "--allow-empty", "-m", "not on staging")
+    elsewhere = {**env, "PR_HEAD": git("rev-parse", "HEAD")}
+    git("checkout", "-q", "prod")
+    off = run(["bash", "-c", script], tmp_path, env=elsewhere)
+    assert off.returncode == 1 and "is not a commit of staging" in off.stdout
 
 
 def test_the_deploy_job_reports_orphans_and_no_workflow_removes_anything(workflows, tmp_path):
