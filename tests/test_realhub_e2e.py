@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -325,6 +326,55 @@ def test_ctrl_c_during_the_health_check_removes_the_test_user_and_leaves_no_secr
     assert ops.user_pods_gone(RELEASE)
     # The next check finds no test user left over, and passes.
     assert "health check passed" in ops.invoke("health", "--hub", HUB, "--env", ENV).stdout
+
+
+def _port_forwards_of(namespace: str) -> list[int]:
+    """The pids of `kubectl port-forward` processes into `namespace`."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = [w.decode() for w in cmdline.read_bytes().split(b"\0") if w]
+        except OSError:
+            continue
+        if "port-forward" in words and namespace in words:
+            found.append(int(cmdline.parent.name))
+    return found
+
+
+def test_ctrl_c_at_the_terminal_leaves_the_port_forward_to_the_cleanup(ops):
+    """A terminal's Ctrl-C goes to the whole foreground process group: it used to kill the
+    port-forward too, so the cleanup could not reach the hub and the test user's server stayed."""
+    child = subprocess.Popen(
+        ["invoke", "health", "--hub", HUB, "--env", ENV],
+        cwd=ops.path,
+        env={**os.environ, **ops.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    seen = read_until(child, "health check: test user ok")
+    time.sleep(1)
+    os.killpg(child.pid, signal.SIGINT)
+    _, rest = child.communicate(timeout=180)
+    assert child.returncode != 0, "".join(seen) + rest
+    assert "interrupted" in rest
+    assert ops.user_pods_gone(RELEASE), rest
+    assert _port_forwards_of(RELEASE) == []
+
+
+def test_a_port_forward_that_dies_mid_check_is_started_again(ops):
+    """Before, every retry went to the dead forward's address, and the check failed."""
+    child = ops.start("health", "--hub", HUB, "--env", ENV)
+    seen = read_until(child, "health check: hub api ok")
+    forwards = _port_forwards_of(RELEASE)
+    assert len(forwards) == 1
+    os.kill(forwards[0], signal.SIGKILL)
+    out, rest = child.communicate(timeout=300)
+    assert child.returncode == 0, "".join(seen) + rest
+    assert "health check: the port-forward had died; started again (http://127.0.0.1:" in rest
+    assert "health check passed" in out
+    assert _port_forwards_of(RELEASE) == []
 
 
 def test_prod_waits_for_its_canary_then_follows_it_and_a_skip_is_recorded(ops):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import select
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -77,40 +78,93 @@ def token_of(secrets_file: str) -> str:
 
 
 @contextlib.contextmanager
-def port_forward(runner: Runner, namespace: str, service: str = "proxy-public") -> Iterator[str]:
-    """`kubectl port-forward` to the Service's port 80 on a free local port; yields its URL."""
-    argv = ["kubectl", "port-forward", "--namespace", namespace, f"svc/{service}", ":80"]
-    proc = runner.start(argv, step=f"port-forward to {service}")
-    try:
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
-        line = proc.stdout.readline() if ready else ""
+class Forward:
+    """`kubectl port-forward` to a Service's port 80 on a free local port, started again (on a
+    new port) when it died: `url()` is where it listens now."""
+
+    def __init__(self, runner: Runner, namespace: str, service: str = "proxy-public"):
+        self.runner, self.namespace, self.service = runner, namespace, service
+        self.proc = None
+        self._url = ""
+        self.restarts = 0
+
+    def url(self) -> str:
+        if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None:
+                self.restarts += 1
+            self._start()
+        return self._url
+
+    def _start(self) -> None:
+        argv = ["kubectl", "port-forward", "--namespace", self.namespace]
+        argv += [f"svc/{self.service}", ":80"]
+        self.proc = self.runner.start(argv, step=f"port-forward to {self.service}")
+        ready, _, _ = select.select([self.proc.stdout], [], [], 30)
+        line = self.proc.stdout.readline() if ready else ""
         if "127.0.0.1:" not in line:
-            said = proc.stderr.read() if proc.poll() is not None else "(no answer in 30 s)"
-            raise HealthFailed(f"port-forward to {service} in {namespace}: {said.strip()}")
-        yield "http://127.0.0.1:" + line.split("127.0.0.1:", 1)[1].split()[0]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+            said = (
+                self.proc.stderr.read() if self.proc.poll() is not None else "(no answer in 30 s)"
+            )
+            self.stop()
+            raise HealthFailed(
+                f"port-forward to {self.service} in {self.namespace}: {said.strip()}"
+            )
+        self._url = "http://127.0.0.1:" + line.split("127.0.0.1:", 1)[1].split()[0]
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
 
 @contextlib.contextmanager
-def reached(release: Release, say: Callable[[str], None]) -> Iterator[str]:
-    """The URL the check goes through: the hub's public one if hub.yaml names it, or a port-forward."""
+def port_forward(
+    runner: Runner, namespace: str, service: str = "proxy-public"
+) -> Iterator[Forward]:
+    """A `Forward`, started now, stopped on every exit path."""
+    forward = Forward(runner, namespace, service)
+    try:
+        forward.url()
+        yield forward
+    finally:
+        forward.stop()
+
+
+@contextlib.contextmanager
+def reached(release: Release, say: Callable[[str], None]) -> Iterator[Callable[[], str]]:
+    """Where the check goes through, asked before each call: the hub's public URL if hub.yaml
+    names it, or a port-forward's (started again if it died)."""
     public = release.hub.urls.get(release.env)
     if public:
         say(f"health check: through the hub's public URL {public}")
-        yield public.rstrip("/")
+        yield lambda: public.rstrip("/")
         return
-    with port_forward(release.runner, release.name) as url:
-        say(f"health check: through a port-forward to svc/proxy-public ({url})")
+    with port_forward(release.runner, release.name) as forward:
+        say(f"health check: through a port-forward to svc/proxy-public ({forward.url()})")
+
+        def url() -> str:
+            restarts = forward.restarts
+            found = forward.url()
+            if forward.restarts != restarts:
+                say(f"health check: the port-forward had died; started again ({found})")
+            return found
+
         yield url
 
 
 class Hub:
     """The hub's REST API, and its user servers' API, through the proxy."""
 
-    def __init__(self, url: str, token: str):
-        self.url, self.token = url, token
+    def __init__(self, url: Callable[[], str], token: str):
+        self.base, self.token = url, token
+
+    @property
+    def url(self) -> str:
+        return self.base()
 
     def call(self, method: str, path: str, body: object = None, ok=(200, 201, 202, 204)):
         data = json.dumps(body).encode() if body is not None else None

@@ -112,7 +112,10 @@ class Runner:
         return redact_text(shlex.join(str(a) for a in argv), self.secrets)
 
     def start(self, argv: list[str], *, step: str) -> subprocess.Popen:
-        """Start a program that runs until stopped (a port-forward); the caller stops it."""
+        """Start a program that runs until stopped (a port-forward); the caller stops it.
+
+        It runs in a session of its own: a Ctrl-C at the terminal (SIGINT to the foreground
+        process group) reaches this process, which cleans up through it, and not the program."""
         argv = [str(a) for a in argv]
         if self.echo:
             self._line("$ " + self.show(argv) + " &")
@@ -125,6 +128,7 @@ class Runner:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
+                start_new_session=True,
             )
         except FileNotFoundError:
             raise FleetError(f"{step}: `{argv[0]}` is not installed or not on PATH") from None
