@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -215,3 +216,54 @@ def test_an_older_commit_is_refused_over_a_newer_one_unless_allow_older(ops):
         ops.git("checkout", "-q", "-")
     ops.invoke("deploy", "--hub", hub, "--env", ENV)  # the newer one, forward again
     assert_invariants(ops, release, newer)
+
+
+def test_a_pending_upgrade_by_hand_is_not_rolled_back_while_it_may_run(ops):
+    """A `helm upgrade` by hand holds no lock of ours: before, the next deploy rolled its pending
+    revision back at once, while it ran."""
+    hub = HUBS[0]
+    release = f"{hub}-{ENV}"
+    chart = ops.path / "chart"
+    selector = "jupyterhub.hub.nodeSelector." + POOL.replace(".", "\\.")
+    manual = subprocess.Popen(
+        [
+            str(ops.helm),
+            "--kubeconfig",
+            str(ops.kubeconfig),
+            "upgrade",
+            release,
+            str(chart),
+            "--namespace",
+            release,
+            "--reuse-values",
+            "--wait",
+            "--timeout",
+            "5m",
+            "--set",
+            f"{selector}=never",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while ops.history(release)[-1]["status"] != "pending-upgrade":
+            assert time.monotonic() < deadline, "the manual upgrade never started"
+            time.sleep(0.5)
+        refused = ops.invoke("deploy", "--hub", hub, "--env", ENV, check=False)
+        assert refused.returncode == 1
+        line = refused.stderr.strip().splitlines()[-1]
+        assert f"release {release}: revision" in line and "is pending-upgrade (written" in line
+        assert "no deploy of ours holds its lock: another helm" in line
+        assert manual.poll() is None  # still running, not rolled back under it
+        assert ops.history(release)[-1]["status"] == "pending-upgrade"
+    finally:
+        manual.kill()
+        manual.communicate()
+    # Gone and silent for longer than the deploy's --timeout: then it is recovered.
+    time.sleep(46)
+    proc = ops.invoke("deploy", "--hub", hub, "--env", ENV, "--timeout", "45s")
+    assert "is pending-upgrade, untouched for" in proc.stderr
+    assert "was left in pending-upgrade" in proc.stderr
+    assert_invariants(ops, f"{hub}-{ENV}", ops.git("rev-parse", "HEAD").strip())

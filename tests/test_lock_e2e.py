@@ -152,3 +152,41 @@ def test_a_holder_killed_with_sigkill_leaves_a_lock_that_expires_and_the_next_de
     assert [r["status"] for r in history].count("deployed") == 1
     assert "deploy lock" not in ops.invoke("status", "--hub", HUB).stdout
     assert_clean(proc)
+
+
+def test_a_lease_written_or_deleted_by_someone_else_stays_the_holders(ops, second, a_node):
+    """Before: any write to the Lease made the holder give up after its upgrade, and deleting
+    it let a second deploy in at once."""
+    first, _ = waiting_deploy(ops, "tamper")
+    kubectl = ["kubectl", "--kubeconfig", str(ops.kubeconfig), "--namespace", RELEASE]
+    subprocess.run(
+        [*kubectl, "annotate", "lease", "fleet-deploy", "someone=was-here", "--overwrite"],
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(12)  # two renewals
+    subprocess.run([*kubectl, "delete", "lease", "fleet-deploy"], check=True, capture_output=True)
+    deadline = time.monotonic() + 15
+    while True:
+        lease = subprocess.run(
+            [*kubectl, "get", "lease", "fleet-deploy", "-o", "jsonpath={.spec.holderIdentity}"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        if f"pid {first.pid}:" in lease:
+            break
+        assert time.monotonic() < deadline, "the deleted lock was not taken again"
+        time.sleep(0.5)
+    other = second.invoke("deploy", "--hub", HUB, "--env", ENV, "--lock-timeout", "3s", check=False)
+    assert other.returncode == 1
+    assert f"pid {first.pid}: invoke deploy" in other.stderr.strip().splitlines()[-1]
+
+    label_node(ops, a_node, f"{POOL}=tamper")  # the first deploy's pod can run now
+    _, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err[-3000:]
+    assert "was written by someone else; this deploy still holds it" in err
+    # (The API server takes the renewal's replace of a deleted Lease as a create: held again
+    # within one renewal, as the loop above saw, whether or not the holder had to notice.)
+    assert "taken over" not in err
+    assert [r["status"] for r in ops.history(RELEASE)].count("deployed") == 1
+    ops.revert()

@@ -109,8 +109,8 @@ def deploy_hub(
         if own.dry_run:
             _dry_run(fleet, release, options, steps)
         else:
-            with _locked(release.runner, release.name, options, steps):
-                _upgrade(fleet, release, options, steps, result)
+            with _locked(release.runner, release.name, options, steps) as held:
+                _upgrade(fleet, release, options, steps, result, held)
                 if options.health_check:
                     _health_check(fleet, release, steps, result)
     return result
@@ -131,12 +131,19 @@ def _canary(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps
 
 
 @contextlib.contextmanager
-def _locked(runner: Runner, name: str, options: DeployOptions, steps: Steps) -> Iterator[None]:
+def _locked(
+    runner: Runner, name: str, options: DeployOptions, steps: Steps
+) -> Iterator[lock.Lock | None]:
     """The release's deploy lock (fleet.lock) around a block; a lock lost midway fails it."""
     steps("lock", f"release {name}, waiting up to {options.lock_timeout}")
     wait = helm.parse_timeout(options.lock_timeout, "--lock-timeout")
     with lock.held(runner, name, wait, lambda text: say(steps.hub, steps.env, text)) as held:
-        yield
+        try:
+            yield held
+        except BaseException:
+            if held is not None:
+                held.left_pending = _left_pending(runner, name, options)
+            raise
         if held and held.lost:
             raise FleetError(f"{held.lost} while this ran: check `invoke status` before going on")
 
@@ -185,6 +192,43 @@ def _dry_run(fleet: Fleet, release: Release, options: DeployOptions, steps: Step
     say(*release.who, "server-side dry run passed: the upgrade would be accepted")
 
 
+def _left_pending(runner: Runner, name: str, options: DeployOptions) -> bool:
+    """Whether the release's newest revision is pending (this deploy's helm stopped midway)."""
+    try:
+        revisions = helm.history(runner.quiet(), name, name, options.helm)
+    except FleetError:
+        return False
+    return bool(revisions) and revisions[-1]["status"].startswith("pending-")
+
+
+def _may_recover(release: Release, latest: dict, options: DeployOptions, took_over: str) -> None:
+    """Recovery rolls back a pending revision only when no other writer can be running: the
+    deploy that made it held the lock this one took over when it expired (and its helm died with
+    it), or, with no lock of ours, it was last written longer ago than --timeout."""
+    status, number, name = latest["status"], latest["revision"], release.name
+    if status == "uninstalling":
+        raise FleetError(
+            f"release {name}: revision {number} is left uninstalling (a `helm uninstall` that "
+            f"stopped): finish it with `helm uninstall {name} --namespace {name}`, then deploy"
+        )
+    if not status.startswith("pending-"):
+        return
+    if took_over:
+        say(*release.who, f"revision {number} is {status}, left by {took_over}, whose lock expired")
+        return
+    age = helm.revision_age(latest)
+    wait = helm.parse_timeout(options.timeout)
+    if age is not None and age > wait:
+        say(*release.who, f"revision {number} is {status}, untouched for {age:.0f}s, no lock held")
+        return
+    since = f"written {age:.0f}s ago" if age is not None else "written at an unknown time"
+    raise FleetError(
+        f"release {name}: revision {number} is {status} ({since}) and no deploy of ours holds "
+        f"its lock: another helm (a `helm upgrade` by hand?) may still be running. Wait until it "
+        f"ends; after --timeout {options.timeout} with no change, a deploy recovers it"
+    )
+
+
 def _forward_only(
     fleet: Fleet, release: Release, options: DeployOptions, revisions: list[dict], commit: str
 ) -> None:
@@ -211,11 +255,18 @@ def _forward_only(
 
 
 def _upgrade(
-    fleet: Fleet, release: Release, options: DeployOptions, steps: Steps, result: DeployResult
+    fleet: Fleet,
+    release: Release,
+    options: DeployOptions,
+    steps: Steps,
+    result: DeployResult,
+    held: lock.Lock | None = None,
 ) -> None:
     runner, name = release.runner, release.name
     steps("recover", f"release {name}")
     revisions = helm.history(runner, name, name, options.helm)
+    if revisions:
+        _may_recover(release, revisions[-1], options, held.took_over if held else "")
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
         revisions = helm.history(runner, name, name, options.helm)
     before = revisions[-1]["revision"] if revisions else None
@@ -516,9 +567,9 @@ def deploy_support(
             steps("crds", f"would apply {len(found)} server-side: {', '.join(found) or 'none'}")
             _dry_run(fleet, release, options, steps)
             return result
-        with _locked(release.runner, release.name, options, steps):
+        with _locked(release.runner, release.name, options, steps) as held:
             steps("crds", "applied server-side first: helm installs CRDs but never upgrades them")
             applied = crds.apply(release.runner, fleet.support_chart, values)
             say(cluster, SUPPORT, f"{len(applied)} CRD files applied")
-            _upgrade(fleet, release, options, steps, result)
+            _upgrade(fleet, release, options, steps, result, held)
     return result

@@ -16,6 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from .errors import FleetError, StepFailed
 from .runner import Runner
@@ -306,6 +307,23 @@ def latest_info(
     """The newest revision whatever its status (a failed or pending one shows here), or None."""
     revisions = history(runner, release, namespace, helm)
     return _info(runner, release, namespace, revisions[-1], helm) if revisions else None
+
+
+def revision_age(entry: dict) -> float | None:
+    """Seconds since a `history` entry was last written (its "updated"), or None."""
+    stamp = str(entry.get("updated") or "")
+    pattern = r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(\.\d+)?\s*(Z|[+-]\d\d:?\d\d)?"
+    match = re.match(pattern, stamp)
+    if not match:
+        return None
+    day, clock, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    text = f"{day}T{clock}{(fraction or '')[:7]}{zone}"
+    try:
+        written = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (datetime.now(UTC) - written).total_seconds()
 
 
 def last_good_revision(revisions: list[dict], before: int | None = None) -> int | None:

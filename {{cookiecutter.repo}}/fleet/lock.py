@@ -33,6 +33,7 @@ DURATION = 20  # seconds a Lease lives without being renewed
 RENEW_EVERY = 5.0
 STALE = 600  # a renewTime this many seconds old is dead whatever the clocks say
 POLL = 2.0
+EXPIRED = "1970-01-01T00:00:00.000000Z"  # the renewTime of a Lease its holder left expired
 
 
 class LockHeld(FleetError):
@@ -175,7 +176,12 @@ class Lock:
 
     def __init__(self, runner: Runner, namespace: str, lease: dict, who: str):
         self.runner, self.namespace, self.who = runner, namespace, who
+        # The holder whose expired Lease this one replaced ("" when the Lease was free).
+        self.took_over = lease.pop("fleet_took_over", "")
         self.lease, self.lost, self._forgotten = lease, "", False
+        # Set when this deploy ends leaving its release pending (its helm stopped, not rolled
+        # back): the Lease is then left expired, not deleted, so the next deploy recovers at once.
+        self.left_pending = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name=f"lock {namespace}", daemon=True)
         self._thread.start()
@@ -192,9 +198,40 @@ class Lock:
                 print(f"warning: renewing the deploy lock: {exc}", file=sys.stderr, flush=True)
 
     def _renewed(self) -> dict:
+        """The Lease renewed. A write by someone else (a label, an annotation) that leaves us
+        the holder is no loss: renewed on top of it. A deleted Lease is taken again at once,
+        before a second deploy can take it; only another holder means the lock is lost."""
+        step = f"renew the deploy lock of {self.namespace}"
         meta, spec = self.lease["metadata"], self.lease["spec"]
         lease = _lease(self.namespace, self.who, meta["resourceVersion"], spec.get("acquireTime"))
-        return _write(self.runner, "replace", lease, f"renew the deploy lock of {self.namespace}")
+        try:
+            return _write(self.runner, "replace", lease, step)
+        except _Lost:
+            current = _read(self.runner, self.namespace)
+        except StepFailed as exc:
+            if "NotFound" not in exc.stderr and "not found" not in exc.stderr:
+                raise
+            current = None
+        if current is None:
+            print(
+                f"warning: the deploy lock of {self.namespace} was deleted by someone else: "
+                "taken again",
+                file=sys.stderr,
+                flush=True,
+            )
+            created = _lease(self.namespace, self.who, acquired=spec.get("acquireTime"))
+            return _write(self.runner, "create", created, step)  # _Lost if another took it
+        if (current.get("spec") or {}).get("holderIdentity") != self.who:
+            raise _Lost()
+        print(
+            f"warning: the deploy lock of {self.namespace} was written by someone else; "
+            "this deploy still holds it",
+            file=sys.stderr,
+            flush=True,
+        )
+        version = current["metadata"]["resourceVersion"]
+        lease = _lease(self.namespace, self.who, version, spec.get("acquireTime"))
+        return _write(self.runner, "replace", lease, step)
 
     def forget(self) -> None:
         """Stop renewing and never write the Lease again: its namespace is being deleted."""
@@ -206,8 +243,18 @@ class Lock:
         """Stop renewing and delete the Lease, so the next deploy takes it in one call."""
         self._stop.set()
         self._thread.join()
-        if not self.lost and not self._forgotten:
-            with contextlib.suppress(_Lost, FleetError):
+        if self.lost or self._forgotten:
+            return
+        with contextlib.suppress(_Lost, FleetError):
+            if self.left_pending:
+                meta, spec = self.lease["metadata"], self.lease["spec"]
+                who = f"{self.who} (ended, its helm stopped, leaving the release pending)"
+                lease = _lease(
+                    self.namespace, who, meta["resourceVersion"], spec.get("acquireTime")
+                )
+                lease["spec"]["renewTime"] = EXPIRED
+                _write(self.runner, "replace", lease, "leave the deploy lock expired")
+            else:
                 _delete(self.runner, self.lease)
 
 
@@ -222,9 +269,12 @@ def _acquire(runner: Runner, namespace: str, who: str, wait: float, say) -> dict
                 return _create(runner, namespace, who)
             if _free(lease, seen):
                 version = lease["metadata"]["resourceVersion"]
-                return _write(
+                taken = _write(
                     runner, "replace", _lease(namespace, who, version), "take the deploy lock"
                 )
+                if (lease.get("spec") or {}).get("holderIdentity"):
+                    taken["fleet_took_over"] = describe(lease)  # a holder that died
+                return taken
         except _Lost:
             continue  # another process got there first: look again
         if describe(lease) != shown:
