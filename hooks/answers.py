@@ -228,7 +228,7 @@ def check_promotion(promotion: str) -> str | None:
 def problems(answers: dict) -> list[str]:
     """Every problem with the answers, one line each, in the order the answers are asked."""
     checks = [
-        check_org_name(answers.get("org_name", "")),
+        check_org_name(answers["org_name"]) if "org_name" in answers else None,
         check_repo(answers.get("repo", "")),
         check_hubs(answers.get("hubs", "")),
         check_dns_label("cluster", answers.get("cluster", "")),

@@ -37,9 +37,20 @@ KILL_STEPS = ("secrets", "chart dependencies", "lock", "recover", "helm upgrade"
 OLD_PLACES = tuple(Path("/tmp").glob("fleet-*"))
 
 FAULTS = {
-    "sigkill": "SIGKILL of the deploy process alone, at each step from its secrets to helm's "
-    "wait (the OOM killer, a runner's hard cancel)",
-    "jobs-sigterm": "SIGTERM to `invoke deploy --jobs 2` while both upgrades wait (a CI cancel)",
+    # fault -> the test that tries it (here unless named); the README's table is this one.
+    "SIGKILL of the deploy alone at each step, secrets to helm's wait (OOM killer, hard cancel)": "test_sigkill_of_the_deploy_at_each_step_leaves_no_secret_and_no_helm",
+    "SIGTERM to `invoke deploy --jobs 2` while both upgrades wait (a CI cancel)": "test_sigterm_to_a_jobs_run_stops_every_helm_rolls_back_and_exits_in_seconds",
+    "An older commit deployed over a newer one (a slower CI run finishing last)": "test_an_older_commit_is_refused_over_a_newer_one_unless_allow_older",
+    "A `helm upgrade` by hand, pending, with no lock of ours": "test_a_pending_upgrade_by_hand_is_not_rolled_back_while_it_may_run",
+    "The Lease annotated, then deleted, by someone else mid-deploy": "test_lock_e2e.py::test_a_lease_written_or_deleted_by_someone_else_stays_the_holders",
+    "SIGKILL of the whole process group (the machine gone) mid-upgrade": "test_lock_e2e.py::test_a_holder_killed_with_sigkill_leaves_a_lock_that_expires_and_the_next_deploy_recovers",
+    "SIGINT mid-upgrade from a parent that ignores SIGINT (nohup, a script's job)": "test_deploy_e2e.py::test_ctrl_c_mid_deploy_cleans_up_and_next_deploy_recovers",
+    "SIGTERM mid-upgrade of one hub": "test_deploy_e2e.py::test_sigterm_mid_upgrade_says_so_and_returns_to_the_revision_that_served",
+    "A user's server that cannot pull its image, started mid-deploy": "test_realhub_e2e.py::test_a_users_broken_server_during_a_deploy_does_not_stop_it",
+    "Ctrl-C at the terminal (the whole process group) during the health check": "test_realhub_e2e.py::test_ctrl_c_at_the_terminal_leaves_the_port_forward_to_the_cleanup",
+    "The health check's port-forward killed mid-check": "test_realhub_e2e.py::test_a_port_forward_that_dies_mid_check_is_started_again",
+    "A hub that prints a secret as it crashes": "test_realhub_e2e.py::test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_back",
+    "A staging revision deployed unchecked, rolled back, checked too long ago, or its tag re-pushed": "test_realhub_e2e.py::test_the_canary_takes_only_a_recent_check_of_the_staging_revision_itself_and_its_image",
 }
 
 

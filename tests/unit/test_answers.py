@@ -348,3 +348,9 @@ def test_image_mirror_is_a_registry_path_or_empty(mirror, ok):
     assert (problem is None) == ok, problem
     if not ok:
         assert problem.startswith("image_mirror: ")
+
+
+@pytest.mark.parametrize("org_name", ["", "   "])
+def test_an_empty_org_name_is_named_as_itself_not_as_the_repo_made_from_it(org_name):
+    found = answers.problems({"org_name": org_name, "repo": "-hubs", "hubs": "alpha"})
+    assert found[0] == "org_name: empty: give the organisation's name, e.g. 'Example University'"

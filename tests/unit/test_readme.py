@@ -1,5 +1,6 @@
 """The README's architecture section names every module of the generated repo's package."""
 
+import ast
 import re
 from pathlib import Path
 
@@ -39,3 +40,24 @@ def test_the_diagram_is_the_import_contract():
         sorted(name.strip().removeprefix("fleet.") for name in line.split("|")) for line in layers
     ]
     assert drawn == enforced
+
+
+def test_the_readme_lists_every_fault_the_fault_suite_tries():
+    """The README's table of faults is FAULTS in tests/test_faults_e2e.py, row for row, and each
+    names a test that exists."""
+    tree = ast.parse((ROOT / "tests" / "test_faults_e2e.py").read_text())
+    faults = next(
+        ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "FAULTS"
+    )
+    text = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (.+?) \| `(test_\w+\.py)` `(test_\w+)` \|$", text, re.MULTILINE)
+    expected = []
+    for fault, test in faults.items():
+        file, name = test.split("::") if "::" in test else ("test_faults_e2e.py", test)
+        assert re.search(rf"^def {name}\(", (ROOT / "tests" / file).read_text(), re.MULTILINE), (
+            f"{file} has no {name}"
+        )
+        expected.append((fault, file, name))
+    assert rows == expected
