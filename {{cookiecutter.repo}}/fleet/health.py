@@ -77,7 +77,6 @@ def token_of(secrets_file: str) -> str:
     return token
 
 
-@contextlib.contextmanager
 class Forward:
     """`kubectl port-forward` to a Service's port 80 on a free local port, started again (on a
     new port) when it died: `url()` is where it listens now."""
