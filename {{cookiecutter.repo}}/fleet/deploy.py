@@ -141,7 +141,7 @@ def _locked(
         try:
             yield held
         except BaseException:
-            if held is not None:
+            if held is not None and held.wrote:  # a pending revision of its own, not another's
                 held.left_pending = _left_pending(runner, name, options)
             raise
         if held and held.lost:
@@ -267,6 +267,8 @@ def _upgrade(
     revisions = helm.history(runner, name, name, options.helm)
     if revisions:
         _may_recover(release, revisions[-1], options, held.took_over if held else "")
+    if held is not None:
+        held.wrote = True  # from here on, a revision left pending is this deploy's
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
         revisions = helm.history(runner, name, name, options.helm)
     before = revisions[-1]["revision"] if revisions else None

@@ -182,6 +182,7 @@ class Lock:
         # Set when this deploy ends leaving its release pending (its helm stopped, not rolled
         # back): the Lease is then left expired, not deleted, so the next deploy recovers at once.
         self.left_pending = False
+        self.wrote = False  # set by the deploy once it starts a helm write of the release
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._renew, name=f"lock {namespace}", daemon=True)
         self._thread.start()
