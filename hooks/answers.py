@@ -167,7 +167,9 @@ def check_domain(domain: str) -> str | None:
     return None
 
 
-def check_recipient(backend: str, recipient: str) -> str | None:
+def check_recipient(
+    backend: str, recipient: str, answer: str = "sops_recipient"
+) -> str | None:
     """The recipient must have the shape of the backend's keys; empty is allowed."""
     if not matches("fleet", "secretsBackend", backend):
         backends = ", ".join(choices("fleet", "secretsBackend"))
@@ -176,8 +178,23 @@ def check_recipient(backend: str, recipient: str) -> str | None:
         return None
     pattern, shape = RECIPIENTS[backend]
     if not pattern.fullmatch(recipient):
-        return f"sops_recipient: {recipient!r} is not {shape}, as secrets_backend {backend} needs"
+        return f"{answer}: {recipient!r} is not {shape}, as secrets_backend {backend} needs"
     return None
+
+
+def check_prod_recipient(answers: dict) -> str | None:
+    """prod's own key: the backend's shape, and not the staging key itself."""
+    prod = answers.get("sops_recipient_prod", "")
+    if not prod:
+        return None
+    backend = answers.get("secrets_backend", "")
+    if not answers.get("sops_recipient") and backend != "age":
+        return "sops_recipient_prod: give sops_recipient too (staging's key), or neither"
+    if prod == answers.get("sops_recipient", ""):
+        return "sops_recipient_prod: the same key as sops_recipient: leave it empty for one key"
+    if backend not in RECIPIENTS:
+        return None  # check_recipient names the backend
+    return check_recipient(backend, prod, "sops_recipient_prod")
 
 
 def check_provider(answers: dict) -> str | None:
@@ -237,6 +254,7 @@ def problems(answers: dict) -> list[str]:
         check_image_mirror(answers.get("image_mirror", "")),
         check_domain(answers.get("domain", "")),
         check_recipient(answers.get("secrets_backend", ""), answers.get("sops_recipient", "")),
+        check_prod_recipient(answers),
         check_promotion(answers.get("promotion", "branches")),
         check_chart_repository(answers.get("support_chart_repository", "")),
     ]

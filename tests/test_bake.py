@@ -452,3 +452,35 @@ def test_another_copy_of_the_extension_first_on_sys_path_is_refused(tmp_path):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and f"imported from {other}, not from the template" in errors[0]
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_prod_can_have_a_key_of_its_own_that_staging_cannot_read(tmp_path, age_key):
+    """With sops_recipient_prod, a hub's prod secrets are encrypted to prod's key alone, its
+    staging secrets to staging's alone, and the cluster's (credentials, support) to both; the
+    README tells CI to hold prod's key in the `prod` environment only."""
+    prod_key = tmp_path / "prod.agekey"
+    subprocess.run(["age-keygen", "-o", str(prod_key)], check=True, capture_output=True)
+    prod_public = subprocess.run(
+        ["age-keygen", "-y", str(prod_key)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    repo = bake(tmp_path, sops_recipient=age_key.public, sops_recipient_prod=prod_public)
+
+    def decrypts(key: Path, path: str) -> bool:
+        env = {**os.environ, "SOPS_AGE_KEY_FILE": str(key)}
+        argv = ["sops", "--decrypt", str(repo / path)]
+        return subprocess.run(argv, env=env, capture_output=True).returncode == 0
+
+    staging_key = age_key.key_file
+    assert not decrypts(staging_key, "hubs/example/secrets/prod.yaml")
+    assert decrypts(prod_key, "hubs/example/secrets/prod.yaml")
+    assert decrypts(staging_key, "hubs/example/secrets/staging.yaml")
+    assert not decrypts(prod_key, "hubs/example/secrets/staging.yaml")
+    for both in ("clusters/main/secrets/support.yaml",):
+        assert decrypts(staging_key, both) and decrypts(prod_key, both)
+    readme = (repo / "README.md").read_text()
+    assert "gh secret set SOPS_AGE_KEY --env prod" in readme
+    # A hub added later follows the same rules (sops picks the rule by path).
+    env = {"SOPS_AGE_KEY_FILE": str(staging_key)}
+    run_in(repo, ["invoke", "new-hub", "physics"], env=env)
+    assert not decrypts(staging_key, "hubs/physics/secrets/prod.yaml")
+    assert decrypts(prod_key, "hubs/physics/secrets/prod.yaml")

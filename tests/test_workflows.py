@@ -353,3 +353,20 @@ def test_a_deploy_job_notifies_with_its_own_results_unless_cancelled(workflows):
     assert notify["env"]["JOB_STATUS"] == "${{ job.status }}"
     secrets = load(workflows / "deploy-cluster.yaml")["on"]["workflow_call"]["secrets"]
     assert {"FLEET_WEBHOOK_URL", "FLEET_GRAFANA_TOKEN"} <= set(secrets)
+
+
+def test_only_a_job_in_the_environment_it_deploys_holds_a_deploy_key(workflows):
+    """The jobs that decrypt hub secrets run in their environment (`environment: <env>`), where
+    GitHub gives prod's key, a secret of the protected `prod` environment, to prod's jobs alone;
+    the one other job with a key (the deploy's plan) reads cluster credentials only."""
+    holders = {}
+    for path in workflows.iterdir():
+        for name, job in (load(path).get("jobs") or {}).items():
+            text = yaml.safe_dump(job)
+            if "secrets.SOPS_AGE_KEY" in text or "secrets.FLEET_PGP_KEY" in text:
+                holders[(path.name, name)] = job
+    decrypting = {k for k, job in holders.items() if "steps" in job}
+    assert decrypting == {("deploy-cluster.yaml", "deploy"), ("deploy.yaml", "plan")}, holders
+    assert holders[("deploy-cluster.yaml", "deploy")]["environment"] == "${{ inputs.env }}"
+    plan = yaml.safe_dump(holders[("deploy.yaml", "plan")])
+    assert "invoke plan" in plan and "invoke deploy" not in plan

@@ -354,3 +354,37 @@ def test_image_mirror_is_a_registry_path_or_empty(mirror, ok):
 def test_an_empty_org_name_is_named_as_itself_not_as_the_repo_made_from_it(org_name):
     found = answers.problems({"org_name": org_name, "repo": "-hubs", "hubs": "alpha"})
     assert found[0] == "org_name: empty: give the organisation's name, e.g. 'Example University'"
+
+
+AGE_A = "age1ql2auxf69gn3h4gnrf5fmf08vfknavfjfarmhkgas2d49w42x3sspvpvq0"
+AGE_B = "age12m9vqvy84vnz9yvfl5qfcr80l7nmj0e25dlsudsqvqqgnky07ggscqru0n"
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ({"sops_recipient": AGE_A, "sops_recipient_prod": AGE_B}, None),
+        ({"sops_recipient": "", "sops_recipient_prod": AGE_B}, None),  # staging's is generated
+        (
+            {"sops_recipient": AGE_A, "sops_recipient_prod": AGE_A},
+            "sops_recipient_prod: the same key as sops_recipient: leave it empty for one key",
+        ),
+        (
+            {
+                "sops_recipient": AGE_A,
+                "sops_recipient_prod": "0123456789ABCDEF0123456789ABCDEF01234567",
+            },
+            "sops_recipient_prod: '0123456789ABCDEF0123456789ABCDEF01234567' is not",
+        ),
+        (
+            {"secrets_backend": "pgp", "sops_recipient": "", "sops_recipient_prod": "0" * 40},
+            "sops_recipient_prod: give sops_recipient too (staging's key), or neither",
+        ),
+    ],
+)
+def test_prods_own_key_is_checked_and_named(given, expected):
+    found = answers.check_prod_recipient({"secrets_backend": "age", **given})
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None and found.startswith(expected), found
