@@ -438,12 +438,15 @@ def test_the_canary_takes_only_a_recent_check_of_the_staging_revision_itself_and
     ops.invoke("deploy", "--hub", HUB, "--env", ENV)  # the work tree's inputs, checked
     fleet_yaml = ops.path / "fleet.yaml"
     saved = fleet_yaml.read_text()
-    fleet_yaml.write_text(saved + "canary_max_age: 1s\n")
+    assert "\ncanary_max_age: 24h\n" in saved
+    fleet_yaml.write_text(saved.replace("\ncanary_max_age: 24h\n", "\ncanary_max_age: 1s\n"))
     ops.commit("e2e: a canary check is good for one second")
-    time.sleep(2)
-    assert "more than canary_max_age 1s" in _prod_refusal(ops)
-    fleet_yaml.write_text(saved)
-    ops.commit("e2e: the default canary age")
+    try:
+        time.sleep(2)
+        assert "more than canary_max_age 1s" in _prod_refusal(ops)
+    finally:
+        fleet_yaml.write_text(saved)
+        ops.commit("e2e: the default canary age")
 
     # The image's tag pushed again with other content after staging's check.
     image = ops.serving(RELEASE)["image"]
