@@ -108,18 +108,20 @@ sys.path.insert(0, {str(ROOT)!r})
 from fleet import private
 from fleet.runner import Runner, terminate_children
 private.install_signal_handlers(terminate_children)
-ended = []
+ended, said = [], threading.Lock()
 def work():
     with private.directory() as path:
         (path / "staging.yaml").write_text("cookieSecret: s3cret")
-        print(path, flush=True)
+        with said:
+            print(path, flush=True)
         try:
             Runner(echo=False).run(["sleep", "60"], step="sleep")
         except Exception as exc:
             ended.append(type(exc).__name__)
             time.sleep(0.5)  # a rollback after the stop: the secrets must still be there
             assert (path / "staging.yaml").exists()
-            print("worker saw", private.stopping(), ended[0], flush=True)
+            with said:  # one line at a time: print() writes the text and the newline apart
+                print("worker saw", private.stopping(), ended[0], flush=True)
 threads = [threading.Thread(target=work) for _ in range(2)]
 for t in threads:
     t.start()
