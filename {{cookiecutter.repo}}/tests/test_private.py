@@ -123,14 +123,15 @@ def work():
             with said:  # one line at a time: print() writes the text and the newline apart
                 print("worker saw", private.stopping(), ended[0], flush=True)
 threads = [threading.Thread(target=work) for _ in range(2)]
-for t in threads:
-    t.start()
-try:
+try:  # the signal may come while the threads start, or while they run
+    for t in threads:
+        t.start()
     for t in threads:
         t.join()
 except SystemExit:
     for t in threads:
-        t.join()
+        if t.ident is not None:
+            t.join()
     raise
 """
 
@@ -140,6 +141,7 @@ def test_sigterm_stops_every_program_of_the_workers_and_they_unwind_before_the_e
     proc = subprocess.Popen(
         [sys.executable, "-c", RUN_PROGRAMS],
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "FLEET_PRIVATE_DIR": str(tmp_path)},
     )
@@ -151,10 +153,10 @@ def test_sigterm_stops_every_program_of_the_workers_and_they_unwind_before_the_e
     assert len(children) == 2
     began = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=10)
-    assert proc.returncode == 128 + signal.SIGTERM
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 128 + signal.SIGTERM, err
     assert time.monotonic() - began < 5
-    assert out.splitlines() == ["worker saw True StepFailed"] * 2
+    assert out.splitlines() == ["worker saw True StepFailed"] * 2, err
     assert _gone(children)
     assert not any(path.exists() for path in made)
 
