@@ -449,7 +449,12 @@ def test_the_canary_takes_only_a_recent_check_of_the_staging_revision_itself_and
         ops.commit("e2e: the default canary age")
 
     # The image's tag pushed again with other content after staging's check.
-    image = ops.serving(RELEASE)["image"]
+    argv = [str(ops.helm), "--kubeconfig", str(ops.kubeconfig), "get", "values", RELEASE]
+    values = subprocess.run(
+        [*argv, "--namespace", RELEASE, "--output", "json"], capture_output=True, check=True
+    )
+    user_image = json.loads(values.stdout)["jupyterhub"]["singleuser"]["image"]
+    image = f"{user_image['name']}:{user_image['tag']}"
     docker = lambda *args: subprocess.run(["docker", *args], check=True, capture_output=True)  # noqa: E731
     docker("pull", image)
     original = docker("image", "inspect", image, "--format", "{{.Id}}").stdout.decode().strip()
