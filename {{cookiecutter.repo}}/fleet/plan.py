@@ -208,13 +208,18 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
 
 
 def plan_everything(
-    fleet: Fleet, reason: str, envs: Iterable[str] | None = None, hubs: Iterable[str] | None = None
+    fleet: Fleet,
+    reason: str,
+    envs: Iterable[str] | None = None,
+    hubs: Iterable[str] | None = None,
+    support: bool = False,
 ) -> Plan:
-    """Every hub (or the given ones) in every chosen env, and the images they use; with every
-    hub, each cluster's support too (it goes with the first environment, as in `plan_paths`)."""
+    """Every hub (or the given ones) in every chosen env, and the images they use; with
+    `support` (a repository's first deploy), each cluster's support too, with the first
+    environment, as in `plan_paths`."""
     envs = None if envs is None else tuple(envs)
     plan = Plan()
-    if hubs is None and (envs is None or fleet.environments[0] in envs):
+    if support and (envs is None or fleet.environments[0] in envs):
         for cluster in sorted(fleet.clusters):
             plan.add_support(cluster, reason)
     for name in sorted(fleet.hubs if hubs is None else hubs):
@@ -280,7 +285,7 @@ def plan_between(
         raise FleetError(f"head commit {head!r} not found in {git.root}")
     if not git.exists(base):
         reason = _unknown_base(git, base)
-        plan = plan_everything(fleet, reason, envs)
+        plan = plan_everything(fleet, reason, envs, support=True)
         plan.notes.append(reason)
         return plan
     return plan_paths(fleet, git.changed_files(base, head), envs)
