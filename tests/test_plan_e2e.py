@@ -96,6 +96,7 @@ def test_labels_and_an_unknown_base(repo):
         "deploy": [],
         "build": [],
         "jobs": {"staging": [], "prod": []},
+        "notes": ["label deploy:skip: nothing is deployed"],
     }
     every = repo.plan("--label", "deploy:all", "--env", "prod")
     assert deployed(every) == {(h, "prod") for h in HUBS}

@@ -71,7 +71,7 @@ def test_an_alias_bomb_in_hub_yaml_is_refused_at_once_with_little_memory(root):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert str(error.value).startswith(f"{hub_yaml}: YAML aliases expand to more than 100000")
-    assert seconds < 1 and peak < 20 * 2**20
+    assert seconds < 3 and peak < 20 * 2**20
 
 
 def test_a_recursive_alias_and_deep_nesting_are_one_line_errors(tmp_path):
@@ -128,7 +128,8 @@ _hostile = st.lists(
 
 
 def _bounded(call) -> None:
-    """`call` returns or raises FleetError with one line, within a second and 50 MB."""
+    """`call` returns or raises FleetError with one line, within 5 s (a loaded CI machine;
+    an alias bomb took minutes) and 50 MB."""
     tracemalloc.start()
     began = time.monotonic()
     try:
@@ -138,7 +139,7 @@ def _bounded(call) -> None:
     finally:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert time.monotonic() - began < 1.0
+    assert time.monotonic() - began < 5.0
     assert peak < 50 * 2**20
 
 
