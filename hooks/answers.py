@@ -167,9 +167,7 @@ def check_domain(domain: str) -> str | None:
     return None
 
 
-def check_recipient(
-    backend: str, recipient: str, answer: str = "sops_recipient"
-) -> str | None:
+def check_recipient(backend: str, recipient: str, answer: str = "sops_recipient") -> str | None:
     """The recipient must have the shape of the backend's keys; empty is allowed."""
     if not matches("fleet", "secretsBackend", backend):
         backends = ", ".join(choices("fleet", "secretsBackend"))
