@@ -16,14 +16,18 @@ deploy alone at each step, as the OOM killer or a runner's hard cancel does; SIG
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from generated import GeneratedRepo, left_in, local_repo, read_until, scratch_folders
+
+from toolchain import kwok, procs, registry, stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -50,6 +54,8 @@ FAULTS = {
     "Ctrl-C at the terminal (the whole process group) during the health check": "test_realhub_e2e.py::test_ctrl_c_at_the_terminal_leaves_the_port_forward_to_the_cleanup",
     "The health check's port-forward killed mid-check": "test_realhub_e2e.py::test_a_port_forward_that_dies_mid_check_is_started_again",
     "A hub that prints a secret as it crashes": "test_realhub_e2e.py::test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_back",
+    "The API server paused (SIGSTOP) for 30 s while helm waits": "test_an_api_server_paused_30s_mid_upgrade_and_the_deploy_goes_on_when_it_answers",
+    "The fleet's registry hanging (SIGSTOP), then down (killed), at deploy time": "test_a_registry_hanging_or_down_stops_the_deploy_before_helm_in_one_line",
     "A staging revision deployed unchecked, rolled back, checked too long ago, or its tag re-pushed": "test_realhub_e2e.py::test_the_canary_takes_only_a_recent_check_of_the_staging_revision_itself_and_its_image",
 }
 
@@ -278,3 +284,176 @@ def test_a_pending_upgrade_by_hand_is_not_rolled_back_while_it_may_run(ops):
     assert "is pending-upgrade, untouched for" in proc.stderr
     assert "was left in pending-upgrade" in proc.stderr
     assert_invariants(ops, f"{hub}-{ENV}", ops.git("rev-parse", "HEAD").strip())
+
+
+# Faults of the services a deploy talks to, each on a service of the test's own: the session's
+# cluster and registry are shared by every other test.
+
+
+def own_cluster_repo(tmp: Path, local_stack, name: str, hub: str) -> tuple[GeneratedRepo, Path]:
+    """A repo deploying `hub` to a kwok cluster of its own (in `tmp`), and the cluster's folder."""
+    cluster = stack.start_cluster(tmp / "cluster", f"hubfleet-test-{os.getpid()}-{name}")
+    repo = local_repo(
+        tmp, dataclasses.replace(local_stack, kubeconfig=cluster.kubeconfig), org=name, hubs=hub
+    )
+    return repo, kwok.cluster_dir(cluster.name)
+
+
+@pytest.fixture(scope="module")
+def paused(tmp_path_factory, local_stack):
+    tmp = tmp_path_factory.mktemp("pause-e2e")
+    try:
+        repo, directory = own_cluster_repo(tmp, local_stack, "pause", "omicron")
+        repo.unpulled_image("omicron")
+        repo.commit("e2e: sqlite-memory hub database, an image nothing pulls")
+        repo.invoke("deploy", "--hub", "omicron", "--env", ENV)
+        yield repo, directory
+    finally:
+        stack.stop_cluster(tmp / "cluster")
+
+
+def pid_of(directory: Path, component: str) -> int:
+    return int((directory / "pids" / f"{component}.pid").read_text().strip())
+
+
+def test_an_api_server_paused_30s_mid_upgrade_and_the_deploy_goes_on_when_it_answers(paused):
+    """A paused API server accepts connections and answers none: helm's wait, fail-fast and the
+    lock's renewals all stall. When it answers again the deploy carries on and ends as it would
+    have, holding its lock throughout."""
+    repo, directory = paused
+    hub = "omicron"
+    release = f"{hub}-{ENV}"
+    secret = secret_of(repo, hub)
+    commit = waiting(repo, (hub,), "after-the-pause")
+    fresh, (disk, memory) = scratch_folders(repo.tmp, "api-paused")
+    child = repo.start("deploy", "--hub", hub, "--env", ENV, "--timeout", "4m", env=fresh)
+    deadline = time.monotonic() + 60
+    while repo.history(release)[-1]["status"] != "pending-upgrade":
+        assert time.monotonic() < deadline, "the upgrade never started"
+        time.sleep(0.5)
+    apiserver = pid_of(directory, "kube-apiserver")
+    os.kill(apiserver, signal.SIGSTOP)
+    try:
+        time.sleep(30)
+    finally:
+        os.kill(apiserver, signal.SIGCONT)
+    # The pool's node appears once the API server is back: only then can the hub's pod start.
+    node = repo.kubectl_json("get", "nodes")["items"][0]["metadata"]["name"]
+    subprocess.run(
+        [
+            "kubectl",
+            "--kubeconfig",
+            str(repo.kubeconfig),
+            "label",
+            "node",
+            node,
+            f"{POOL}=after-the-pause",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    try:
+        out, err = child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err[-3000:]
+    assert f"{hub}/{ENV}: deployed revision" in out + err
+    history = repo.history(release)
+    assert history[-1]["status"] == "deployed", history
+    assert_invariants(repo, release, commit)
+    # The lock was held throughout and released at the end; the controllers outlived the pause.
+    leases = repo.kubectl_json("get", "leases", "--namespace", release)["items"]
+    assert [lease["metadata"]["name"] for lease in leases] == [], leases
+    for component in ("kube-controller-manager", "kube-scheduler", "kwok-controller"):
+        os.kill(pid_of(directory, component), 0)
+    assert left_in([disk, memory]) == []
+    assert files_holding(secret, disk, repo.path) == []
+
+
+@pytest.fixture(scope="module")
+def outage(tmp_path_factory, local_stack):
+    """A repo whose fleet registry is one of its own, holding the hub's image (an empty one)."""
+    tmp = tmp_path_factory.mktemp("outage-e2e")
+    state = tmp / "registry-state"
+    own = registry.start(state)
+    try:
+        repo = local_repo(
+            tmp, dataclasses.replace(local_stack, registry=own.address), org="Outage", hubs="xi"
+        )
+        ref = subprocess.run(
+            [
+                "python",
+                "-c",
+                "from fleet import config, images; "
+                "print(images.image_ref(config.load(), 'default'))",
+            ],
+            cwd=repo.path,
+            env=repo.env_for_python(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert ref.startswith(own.address + "/"), ref
+        # Kwok's fake nodes run any image: an empty one under the hub image's name is enough.
+        subprocess.run(
+            ["docker", "import", "-", ref], input=b"\0" * 1024, check=True, capture_output=True
+        )
+        subprocess.run(["docker", "push", "--quiet", ref], check=True, capture_output=True)
+        repo.commit("e2e: sqlite-memory hub database")
+        with repo.own_releases():
+            repo.invoke("deploy", "--hub", "xi", "--env", ENV)
+            yield repo, own, ref
+    finally:
+        registry.stop(state)
+        subprocess.run(["docker", "image", "rm", "--force", ref], capture_output=True, check=False)
+
+
+def test_a_registry_hanging_or_down_stops_the_deploy_before_helm_in_one_line(outage):
+    """The deploy checks that the registry has the hub's image before it changes anything: a
+    registry that hangs or is down ends it within its timeout, in one line naming the
+    registry, the release untouched and nothing left behind."""
+    repo, own, ref = outage
+    hub = "xi"
+    release = f"{hub}-{ENV}"
+    secret = secret_of(repo, hub)
+    before = repo.history(release)
+    repo.edit_values(hub, lambda v: v["hub"].setdefault("extraEnv", {}).update(OUTAGE="yes"))
+    commit = repo.commit("e2e: a change to deploy while the registry is out")
+    fresh, (disk, memory) = scratch_folders(repo.tmp, "registry-out")
+    pid = procs.recorded_pid(own.pid_file)
+    assert pid is not None, f"the test's registry is not running ({own.pid_file})"
+    expected = f"registry {own.address} unreachable while checking {ref}: "
+
+    os.kill(pid, signal.SIGSTOP)  # hanging: the kernel accepts connections, nobody answers
+    try:
+        began = time.monotonic()
+        hung = repo.invoke("deploy", "--hub", hub, "--env", ENV, env=fresh, check=False)
+        took = time.monotonic() - began
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert hung.returncode == 1, hung.stderr[-3000:]
+    last = hung.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected + "timed out" in last, last
+    assert took < 90, f"{took:.0f}s"
+    assert repo.history(release) == before
+    assert left_in([disk, memory]) == []
+
+    os.kill(pid, signal.SIGKILL)  # down: nothing listens on its port
+    host, port = own.address.split(":")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, int(port)), timeout=1).close()
+        except ConnectionRefusedError:
+            break
+        time.sleep(0.1)
+    down = repo.invoke("deploy", "--hub", hub, "--env", ENV, env=fresh, check=False)
+    assert down.returncode == 1, down.stderr[-3000:]
+    last = down.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last and "refused" in last, last
+    assert repo.history(release) == before
+    serving = repo.release_labels(release, before[-1]["revision"])["fleet-commit"]
+    assert serving != commit
+    assert_invariants(repo, release, serving)
+    assert left_in([disk, memory]) == []
+    assert files_holding(secret, disk, repo.path) == []

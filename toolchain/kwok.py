@@ -73,11 +73,16 @@ def _patches() -> list[dict]:
         "manage-all-nodes": ("false", True),
         "manage-nodes-with-annotation-selector": (f"{FAKE_NODE_ANNOTATION}=fake", False),
     }
+    # One of each: no election to hold, so an API server that stops answering for longer than a
+    # lease's renew deadline (a paused or overloaded one) does not make them exit.
+    single = [{"key": "leader-elect", "value": "false"}]
     return [
         {
             "name": "kube-apiserver",
             "extraArgs": [{"key": k, "value": v} for k, v in apiserver.items()],
         },
+        {"name": "kube-controller-manager", "extraArgs": single},
+        {"name": "kube-scheduler", "extraArgs": single},
         {
             "name": "kwok-controller",
             "extraArgs": [
