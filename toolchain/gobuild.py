@@ -47,7 +47,7 @@ def go_install(name: str, package: str, version: str) -> Path:
     return target
 
 
-def _download_module(go: str, module: str, version: str) -> dict:
+def download_module(go: str, module: str, version: str) -> dict:
     """`go mod download -json module@version`: where its go.mod, info and sources are."""
     return json.loads(
         run(
@@ -71,7 +71,7 @@ def build_kubernetes(version: str = versions.KUBERNETES) -> list[Path]:
         return targets
     go = require_go()
     staging = "v0." + version.removeprefix("v1.")
-    info = _download_module(go, "k8s.io/kubernetes", version)
+    info = download_module(go, "k8s.io/kubernetes", version)
     scratch = cache.build_dir() / f"kubernetes-{version}"
     scratch.mkdir(parents=True, exist_ok=True)
     text = gomod.scratch_gomod(
@@ -126,7 +126,7 @@ def build_etcd(version: str = versions.ETCD) -> Path:
     if installed(target.name, stamp):
         return target
     go = require_go()
-    info = _download_module(go, versions.ETCD_MODULE, version)
+    info = download_module(go, versions.ETCD_MODULE, version)
     scratch = cache.build_dir() / f"etcd-{version}"
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / "go.mod").write_text(

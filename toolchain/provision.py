@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from . import baseimage, cache, chartrepo, dockerd, gobuild, hubimages, node, storage, versions
+from . import act, baseimage, cache, chartrepo, dockerd, gobuild, hubimages, node, storage, versions
 from .run import MissingPrerequisite, ToolError, run
 
 
@@ -157,6 +157,7 @@ def provision(*, optional: bool = True, generation: bool = False) -> float:
             ("pause image", lambda: [node.ensure_pause_image()]),
             ("base image", lambda: [baseimage.ensure()]),
             ("jupyterhub images", hubimages.ensure),
+            ("act", act.ensure),
             (
                 "jupyterhub chart",
                 lambda: [

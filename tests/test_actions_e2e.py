@@ -1,0 +1,166 @@
+"""The generated GitHub workflows, run by act on this machine (`workflowrun.py`): the events a
+repo on GitHub gets, the jobs on the host, actions/checkout fetching from the repo's own remote
+on a fake GitHub over TLS, and the API calls the jobs make kept and read back here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from bake import bake
+from generated import local_repo
+from workflowrun import Actions, git
+
+from toolchain import act, cache, versions
+
+pytestmark = pytest.mark.e2e
+
+MARKER = "<!-- deployment-plan -->"
+
+
+@pytest.fixture(scope="session")
+def act_ready(toolchain_bin) -> None:
+    """act and what its runs need, as `invoke toolchain` leaves them."""
+    if not act.node_bin().joinpath("node").exists():
+        pytest.fail(f"Node {versions.ACT_NODE} for act is missing: run `invoke toolchain`")
+    if not (cache.bin_dir() / "act").exists():
+        pytest.fail("act is missing: run `invoke toolchain`")
+    if not list(act.tool_cache().glob("Python/*/x64.complete")):
+        pytest.fail("the runner tool cache for setup-python is missing: run `invoke toolchain`")
+
+
+def commit_all(repo: Path, message: str) -> str:
+    ident = ["-c", "user.name=Ops", "-c", "user.email=ops@example.org"]
+    git(repo, "add", "-A")
+    git(repo, *ident, "commit", "--quiet", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def pull_request_event(action: str, pull: dict) -> dict:
+    return {"action": action, "number": pull["number"], "pull_request": pull}
+
+
+def test_prod_guard_stops_a_commit_that_skipped_staging_and_passes_staging(tmp_path, act_ready):
+    repo = bake(tmp_path / "bake", hubs="alpha", sops_recipient="")
+    with Actions(repo, tmp_path / "ci") as ci:
+        git(repo, "checkout", "--quiet", "-b", "hotfix", "prod")
+        (repo / "HOTFIX.md").write_text("edited on prod directly\n")
+        commit_all(repo, "Hotfix straight onto prod")
+        ci.push("staging", "prod", "hotfix")
+        pull = ci.pull_request("hotfix", "prod")
+        run = ci.run(
+            "pull_request", pull_request_event("opened", pull), "prod-guard.yaml",
+            pull["merge_commit_sha"],
+        )  # fmt: skip
+        assert not run.ok, str(run)
+        assert "prod would contain commits that are not in staging" in run.output, str(run)
+        assert "Hotfix straight onto prod" in run.output, str(run)
+
+        # The same change made on staging first: the PR from staging passes.
+        git(repo, "checkout", "--quiet", "staging")
+        (repo / "NOTES.md").write_text("a change made on staging first\n")
+        head = commit_all(repo, "A change on staging")
+        ci.push("staging")
+        pull = ci.pull_request("staging", "prod")
+        run = ci.run(
+            "pull_request", pull_request_event("opened", pull), "prod-guard.yaml",
+            pull["merge_commit_sha"],
+        )  # fmt: skip
+        assert run.ok, str(run)
+        assert f"prod after the merge is staging's {head[:12]}" in run.output, str(run)
+
+
+def secret_values(repo: Path, key_file: Path) -> set[str]:
+    """Every plaintext value of the repo's encrypted files (sops -d), to look for in output."""
+    values: set[str] = set()
+    env = {**os.environ, "SOPS_AGE_KEY_FILE": str(key_file)}
+    for path in sorted(repo.glob("hubs/*/**/*.yaml")):
+        if "sops:" not in path.read_text():
+            continue
+        plain = subprocess.run(
+            ["sops", "--decrypt", path], env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+        def leaves(node):
+            if isinstance(node, dict):
+                for value in node.values():
+                    yield from leaves(value)
+            elif isinstance(node, list):
+                for value in node:
+                    yield from leaves(value)
+            elif isinstance(node, str) and len(node) >= 16:
+                yield node
+
+        values |= set(leaves(yaml.safe_load(plain)))
+    return values
+
+
+def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
+    tmp_path, act_ready, local_stack
+):
+    generated = local_repo(tmp_path / "bake", local_stack, org="Ci", hubs="alpha,beta")
+    repo = generated.path
+    commit_all(repo, "Hubs on the local stack")
+    git(repo, "branch", "--force", "prod", "staging")
+    secrets = secret_values(repo, local_stack.age_key.key_file)
+    assert secrets, "the generated hubs have no encrypted secrets to keep out of the comment"
+
+    with Actions(repo, tmp_path / "ci") as ci:
+        ci.push("staging", "prod")
+        git(repo, "checkout", "--quiet", "-b", "more-memory", "staging")
+        generated.edit_values("alpha", lambda v: v.setdefault("singleuser", {}).update(
+            memory={"limit": "3G", "guarantee": "1G"}))  # fmt: skip
+        commit_all(repo, "alpha: more memory")
+        ci.push("more-memory")
+        pull = ci.pull_request("more-memory", "staging")
+
+        def plan_and_comment(action: str) -> None:
+            plan = ci.run(
+                "pull_request", pull_request_event(action, pull), "plan.yaml",
+                pull["merge_commit_sha"],
+            )  # fmt: skip
+            assert plan.ok, str(plan)
+            # comment.yaml runs from the default branch, on the plan run's completion.
+            event = {
+                "action": "completed",
+                "workflow_run": {
+                    "id": plan.run_id,
+                    "event": "pull_request",
+                    "conclusion": "success",
+                    "head_sha": pull["head"]["sha"],
+                    "head_branch": pull["head"]["ref"],
+                },
+            }
+            comment = ci.run("workflow_run", event, "comment.yaml", ci.sha("staging"))
+            assert comment.ok, str(comment)
+            for text in secrets:
+                assert text not in plan.output + comment.output, "a secret reached the run's log"
+
+        plan_and_comment("opened")
+        posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{pull['number']}/comments")
+        assert len(posted) == 1, ci.github.requests
+        body = posted[0]["body"]["body"]
+        assert body.startswith(MARKER), body
+        # The per-hub diff of the changed hub, and no other hub planned.
+        assert "| alpha | staging | main |" in body, body
+        assert "| beta |" not in body, body
+        assert "<details><summary>alpha (staging)" in body, body
+        assert "+        limit: 3G" in body, body
+        for text in secrets:
+            assert text not in body, "a secret value is in the plan comment"
+
+        # A second push to the PR: the same comment is edited, no second one is added.
+        generated.edit_values("alpha", lambda v: v["singleuser"]["memory"].update(limit="4G"))
+        commit_all(repo, "alpha: even more memory")
+        ci.push("more-memory")
+        pull = ci.pull_request("more-memory", "staging", number=pull["number"])
+        plan_and_comment("synchronize")
+        assert len(ci.github.sent("POST", rf"/repos/{ci.name}/issues/\d+/comments")) == 1
+        edited = ci.github.sent("PATCH", rf"/repos/{ci.name}/issues/comments/\d+")
+        assert len(edited) == 1, ci.github.requests
+        assert edited[0]["path"].endswith(f"/{next(iter(ci.github.comments))}")
+        assert "+        limit: 4G" in edited[0]["body"]["body"], edited[0]["body"]["body"]
+        assert len(ci.github.comments) == 1

@@ -1,0 +1,255 @@
+"""Runs a generated repo's GitHub workflows with act, on this machine, as GitHub would run them.
+
+`Actions` gives a generated repo a remote of its own on the fake GitHub (`fakegithub.py`), and
+runs one workflow for one event with act: jobs on the host (`-P ubuntu-24.04=-self-hosted`),
+every pinned action from its local folder (nothing is fetched), actions/checkout really fetching
+from the remote (`--no-skip-checkout`), act's artifact and cache servers on 127.0.0.1, and the
+run's `HOME` a scratch folder, so no job touches the user's docker config, kubeconfig or caches.
+
+Where act and GitHub differ, the flags below make act behave as GitHub does; the generated
+README's CI section lists them for operators.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from fakegithub import FakeGitHub
+
+from toolchain import act, cache
+
+OWNER = "hubfleet-test"
+# The machine's settings for reaching package indexes, which a job needs as a runner has them.
+PASSED_ON = ("PIP_", "GOPROXY", "GOSUMDB", "GOFLAGS", "npm_config_")
+# What a step sees without a terminal, as on GitHub (act gives every host step a pty, where
+# `git log` would start a pager and wait).
+NO_TERMINAL = {"GIT_PAGER": "cat", "PAGER": "cat", "GH_PAGER": "cat", "GH_PROMPT_DISABLED": "1"}
+TOKEN = "ghs_hubfleettesttoken0000000000000000"  # what act hands the jobs as github.token
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def git(cwd: Path, *args: str, env: dict | None = None) -> str:
+    return subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    ).stdout.strip()
+
+
+@dataclass
+class Run:
+    """One act run of one workflow."""
+
+    workflow: str
+    run_id: int
+    returncode: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    def __str__(self) -> str:
+        return f"act run {self.run_id} of {self.workflow} (exit {self.returncode}):\n{self.output}"
+
+
+class Actions:
+    """A generated repo (a git repo with `staging` and `prod`) on the fake GitHub, and act."""
+
+    def __init__(self, repo: Path, tmp: Path):
+        self.repo, self.tmp = repo, tmp
+        self.name = f"{OWNER}/{repo.name}"
+        self.artifacts = tmp / "artifacts"
+        self.github = FakeGitHub(_fresh(tmp / "github"), self.name, self.artifacts)
+        self.github.bare.parent.mkdir(parents=True)
+        subprocess.run(["git", "init", "--quiet", "--bare", self.github.bare], check=True)
+        # actions/checkout fetches the exact commit it was given, as GitHub allows.
+        git(self.github.bare, "config", "uploadpack.allowAnySHA1InWant", "true")
+        self.home = _fresh(tmp / "home")
+        self._ids = itertools.count(101)
+
+    def __enter__(self) -> Actions:
+        self.github.start()
+        remote = f"{self.github.server_url}/{self.name}.git"
+        if "origin" in git(self.repo, "remote").split():
+            git(self.repo, "remote", "set-url", "origin", remote)
+        else:
+            git(self.repo, "remote", "add", "origin", remote)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.github.stop()
+
+    # -- the remote ------------------------------------------------------------------------
+    def push(self, *refspecs: str) -> None:
+        """Push to the remote (straight into the bare repo: the same refs as over HTTPS)."""
+        git(self.repo, "push", "--quiet", "--force", str(self.github.bare), *refspecs)
+
+    def sha(self, ref: str) -> str:
+        return git(self.repo, "rev-parse", ref)
+
+    def pull_request(self, head: str, base: str, number: int | None = None) -> dict:
+        """Open (or move) a pull request of branch `head` into `base` as GitHub does: its merge
+        commit at `refs/pull/N/merge` on the remote. Returns the event's `pull_request`."""
+        head_sha, base_sha = self.sha(head), self.sha(base)
+        scratch = self.tmp / "merge"
+        shutil.rmtree(scratch, ignore_errors=True)
+        git(scratch.parent, "clone", "--quiet", str(self.github.bare), scratch.name)
+        git(scratch, "checkout", "--quiet", "--detach", base_sha)
+        ident = {"GIT_AUTHOR_NAME": "GitHub", "GIT_AUTHOR_EMAIL": "noreply@github.com"}
+        ident |= {"GIT_COMMITTER_NAME": "GitHub", "GIT_COMMITTER_EMAIL": "noreply@github.com"}
+        git(scratch, "fetch", "--quiet", str(self.github.bare), head_sha)
+        git(scratch, "merge", "--quiet", "--no-ff", "-m", f"Merge {head_sha} into {base_sha}",
+            head_sha, env=ident)  # fmt: skip
+        merge = git(scratch, "rev-parse", "HEAD")
+        if number is None:
+            pull = self.github.open_pull(head, head_sha, base, merge_sha=merge)
+        else:
+            pull = self.github.pulls[number]
+            pull.head_sha, pull.merge_sha = head_sha, merge
+        git(scratch, "push", "--quiet", "--force", str(self.github.bare),
+            f"{merge}:refs/pull/{pull.number}/merge", f"{head_sha}:refs/pull/{pull.number}/head")  # fmt: skip
+        data = pull.json(self.name)
+        data["head"]["sha"], data["base"]["sha"] = head_sha, base_sha
+        data["merge_commit_sha"] = merge
+        return data
+
+    def repository(self) -> dict:
+        owner, name = self.name.split("/")
+        return {
+            "full_name": self.name,
+            "name": name,
+            "owner": {"login": owner},
+            "default_branch": "staging",
+            "clone_url": f"{self.github.server_url}/{self.name}.git",
+        }
+
+    # -- act -------------------------------------------------------------------------------
+    def run(
+        self,
+        event: str,
+        payload: dict,
+        workflow: str,
+        sha: str,
+        *,
+        secrets: dict[str, str] | None = None,
+        variables: dict[str, str] | None = None,
+        job: str | None = None,
+        timeout: float = 1200,
+    ) -> Run:
+        """Run `.github/workflows/<workflow>` of commit `sha` for one event; returns the run."""
+        run_id = next(self._ids)
+        folder = _fresh(self.tmp / f"run-{run_id}")
+        # act's working folder is the job's workspace on the host: a clone of its own, which
+        # actions/checkout then fetches into as on a runner.
+        work = folder / "work"
+        git(folder, "clone", "--quiet", "--no-checkout", str(self.github.bare), "work")
+        git(work, "checkout", "--quiet", "--detach", sha)
+        git(work, "remote", "set-url", "origin", f"{self.github.server_url}/{self.name}.git")
+        event_file = folder / "event.json"
+        event_file.write_text(json.dumps({"repository": self.repository(), **payload}))
+        envs = {
+            **self.github.trust_env(),
+            "GITHUB_RUN_ID": str(run_id),
+            "GITHUB_REPOSITORY": self.name,
+            "GITHUB_REPOSITORY_OWNER": OWNER,
+            "SHA_REF": sha,  # act's name for the commit a run is for (github.sha)
+            "GITHUB_SERVER_URL": self.github.server_url,
+            "GITHUB_API_URL": self.github.api_url,
+            # gh calls a host other than github.com an enterprise host, with a token of its own.
+            "GH_HOST": self.github.host,
+            "GH_ENTERPRISE_TOKEN": TOKEN,
+            # act runs each step on a terminal, a GitHub runner on none: nothing may wait on it.
+            **NO_TERMINAL,
+        }
+        argv = [
+            cache.bin_dir() / "act",
+            event,
+            "--workflows",
+            work / ".github" / "workflows" / workflow,
+            "--eventpath",
+            event_file,
+            "--directory",
+            work,
+            "--platform",
+            "ubuntu-24.04=-self-hosted",
+            "--github-instance",
+            self.github.server_host,
+            "--no-skip-checkout",
+            "--action-offline-mode",
+            "--action-cache-path",
+            act.runner_dir(),
+            "--artifact-server-path",
+            self.artifacts,
+            "--artifact-server-addr",
+            "127.0.0.1",
+            "--artifact-server-port",
+            str(free_port()),
+            "--cache-server-addr",
+            "127.0.0.1",
+            "--cache-server-path",
+            self.tmp / "actcache",
+            "--container-daemon-socket",
+            "-",
+            "--secret-file",
+            os.devnull,
+            "--var-file",
+            os.devnull,
+            "--env-file",
+            os.devnull,
+            *act.local_repositories(),
+            "--secret",
+            f"GITHUB_TOKEN={TOKEN}",
+        ]
+        for name, value in envs.items():
+            argv += ["--env", f"{name}={value}"]
+        for name, value in (secrets or {}).items():
+            argv += ["--secret", f"{name}={value}"]
+        for name, value in (variables or {}).items():
+            argv += ["--var", f"{name}={value}"]
+        if job:
+            argv += ["--job", job]
+        # The runner's own PATH: Node 24 and the tools a runner image has, not the test's venv.
+        path = os.pathsep.join(
+            [str(act.node_bin()), str(cache.bin_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
+        )
+        env = {
+            "PATH": path,
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(_fresh(folder / "tmp")),
+            "HUBFLEET_CACHE": str(cache.cache_dir()),
+            # The machine's package-index settings, as a runner image has its own.
+            **{k: v for k, v in os.environ.items() if k.startswith(PASSED_ON)},
+        }
+        proc = subprocess.run(
+            [str(a) for a in argv],
+            cwd=work,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        return Run(workflow, run_id, proc.returncode, proc.stdout + proc.stderr)
+
+
+def _fresh(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=False)
+    return path
