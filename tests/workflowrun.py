@@ -234,6 +234,8 @@ class Actions:
             "LANG": "C.UTF-8",
             "TMPDIR": str(_fresh(folder / "tmp")),
             "HUBFLEET_CACHE": str(cache.cache_dir()),
+            # act asks api.nektosact.com for notices about its version unless told not to.
+            "ACT_DISABLE_VERSION_CHECK": "1",
             # The machine's package-index settings, as a runner image has its own.
             **{k: v for k, v in os.environ.items() if k.startswith(PASSED_ON)},
         }
