@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from toolchain import (
+    act,
     baseimage,
     cache,
     chartrepo,
@@ -352,3 +353,19 @@ def test_cluster_up_again_reuses_the_running_stack(toolchain_bin):
         assert procs.http_ok(f"http://{addresses['registry']}/v2/")
     finally:
         stack.down(name)
+
+
+def test_act_patches_apply_once_and_a_source_without_them_stops_the_build(tmp_path):
+    source = tmp_path / "act"
+    target = source / act.ARTIFACTS_V4
+    target.parent.mkdir(parents=True)
+    original = "\n".join(old for _, old, _ in act.PATCHES) + "\n"
+    target.write_text(original)
+    act.patch_source(source)
+    patched = target.read_text()
+    for _, old, new in act.PATCHES:
+        assert new in patched and old not in patched.replace(new, "")
+    # A release whose code moved on: the build stops and names what it could not patch.
+    target.write_text("package artifacts\n")
+    with pytest.raises(act.MissingPrerequisite, match="no longer holds"):
+        act.patch_source(source)
