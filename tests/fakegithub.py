@@ -2,10 +2,9 @@
 
 It serves, over TLS with a certificate from a CA the test makes (`ca.pem`):
 - the repository itself over git's smart HTTP (`git http-backend`), so actions/checkout fetches
-  and the upgrade-charts workflow pushes as they would on GitHub;
-- the few REST endpoints the workflows call (`/api/v3/...`, where gh looks on an enterprise
-  host): the pull requests a commit belongs to, one pull request, listing, creating and editing
-  pull requests, and creating, listing and editing issue comments;
+  as it would on GitHub;
+- the REST endpoints the tested workflows call (`/api/v3/...`, where gh looks on an enterprise
+  host): one pull request, and creating, listing and editing issue comments;
 - the artifacts of a finished run, found in what act's artifact server stored for it (so the
   comment workflow downloads the plan run's artifact by run id, as it does on GitHub).
 
@@ -16,14 +15,12 @@ the workflows really sent.
 from __future__ import annotations
 
 import http.server
-import io
 import json
 import os
 import re
 import ssl
 import subprocess
 import threading
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -92,33 +89,18 @@ class FakeGitHub:
         self._server.daemon_threads = True
         self._server.socket = self._context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        port = self._server.server_address[1]
+        self.host = f"127.0.0.1:{port}"  # the API's, gh's GH_HOST
+        self.url = f"https://{self.host}"
+        self.api_url = f"{self.url}/api/v3"
+        self.server_host = f"{SERVER_NAME}:{port}"  # git's and the web's
+        self.server_url = f"https://{self.server_host}"  # GITHUB_SERVER_URL
         return self.url
 
     def stop(self) -> None:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
-
-    @property
-    def host(self) -> str:
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}"
-
-    @property
-    def server_host(self) -> str:
-        return f"{SERVER_NAME}:{self._server.server_address[1]}"
-
-    @property
-    def server_url(self) -> str:
-        """GITHUB_SERVER_URL: where git finds the repository (`/OWNER/NAME.git`)."""
-        return f"https://{self.server_host}"
-
-    @property
-    def api_url(self) -> str:
-        return f"{self.url}/api/v3"
 
     def trust_env(self) -> dict[str, str]:
         """What makes git, Node, Go (gh) and Python trust the server's certificate, on top of
@@ -155,11 +137,7 @@ class FakeGitHub:
         """(status, JSON, extra headers) for one API request."""
         repo = re.escape(self.repo)
         routes = [
-            ("GET", rf"/repos/{repo}/commits/(\w+)/pulls", self._commit_pulls),
             ("GET", rf"/repos/{repo}/pulls/(\d+)", self._pull),
-            ("GET", rf"/repos/{repo}/pulls", self._list_pulls),
-            ("POST", rf"/repos/{repo}/pulls", self._create_pull),
-            ("PATCH", rf"/repos/{repo}/pulls/(\d+)", self._edit_pull),
             ("GET", rf"/repos/{repo}/issues/(\d+)/comments", self._list_comments),
             ("POST", rf"/repos/{repo}/issues/(\d+)/comments", self._create_comment),
             ("PATCH", rf"/repos/{repo}/issues/comments/(\d+)", self._edit_comment),
@@ -173,37 +151,10 @@ class FakeGitHub:
                     return answer(*match.groups(), query=query, body=body)
         return 404, {"message": f"the fake GitHub does not serve {method} {path}"}, {}
 
-    def _commit_pulls(self, sha, **_):
-        found = [p.json(self.repo) for p in self.pulls.values() if sha in (p.head_sha, p.merge_sha)]
-        return 200, found, {}
-
     def _pull(self, number, **_):
         pull = self.pulls.get(int(number))
         if pull is None:
             return 404, {"message": "Not Found"}, {}
-        return 200, pull.json(self.repo), {}
-
-    def _list_pulls(self, query, **_):
-        state = query.get("state", ["open"])[0]
-        head = query.get("head", [""])[0].split(":")[-1]
-        found = [
-            p.json(self.repo)
-            for p in self.pulls.values()
-            if state in ("all", p.state) and head in ("", p.head_ref)
-        ]
-        return 200, found, {}
-
-    def _create_pull(self, body, **_):
-        sha = self._branch_sha(body["head"])
-        pull = Pull(len(self.pulls) + 1, body["head"], sha, body["base"])
-        pull.title, pull.body = body.get("title", ""), body.get("body", "")
-        self.pulls[pull.number] = pull
-        return 201, pull.json(self.repo), {}
-
-    def _edit_pull(self, number, body, **_):
-        pull = self.pulls[int(number)]
-        pull.title = body.get("title", pull.title)
-        pull.body = body.get("body", pull.body)
         return 200, pull.json(self.repo), {}
 
     def _list_comments(self, number, **_):
@@ -223,25 +174,27 @@ class FakeGitHub:
         return 200, _public(comment), {}
 
     def _artifacts(self, run_id: str) -> list[dict]:
-        """What act's artifact server stored for one run: `<dir>/<run>/<name>/...`."""
-        run_dir = self.artifact_dir / run_id
+        """What act's artifact server stored for one run: `<dir>/<run>/<name>/<name>.zip`, the
+        zip the upload sent, which is what GitHub serves for an artifact."""
         found = []
-        for i, folder in enumerate(sorted(p for p in run_dir.glob("*") if p.is_dir())):
-            found.append({"id": int(run_id) * 1000 + i, "name": folder.name, "folder": folder})
+        for i, folder in enumerate(sorted((self.artifact_dir / run_id).glob("*/"))):
+            archive = folder / f"{folder.name}.zip"
+            if archive.is_file():
+                found.append({"id": int(run_id) * 1000 + i, "name": folder.name, "zip": archive})
         return found
 
     def _run_artifacts(self, run_id, query, **_):
         name = query.get("name", [None])[0]
-        found = [a for a in self._artifacts(run_id) if name in (None, a["name"])]
         listed = [
             {
                 "id": a["id"],
                 "name": a["name"],
-                "size_in_bytes": _zip(a["folder"]).getbuffer().nbytes,
+                "size_in_bytes": a["zip"].stat().st_size,
                 "expired": False,
                 "workflow_run": {"id": int(run_id)},
             }
-            for a in found
+            for a in self._artifacts(run_id)
+            if name in (None, a["name"])
         ]
         return 200, {"total_count": len(listed), "artifacts": listed}, {}
 
@@ -255,34 +208,12 @@ class FakeGitHub:
     def artifact_zip(self, run_id: str, name: str) -> bytes | None:
         for a in self._artifacts(run_id):
             if a["name"] == name:
-                return _zip(a["folder"]).getvalue()
+                return a["zip"].read_bytes()
         return None
-
-    def _branch_sha(self, branch: str) -> str:
-        return subprocess.run(
-            ["git", "--git-dir", str(self.bare), "rev-parse", f"refs/heads/{branch}"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
 
 
 def _public(comment: dict) -> dict:
     return {k: v for k, v in comment.items() if k != "issue"}
-
-
-def _zip(folder: Path) -> io.BytesIO:
-    """An artifact as GitHub serves it: one zip of its files. act keeps a v4 artifact as the zip
-    the upload sent (one file), older ones as their files."""
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    if len(files) == 1 and zipfile.is_zipfile(files[0]):
-        return io.BytesIO(files[0].read_bytes())
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in files:
-            name = path.relative_to(folder).as_posix()
-            archive.writestr(name.removesuffix(".gz__"), path.read_bytes())
-    return buffer
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

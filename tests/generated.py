@@ -26,6 +26,18 @@ MEMORY = Path("/dev/shm") / f"hubfleet-e2e-{os.getpid()}"
 atexit.register(shutil.rmtree, MEMORY, True)
 
 
+def decrypted(path: Path, key_file: Path) -> dict:
+    """A sops-encrypted YAML file's plaintext, read with the age key in `key_file`."""
+    out = subprocess.run(
+        ["sops", "--decrypt", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "SOPS_AGE_KEY_FILE": str(key_file)},
+    )
+    return yaml.safe_load(out.stdout)
+
+
 def scratch_folders(tmp: Path, name: str) -> tuple[dict[str, str], list[Path]]:
     """A fresh TMPDIR on disk and a fresh private folder in memory (FLEET_PRIVATE_DIR), as the
     env of one run, and both folders, to check that the run left nothing in either."""

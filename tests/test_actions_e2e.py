@@ -4,14 +4,11 @@ on a fake GitHub over TLS, and the API calls the jobs make kept and read back he
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from bake import bake
-from generated import local_repo
+from generated import decrypted, local_repo
 from workflowrun import Actions, git
 
 from toolchain import act, cache, versions
@@ -74,28 +71,23 @@ def test_prod_guard_stops_a_commit_that_skipped_staging_and_passes_staging(tmp_p
 
 
 def secret_values(repo: Path, key_file: Path) -> set[str]:
-    """Every plaintext value of the repo's encrypted files (sops -d), to look for in output."""
-    values: set[str] = set()
-    env = {**os.environ, "SOPS_AGE_KEY_FILE": str(key_file)}
-    for path in sorted(repo.glob("hubs/*/**/*.yaml")):
-        if "sops:" not in path.read_text():
-            continue
-        plain = subprocess.run(
-            ["sops", "--decrypt", path], env=env, capture_output=True, text=True, check=True
-        ).stdout
+    """Every plaintext string of the hubs' encrypted secrets, to look for in output."""
 
-        def leaves(node):
-            if isinstance(node, dict):
-                for value in node.values():
-                    yield from leaves(value)
-            elif isinstance(node, list):
-                for value in node:
-                    yield from leaves(value)
-            elif isinstance(node, str) and len(node) >= 16:
-                yield node
+    def leaves(node):
+        if isinstance(node, dict):
+            for value in node.values():
+                yield from leaves(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from leaves(value)
+        elif isinstance(node, str) and len(node) >= 16:
+            yield node
 
-        values |= set(leaves(yaml.safe_load(plain)))
-    return values
+    return {
+        value
+        for path in sorted(repo.glob("hubs/*/secrets/*.yaml"))
+        for value in leaves(decrypted(path, key_file))
+    }
 
 
 def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(

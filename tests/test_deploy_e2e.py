@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
 import subprocess
 import time
@@ -21,6 +20,7 @@ import yaml
 from generated import (
     GeneratedRepo,
     assert_clean,
+    decrypted,
     left_in,
     local_repo,
     read_until,
@@ -59,14 +59,8 @@ def error_line(proc) -> str:
 @pytest.fixture(scope="module")
 def secrets_of(age_key):
     def decrypt(repo: Path, hub: str = HUB, env: str = ENV) -> dict:
-        out = subprocess.run(
-            ["sops", "--decrypt", str(repo / "hubs" / hub / "secrets" / f"{env}.yaml")],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "SOPS_AGE_KEY_FILE": str(age_key.key_file)},
-        )
-        return yaml.safe_load(out.stdout)["jupyterhub"]
+        path = repo / "hubs" / hub / "secrets" / f"{env}.yaml"
+        return decrypted(path, age_key.key_file)["jupyterhub"]
 
     return decrypt
 

