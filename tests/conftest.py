@@ -1,7 +1,7 @@
 """Session fixtures: the real local tools, started lazily and always torn down.
 
 Other test modules use exactly these fixture names: toolchain_bin, kubeconfig, registry,
-chart_repo, base_image, age_key, gpg_key, helm3, helm4, second_kubeconfig.
+chart_repo, base_image, age_key, gpg_key, helm3, helm4, second_kubeconfig, act_ready.
 """
 
 import atexit
@@ -16,7 +16,7 @@ import gnupg
 import pytest
 from generated import LocalStack
 
-from toolchain import baseimage, cache, chartrepo, dockerd, hubimages, node, stack, versions
+from toolchain import act, baseimage, cache, chartrepo, dockerd, hubimages, node, stack, versions
 from toolchain import registry as registry_
 
 TOOLCHAIN_BIN = cache.bin_dir()
@@ -252,3 +252,14 @@ def gpg_key(toolchain_bin, tmp_path_factory) -> GpgKey:
         subprocess.run(
             ["gpgconf", "--homedir", str(home), "--kill", "all"], capture_output=True, check=False
         )
+
+
+@pytest.fixture(scope="session")
+def act_ready(toolchain_bin) -> None:
+    """act and what its runs need, as `invoke toolchain` leaves them."""
+    if not act.node_bin().joinpath("node").exists():
+        _fail_missing(f"Node {versions.ACT_NODE} for act")
+    if not (cache.bin_dir() / "act").exists():
+        _fail_missing("act")
+    if not list(act.tool_cache().glob("Python/*/x64.complete")):
+        _fail_missing("the runner tool cache for setup-python")

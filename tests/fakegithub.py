@@ -4,7 +4,7 @@ It serves, over TLS with a certificate from a CA the test makes (`ca.pem`):
 - the repository itself over git's smart HTTP (`git http-backend`), so actions/checkout fetches
   as it would on GitHub;
 - the REST endpoints the tested workflows call (`/api/v3/...`, where gh looks on an enterprise
-  host): one pull request, and creating, listing and editing issue comments;
+  host): one pull request, the pull requests of a commit, and creating, listing and editing issue comments;
 - the artifacts of a finished run, found in what act's artifact server stored for it (so the
   comment workflow downloads the plan run's artifact by run id, as it does on GitHub).
 
@@ -138,6 +138,7 @@ class FakeGitHub:
         repo = re.escape(self.repo)
         routes = [
             ("GET", rf"/repos/{repo}/pulls/(\d+)", self._pull),
+            ("GET", rf"/repos/{repo}/commits/([0-9a-f]{{40}})/pulls", self._commit_pulls),
             ("GET", rf"/repos/{repo}/issues/(\d+)/comments", self._list_comments),
             ("POST", rf"/repos/{repo}/issues/(\d+)/comments", self._create_comment),
             ("PATCH", rf"/repos/{repo}/issues/comments/(\d+)", self._edit_comment),
@@ -156,6 +157,11 @@ class FakeGitHub:
         if pull is None:
             return 404, {"message": "Not Found"}, {}
         return 200, pull.json(self.repo), {}
+
+    def _commit_pulls(self, sha, **_):
+        """The pull requests a commit belongs to: as their head, or as their merge."""
+        found = [p for p in self.pulls.values() if sha in (p.head_sha, p.merge_sha)]
+        return 200, [p.json(self.repo) for p in found], {}
 
     def _list_comments(self, number, **_):
         found = [c for c in self.comments.values() if c["issue"] == int(number)]

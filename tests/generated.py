@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -220,38 +221,25 @@ class GeneratedRepo:
         try:
             yield
         finally:
-            # Hubs a test removed or renamed are cleaned up under their first names too.
-            for namespace in self.namespaces(also=hubs_before):
-                subprocess.run(
-                    [
-                        str(self.helm),
-                        "--kubeconfig",
-                        str(self.kubeconfig),
-                        "uninstall",
-                        namespace,
-                        "-n",
-                        namespace,
-                        "--wait",
-                        "--timeout",
-                        "60s",
-                    ],
-                    capture_output=True,
-                    check=False,
-                )
-                subprocess.run(
-                    [
-                        "kubectl",
-                        "--kubeconfig",
-                        str(self.kubeconfig),
-                        "delete",
-                        "namespace",
-                        namespace,
-                        "--wait=true",
-                        "--timeout=60s",
-                    ],
-                    capture_output=True,
-                    check=False,
-                )
+            # Hubs a test removed or renamed are cleaned up under their first names too; all
+            # at once, as each waits for its pods to end.
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                list(pool.map(self.remove_release, self.namespaces(also=hubs_before)))
+
+    def remove_release(self, namespace: str) -> None:
+        """Uninstall the release of a namespace (named as the release) and delete it."""
+        base = [str(self.helm), "--kubeconfig", str(self.kubeconfig)]
+        subprocess.run(
+            [*base, "uninstall", namespace, "-n", namespace, "--wait", "--timeout", "60s"],
+            capture_output=True,
+            check=False,
+        )
+        subprocess.run(
+            ["kubectl", "--kubeconfig", str(self.kubeconfig), "delete", "namespace", namespace,
+             "--wait=true", "--timeout=60s"],
+            capture_output=True,
+            check=False,
+        )  # fmt: skip
 
     def user_pods_gone(self, release: str, timeout: float = 60) -> bool:
         """Whether the release's user servers' pods are gone, waiting up to `timeout` seconds."""

@@ -11,22 +11,9 @@ from bake import bake
 from generated import decrypted, local_repo
 from workflowrun import Actions, git
 
-from toolchain import act, cache, versions
-
 pytestmark = pytest.mark.e2e
 
 MARKER = "<!-- deployment-plan -->"
-
-
-@pytest.fixture(scope="session")
-def act_ready(toolchain_bin) -> None:
-    """act and what its runs need, as `invoke toolchain` leaves them."""
-    if not act.node_bin().joinpath("node").exists():
-        pytest.fail(f"Node {versions.ACT_NODE} for act is missing: run `invoke toolchain`")
-    if not (cache.bin_dir() / "act").exists():
-        pytest.fail("act is missing: run `invoke toolchain`")
-    if not list(act.tool_cache().glob("Python/*/x64.complete")):
-        pytest.fail("the runner tool cache for setup-python is missing: run `invoke toolchain`")
 
 
 def commit_all(repo: Path, message: str) -> str:

@@ -357,15 +357,17 @@ def test_cluster_up_again_reuses_the_running_stack(toolchain_bin):
 
 def test_act_patches_apply_once_and_a_source_without_them_stops_the_build(tmp_path):
     source = tmp_path / "act"
-    target = source / act.ARTIFACTS_V4
-    target.parent.mkdir(parents=True)
-    original = "\n".join(old for _, old, _ in act.PATCHES) + "\n"
-    target.write_text(original)
+    files = {name for name, _, _ in act.PATCHES}
+    assert act.SCHEMA in files and act.ARTIFACTS_V4 in files
+    for name in files:
+        target = source / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("\n".join(old for n, old, _ in act.PATCHES if n == name) + "\n")
     act.patch_source(source)
-    patched = target.read_text()
-    for _, old, new in act.PATCHES:
+    for name, old, new in act.PATCHES:
+        patched = (source / name).read_text()
         assert new in patched and old not in patched.replace(new, "")
     # A release whose code moved on: the build stops and names what it could not patch.
-    target.write_text("package artifacts\n")
+    (source / act.ARTIFACTS_V4).write_text("package artifacts\n")
     with pytest.raises(act.MissingPrerequisite, match="no longer holds"):
         act.patch_source(source)

@@ -25,8 +25,6 @@ from fakegithub import FakeGitHub
 from toolchain import act, cache, procs
 
 OWNER = "hubfleet-test"
-# The machine's settings for reaching package indexes, which a job needs as a runner has them.
-PASSED_ON = ("PIP_", "GOPROXY", "GOSUMDB", "GOFLAGS", "npm_config_")
 # What a step sees without a terminal, as on GitHub (act gives every host step a pty, where
 # `git log` would start a pager and wait).
 NO_TERMINAL = {"GIT_PAGER": "cat", "PAGER": "cat", "GH_PAGER": "cat", "GH_PROMPT_DISABLED": "1"}
@@ -140,11 +138,20 @@ class Actions:
         workflow: str,
         sha: str,
         *,
+        secrets: dict[str, str] | None = None,
+        env: dict[str, str] | None = None,
         timeout: float = 1200,
     ) -> Run:
-        """Run `.github/workflows/<workflow>` of commit `sha` for one event; returns the run."""
+        """Run `.github/workflows/<workflow>` of commit `sha` for one event; returns the run.
+
+        `secrets`: the repository's secrets (none, as for a fork's pull request, by default);
+        `env`: what this machine's runners set that a GitHub runner does not need."""
         run_id = next(self._ids)
         folder = _fresh(self.tmp / f"run-{run_id}")
+        # The secrets in a file only the user reads, gone with the run (never on act's argv).
+        secret_file = folder / "secrets.env"
+        secret_file.touch(mode=0o600)
+        secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
         # act's working folder is the job's workspace on the host: a clone of its own, which
         # actions/checkout then fetches into as on a runner.
         work = folder / "work"
@@ -166,6 +173,7 @@ class Actions:
             "GH_ENTERPRISE_TOKEN": TOKEN,
             # act runs each step on a terminal, a GitHub runner on none: nothing may wait on it.
             **NO_TERMINAL,
+            **(env or {}),
         }
         argv = [
             cache.bin_dir() / "act",
@@ -193,11 +201,11 @@ class Actions:
             "--cache-server-addr",
             "127.0.0.1",
             "--cache-server-path",
-            self.tmp / "actcache",
+            act.cache_server_dir(),
             "--container-daemon-socket",
             "-",
             "--secret-file",
-            os.devnull,
+            secret_file,
             "--var-file",
             os.devnull,
             "--env-file",
@@ -208,9 +216,18 @@ class Actions:
         ]
         for name, value in envs.items():
             argv += ["--env", f"{name}={value}"]
-        # The runner's own PATH: Node 24 and the tools a runner image has, not the test's venv.
+        # The runner's own PATH: Node 24 and the tools a runner image has (Go among them), not
+        # the test's venv.
+        go = Path(shutil.which("go") or "/usr/local/go/bin/go").parent
         path = os.pathsep.join(
-            [str(act.node_bin()), str(cache.bin_dir()), "/usr/local/bin", "/usr/bin", "/bin"]
+            [
+                str(act.node_bin()),
+                str(cache.bin_dir()),
+                str(go),
+                "/usr/local/bin",
+                "/usr/bin",
+                "/bin",
+            ]
         )
         env = {
             "PATH": path,
@@ -220,20 +237,39 @@ class Actions:
             "HUBFLEET_CACHE": str(cache.cache_dir()),
             # act asks api.nektosact.com for notices about its version unless told not to.
             "ACT_DISABLE_VERSION_CHECK": "1",
-            # The machine's package-index settings, as a runner image has its own.
-            **{k: v for k, v in os.environ.items() if k.startswith(PASSED_ON)},
+            **offline_packages(),
         }
-        proc = subprocess.run(
-            [str(a) for a in argv],
-            cwd=work,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            proc = subprocess.run(
+                [str(a) for a in argv],
+                cwd=work,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        finally:
+            secret_file.unlink()
         return Run(workflow, run_id, proc.returncode, proc.stdout + proc.stderr)
+
+
+def offline_packages() -> dict[str, str]:
+    """Where a job's `pip install` and `go install` find their packages with no index or proxy
+    beyond this machine: the wheels `invoke toolchain` downloaded for the generated
+    requirements.txt, and this machine's Go module cache as a file proxy (its modules were
+    checked against the checksum database when they were fetched, so it is not asked again)."""
+    modcache = subprocess.run(
+        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    return {
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(act.wheelhouse()),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "GOPROXY": f"file://{modcache}/cache/download",
+        "GOSUMDB": "off",
+    }
 
 
 def _fresh(path: Path) -> Path:

@@ -5,7 +5,9 @@ where actions/setup-python finds this machine's Python. Nothing is fetched from 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -24,6 +26,12 @@ BUNDLES = {
     ),
     "actions/download-artifact": ([("src/download-artifact.ts", "dist")], {}),
 }
+
+
+# Pinned actions the shared folder has no copy of (its README): each is mapped to a stand-in that
+# fails its step, naming itself, so act can set up the jobs whose `if:` skips that step here.
+UNAVAILABLE = ("azure/login",)
+_PIN = re.compile(r"uses:\s*([\w.-]+/[\w.-]+)@([0-9a-f]{40})")
 
 
 def actions_dir() -> Path:
@@ -46,6 +54,39 @@ def runner_dir() -> Path:
     its own, removed after the job) and RUNNER_TOOL_CACHE is its `tool_cache`. One stable path,
     so the scripts pip installs into the tool cache's Python keep working interpreter lines."""
     return home() / "runner"
+
+
+def cache_server_dir() -> Path:
+    """act's `--cache-server-path`: what actions/cache saves, kept between runs as a
+    repository's Actions cache is on GitHub (the workflows' sops build is made once)."""
+    return home() / "cache-server"
+
+
+def wheelhouse() -> Path:
+    """The wheels of the generated repo's requirements.txt, which the jobs' `pip install` reads
+    instead of an index (PIP_NO_INDEX): a job reaches nothing but 127.0.0.1."""
+    return home() / "wheels"
+
+
+def ensure_wheelhouse() -> str:
+    requirements = cache.PROJECT_ROOT / "{{cookiecutter.repo}}" / "requirements.txt"
+    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    if cache.read_stamp("act-wheels") == digest:
+        return "wheels of the generated requirements.txt present"
+    print(
+        "downloading the wheels of the generated requirements.txt...", file=sys.stderr, flush=True
+    )
+    scratch = Path(f"{wheelhouse()}.new")
+    shutil.rmtree(scratch, ignore_errors=True)
+    run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
+         "-r", requirements, "-d", scratch],
+        step="pip download for the jobs",
+    )  # fmt: skip
+    shutil.rmtree(wheelhouse(), ignore_errors=True)
+    os.replace(scratch, wheelhouse())
+    cache.write_stamp("act-wheels", digest)
+    return "wheels of the generated requirements.txt downloaded"
 
 
 def tool_cache() -> Path:
@@ -138,12 +179,46 @@ def ensure_bundles() -> list[str]:
     return lines
 
 
+def workflow_pins() -> set[tuple[str, str]]:
+    """(OWNER/NAME, SHA) of every action the template's workflows pin."""
+    folder = cache.PROJECT_ROOT / "{{cookiecutter.repo}}" / ".github" / "workflows"
+    return {m.groups() for path in folder.glob("*.yaml") for m in _PIN.finditer(path.read_text())}
+
+
+def _stand_ins() -> Path:
+    return home() / "unavailable"
+
+
+def ensure_stand_ins() -> str:
+    """A stand-in for each pinned action in UNAVAILABLE: a step that fails, saying why."""
+    made = []
+    for name, sha in sorted(workflow_pins()):
+        if name not in UNAVAILABLE:
+            continue
+        folder = _stand_ins() / f"{name}@{sha}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "action.yml").write_text(
+            f"name: {name} (not on this machine)\n"
+            "description: a stand-in; the step fails if it runs\n"
+            "runs:\n"
+            "  using: composite\n"
+            "  steps:\n"
+            f"    - run: echo '::error::{name} is not on this machine' && exit 1\n"
+            "      shell: bash\n"
+        )
+        made.append(name)
+    return f"stand-ins for actions not on this machine: {', '.join(made) or 'none'}"
+
+
 def local_repositories() -> list[str]:
-    """act's `--local-repository` flags: every pinned action mapped to its folder."""
+    """act's `--local-repository` flags: every pinned action mapped to its folder (or to its
+    stand-in, for those in UNAVAILABLE)."""
     flags = []
     for action in _pinned():
         folder = _built(action) if _built(action).is_dir() else action
         flags += ["--local-repository", f"{action.parent.name}/{action.name}={folder}"]
+    for folder in sorted(_stand_ins().glob("*/*@*")):
+        flags += ["--local-repository", f"{folder.parent.name}/{folder.name}={folder}"]
     return flags
 
 
@@ -170,6 +245,14 @@ def ensure_tool_cache() -> str:
 # so the new `mime_type` field fails CreateArtifact, and it decodes the upload URL's signature
 # with padding, which the blob client strips. Both are relaxed, nothing else changes.
 ARTIFACTS_V4 = "pkg/artifacts/artifacts_v4.go"
+# act's workflow schema predates `concurrency.queue` (GitHub, May 2026: `queue: max` keeps every
+# pending run of a group instead of cancelling all but the newest), and refuses a workflow that
+# has it. act runs a workflow's jobs without concurrency groups anyway: the key is only allowed.
+SCHEMA = "pkg/schema/workflow_schema.json"
+CANCEL_IN_PROGRESS = (
+    '"description": "To cancel any currently running job or workflow in the same concurrency '
+    'group, specify cancel-in-progress: true."'
+)
 PATCHES = [
     (
         ARTIFACTS_V4,
@@ -181,8 +264,14 @@ PATCHES = [
         "dsig, _ := base64.URLEncoding.DecodeString(sig)",
         'dsig, _ := base64.RawURLEncoding.DecodeString(strings.TrimRight(sig, "="))',
     ),
+    (
+        SCHEMA,
+        f"{CANCEL_IN_PROGRESS}\n          }}",
+        f'{CANCEL_IN_PROGRESS}\n          }},\n          "queue": {{"type": "string", '
+        '"description": "max: keep every pending run of the group, in order."}',
+    ),
 ]
-ACT_STAMP = f"{versions.ACT} patched-1"
+ACT_STAMP = f"{versions.ACT} patched-2"
 
 
 def patch_source(folder: Path) -> None:
@@ -231,4 +320,6 @@ def ensure() -> list[str]:
     lines.append(ensure_node())
     lines += ensure_bundles()
     lines.append(ensure_tool_cache())
+    lines.append(ensure_stand_ins())
+    lines.append(ensure_wheelhouse())
     return lines

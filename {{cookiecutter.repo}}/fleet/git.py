@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from . import private
 from .runner import Runner
 
 NO_COMMIT = "0" * 40  # GitHub's `before` for a newly created branch
+# What a deploy reads from the work tree: a new file here makes a deploy "uncommitted".
+INPUTS = ("fleet.yaml", "hubs", "clusters", "chart", "support", "images", "fleet")
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,18 @@ class Git:
         )
         return [p for p in proc.stdout.split("\0") if p]
 
-    def head(self) -> tuple[str, bool]:
-        """The commit checked out, and whether the work tree has uncommitted changes."""
+    def head(self, inputs: Iterable[str] = INPUTS) -> tuple[str, bool]:
+        """The commit checked out, and whether the work tree has uncommitted changes: to a
+        tracked file, or a new file under the folders a deploy reads (`inputs`). Other new files
+        (a plan file, a results file, the CI's downloaded artifacts) change no deploy."""
         commit = self.resolve("HEAD")
         if commit is None:
             return "unknown", True
-        status = self._run("status", "--porcelain", step="git status")
-        return commit, bool(status.stdout.strip())
+        tracked = self._run("status", "--porcelain", "--untracked-files=no", step="git status")
+        new = self._run(
+            "status", "--porcelain", "--untracked-files=all", "--", *inputs, step="git status"
+        )
+        return commit, bool(tracked.stdout.strip() or new.stdout.strip())
 
     @contextlib.contextmanager
     def tree(self, ref: str) -> Iterator[Path]:

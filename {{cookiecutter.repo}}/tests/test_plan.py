@@ -427,3 +427,20 @@ def test_markdown_starts_with_the_marker_and_has_a_table(fleet):
 def test_markdown_of_an_empty_plan_says_nothing_to_deploy(fleet):
     text = report.plan_markdown({"deploy": [], "build": []}, notes=[], diffs={})
     assert "Nothing to deploy" in text and "Nothing to build" in text
+
+
+def test_a_deploy_is_uncommitted_only_for_changes_it_reads(fleet):
+    """The deploy job downloads plan.json into its checkout and writes its results there: those
+    new files make no deploy "uncommitted" (which would plan the hub again on every push)."""
+    git_repo(fleet.root)
+    repo = Git(fleet.root, Runner(echo=False))
+    head = git(fleet.root, "rev-parse", "HEAD")
+    assert repo.head() == (head, False)
+    for scratch in ("plan.json", "results-staging-main.json"):
+        write(fleet.root / scratch, "{}\n")
+    assert repo.head() == (head, False)
+    write(fleet.root / "hubs/beta/staging.yaml", "jupyterhub: {}\n")  # new, under hubs/
+    assert repo.head() == (head, True)
+    (fleet.root / "hubs/beta/staging.yaml").unlink()
+    write(fleet.root / "hubs/beta/values.yaml", "jupyterhub: {hub: {}}\n")  # tracked, changed
+    assert repo.head() == (head, True)
