@@ -243,12 +243,21 @@ def test_the_plan_against_the_live_support_releases(ops):
     assert [(e["cluster"], e["reasons"]) for e in data["support"]] == [
         ("a-2", ["support values of a-2 changed: clusters/a-2/support.yaml"])
     ]
-    # Staging is live everywhere, so only a-2's support runs in the first level; prod was
-    # never deployed, so each cluster's prod job runs, a-2's after its own first level.
-    assert {e["env"] for e in data["deploy"]} == {"prod"}
+    # Every live release records a clean commit (the plan file these deploys read is not a
+    # change): nothing but a-2's support is planned.
+    assert data["deploy"] == [] and data["jobs"]["prod"] == [], data
+    # With a prod-only change on each cluster too: staging is live everywhere, so only a-2's
+    # support runs in the first level; each cluster's prod job runs, a-2's after its first level.
+    for hub in ("ha", "hb"):
+        prod = ops.path / "hubs" / hub / "prod.yaml"
+        prod.write_text(prod.read_text() + "\n# e2e: a prod change\n")
+    ops.commit("e2e: prod changes of ha (on a) and hb (on a-2)")
+    data = ops.plan("--base", "deployed")
+    assert {(e["hub"], e["env"]) for e in data["deploy"]} == {("ha", "prod"), ("hb", "prod")}
     assert data["jobs"]["staging"] == [{"cluster": "a-2", "provider": "kubeconfig", "after": ""}]
     assert data["jobs"]["prod"] == [
         {"cluster": "a", "provider": "kubeconfig", "after": ""},
         {"cluster": "a-2", "provider": "kubeconfig", "after": "staging"},
     ]
     ops.revert()
+    ops.git("revert", "--no-edit", "HEAD~2")
