@@ -66,22 +66,6 @@ def remove_support(helm: Path, kubeconfig: Path) -> None:
     subprocess.run([*kubectl, "delete", "namespace", "support", "--wait=true"], capture_output=True)
 
 
-def remove_releases(helm: Path, kubeconfig: Path, releases: list[str]) -> None:
-    for release in releases:
-        base = [str(helm), "--kubeconfig", str(kubeconfig)]
-        subprocess.run([*base, "uninstall", release, "-n", release, "--wait"], capture_output=True)
-        subprocess.run(
-            ["kubectl", "--kubeconfig", str(kubeconfig), "delete", "namespace", release],
-            capture_output=True,
-        )
-
-
-def history(helm: Path, kubeconfig: Path, release: str) -> list[dict]:
-    argv = [str(helm), "--kubeconfig", str(kubeconfig), "history", release, "-n", release]
-    proc = subprocess.run([*argv, "-o", "json"], capture_output=True, text=True, check=False)
-    return json.loads(proc.stdout) if proc.returncode == 0 else []
-
-
 def registry_tags(registry: str, repository: str) -> set[str]:
     with urllib.request.urlopen(f"http://{registry}/v2/{repository}/tags/list") as response:
         return set(json.load(response).get("tags") or [])
@@ -90,8 +74,11 @@ def registry_tags(registry: str, repository: str) -> set[str]:
 class Fleet:
     """The repo, its remote on the fake GitHub, and what each workflow run is given."""
 
-    def __init__(self, repo: GeneratedRepo, ci: Actions, secrets: dict, env: dict, second: Path):
-        self.repo, self.ci, self.secrets, self.env, self.second = repo, ci, secrets, env, second
+    def __init__(
+        self, repo: GeneratedRepo, ci: Actions, secrets: dict, env: dict, two: GeneratedRepo
+    ):
+        # `two`: the same repo, seen through cluster two's kubeconfig.
+        self.repo, self.ci, self.secrets, self.env, self.two = repo, ci, secrets, env, two
 
     def push(self, branch: str) -> Run:
         """Push `branch` and run deploy.yaml for the push, as GitHub does."""
@@ -100,21 +87,20 @@ class Fleet:
         self.repo.git("update-ref", f"refs/remotes/origin/{branch}", branch)
         after = self.ci.sha(branch)
         event = {"ref": f"refs/heads/{branch}", "before": before, "after": after}
-        return self.ci.run(
+        run = self.ci.run(
             "push", event, "deploy.yaml", after, secrets=self.secrets, env=self.env, timeout=1200
         )
-
-    def history(self, release: str) -> list[dict]:
-        hub = release.rsplit("-", 1)[0]
-        kubeconfig = self.second if ON.get(hub) == TWO else self.repo.kubeconfig
-        return history(self.repo.helm, kubeconfig, release)
+        for value in self.secrets.values():
+            assert value not in run.output, "a repository secret reached the run's log"
+        return run
 
     def revisions(self) -> dict[str, int]:
-        """The serving revision of each hub release and of each cluster's support."""
+        """The serving revision of each hub release (0: none), read from its own cluster."""
         found = {}
-        for hub in ON:
+        for hub, cluster in ON.items():
+            on = self.two if cluster == TWO else self.repo
             for env in ("staging", "prod"):
-                served = [r for r in self.history(f"{hub}-{env}") if r["status"] == "deployed"]
+                served = [r for r in on.history(f"{hub}-{env}") if r["status"] == "deployed"]
                 found[f"{hub}-{env}"] = served[-1]["revision"] if served else 0
         return found
 
@@ -139,7 +125,7 @@ def fleet(tmp_path_factory, local_stack, second_kubeconfig, real_node, node_imag
 
     for kubeconfig in (local_stack.kubeconfig, second_kubeconfig):
         remove_support(local_stack.helm, kubeconfig)  # what earlier tests' fleets left
-    gamma_releases = ["gamma-staging", "gamma-prod"]
+    two = GeneratedRepo(repo.path, repo.env, second_kubeconfig, repo.helm, repo.tmp)
     key = next(
         line
         for line in local_stack.age_key.key_file.read_text().splitlines()
@@ -162,13 +148,11 @@ def fleet(tmp_path_factory, local_stack, second_kubeconfig, real_node, node_imag
                 ci.push("staging", "prod")
                 repo.git("update-ref", "refs/remotes/origin/staging", "staging")
                 repo.git("update-ref", "refs/remotes/origin/prod", "prod")
-                yield Fleet(repo, ci, {"SOPS_AGE_KEY": key}, env, second_kubeconfig)
+                yield Fleet(repo, ci, {"SOPS_AGE_KEY": key}, env, two)
     finally:
         helm = local_stack.helm
         with concurrent.futures.ThreadPoolExecutor() as pool:
-            done = [
-                pool.submit(remove_releases, helm, second_kubeconfig, [r]) for r in gamma_releases
-            ]
+            done = [pool.submit(two.remove_release, r) for r in ("gamma-staging", "gamma-prod")]
             done += [
                 pool.submit(remove_support, helm, k)
                 for k in (local_stack.kubeconfig, second_kubeconfig)

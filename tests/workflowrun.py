@@ -22,7 +22,7 @@ from pathlib import Path
 
 from fakegithub import FakeGitHub
 
-from toolchain import act, cache, procs
+from toolchain import act, cache, gobuild, procs
 
 OWNER = "hubfleet-test"
 # What a step sees without a terminal, as on GitHub (act gives every host step a pty, where
@@ -150,8 +150,6 @@ class Actions:
         folder = _fresh(self.tmp / f"run-{run_id}")
         # The secrets in a file only the user reads, gone with the run (never on act's argv).
         secret_file = folder / "secrets.env"
-        secret_file.touch(mode=0o600)
-        secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
         # act's working folder is the job's workspace on the host: a clone of its own, which
         # actions/checkout then fetches into as on a runner.
         work = folder / "work"
@@ -218,7 +216,7 @@ class Actions:
             argv += ["--env", f"{name}={value}"]
         # The runner's own PATH: Node 24 and the tools a runner image has (Go among them), not
         # the test's venv.
-        go = Path(shutil.which("go") or "/usr/local/go/bin/go").parent
+        go = Path(gobuild.require_go()).parent
         path = os.pathsep.join(
             [
                 str(act.node_bin()),
@@ -240,6 +238,8 @@ class Actions:
             **offline_packages(),
         }
         try:
+            secret_file.touch(mode=0o600)
+            secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
             proc = subprocess.run(
                 [str(a) for a in argv],
                 cwd=work,
@@ -251,7 +251,7 @@ class Actions:
                 check=False,
             )
         finally:
-            secret_file.unlink()
+            secret_file.unlink(missing_ok=True)
         return Run(workflow, run_id, proc.returncode, proc.stdout + proc.stderr)
 
 
@@ -261,7 +261,7 @@ def offline_packages() -> dict[str, str]:
     requirements.txt, and this machine's Go module cache as a file proxy (its modules were
     checked against the checksum database when they were fetched, so it is not asked again)."""
     modcache = subprocess.run(
-        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True
+        [gobuild.require_go(), "env", "GOMODCACHE"], capture_output=True, text=True, check=True
     ).stdout.strip()
     return {
         "PIP_NO_INDEX": "1",
