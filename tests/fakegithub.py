@@ -48,6 +48,8 @@ class Pull:
     state: str = "open"
     # What the repo's commits belong to (repos/{repo}/commits/{sha}/pulls).
     merge_sha: str = ""
+    # OWNER/NAME of the fork the head branch is on; empty for a branch of the repo itself.
+    fork: str = ""
 
     def json(self, repo: str) -> dict:
         return {
@@ -55,7 +57,11 @@ class Pull:
             "state": self.state,
             "title": self.title,
             "body": self.body,
-            "head": {"ref": self.head_ref, "sha": self.head_sha, "repo": {"full_name": repo}},
+            "head": {
+                "ref": self.head_ref,
+                "sha": self.head_sha,
+                "repo": {"full_name": self.fork or repo, "fork": bool(self.fork)},
+            },
             "base": {"ref": self.base_ref, "repo": {"full_name": repo}},
             "labels": [{"name": name} for name in self.labels],
             "merge_commit_sha": self.merge_sha or None,

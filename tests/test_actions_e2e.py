@@ -77,6 +77,11 @@ def secret_values(repo: Path, key_file: Path) -> set[str]:
     }
 
 
+def age_secret_key(local_stack) -> str:
+    lines = local_stack.age_key.key_file.read_text().splitlines()
+    return next(line for line in lines if line.startswith("AGE-SECRET-KEY-"))
+
+
 def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
     tmp_path, act_ready, local_stack
 ):
@@ -84,8 +89,14 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
     repo = generated.path
     commit_all(repo, "Hubs on the local stack")
     git(repo, "branch", "--force", "prod", "staging")
-    secrets = secret_values(repo, local_stack.age_key.key_file)
-    assert secrets, "the generated hubs have no encrypted secrets to keep out of the comment"
+    key = age_secret_key(local_stack)
+    secrets = secret_values(repo, local_stack.age_key.key_file) | {key}
+    assert len(secrets) > 1, (
+        "the generated hubs have no encrypted secrets to keep out of the comment"
+    )
+    # What GitHub gives a run of a pull request from a branch of the repository: its secrets
+    # (plan.yaml asks for none); a fork's pull request gets none at all.
+    repository_secrets = {"SOPS_AGE_KEY": key}
 
     with Actions(repo, tmp_path / "ci") as ci:
         ci.push("staging", "prod")
@@ -96,13 +107,15 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
         ci.push("more-memory")
         pull = ci.pull_request("more-memory", "staging")
 
-        def plan_and_comment(action: str) -> None:
+        def plan_and_comment(action: str, pull: dict, run_secrets: dict | None) -> None:
             plan = ci.run(
                 "pull_request", pull_request_event(action, pull), "plan.yaml",
-                pull["merge_commit_sha"],
+                pull["merge_commit_sha"], secrets=run_secrets,
             )  # fmt: skip
             assert plan.ok, str(plan)
-            # comment.yaml runs from the default branch, on the plan run's completion.
+            # comment.yaml runs from the default branch, on the plan run's completion; GitHub
+            # lists no pull request on a fork's run, so the PR number comes from the artifact.
+            fork = pull["head"]["repo"]["fork"]
             event = {
                 "action": "completed",
                 "workflow_run": {
@@ -111,14 +124,18 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
                     "conclusion": "success",
                     "head_sha": pull["head"]["sha"],
                     "head_branch": pull["head"]["ref"],
+                    "head_repository": {"full_name": pull["head"]["repo"]["full_name"]},
+                    "pull_requests": [] if fork else [{"number": pull["number"]}],
                 },
             }
-            comment = ci.run("workflow_run", event, "comment.yaml", ci.sha("staging"))
+            comment = ci.run(
+                "workflow_run", event, "comment.yaml", ci.sha("staging"), secrets=repository_secrets
+            )
             assert comment.ok, str(comment)
             for text in secrets:
                 assert text not in plan.output + comment.output, "a secret reached the run's log"
 
-        plan_and_comment("opened")
+        plan_and_comment("opened", pull, repository_secrets)
         posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{pull['number']}/comments")
         assert len(posted) == 1, ci.github.requests
         body = posted[0]["body"]["body"]
@@ -136,10 +153,29 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
         commit_all(repo, "alpha: even more memory")
         ci.push("more-memory")
         pull = ci.pull_request("more-memory", "staging", number=pull["number"])
-        plan_and_comment("synchronize")
+        plan_and_comment("synchronize", pull, repository_secrets)
         assert len(ci.github.sent("POST", rf"/repos/{ci.name}/issues/\d+/comments")) == 1
         edited = ci.github.sent("PATCH", rf"/repos/{ci.name}/issues/comments/\d+")
         assert len(edited) == 1, ci.github.requests
         assert edited[0]["path"].endswith(f"/{next(iter(ci.github.comments))}")
         assert "+        limit: 4G" in edited[0]["body"]["body"], edited[0]["body"]["body"]
         assert len(ci.github.comments) == 1
+
+        # A pull request from a fork: its branch is not on the remote, its plan run gets no
+        # secret (no key anywhere in the job: HOME is the run's own), and it still gets the plan.
+        git(repo, "checkout", "--quiet", "-b", "beta-memory", "staging")
+        generated.edit_values("beta", lambda v: v.setdefault("singleuser", {}).update(
+            memory={"limit": "2G", "guarantee": "1G"}))  # fmt: skip
+        commit_all(repo, "beta: more memory")
+        forked = ci.pull_request("beta-memory", "staging", fork="contributor/fleet-fork")
+        assert forked["head"]["repo"] == {"full_name": "contributor/fleet-fork", "fork": True}
+        assert "beta-memory" not in git(ci.github.bare, "branch", "--list")
+        plan_and_comment("opened", forked, None)
+        posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{forked['number']}/comments")
+        assert len(posted) == 1, ci.github.requests
+        body = posted[0]["body"]["body"]
+        assert body.startswith(MARKER), body
+        assert "| beta | staging | main |" in body, body
+        assert "| alpha |" not in body, body
+        assert "+        limit: 2G" in body, body
+        assert len(ci.github.comments) == 2

@@ -94,9 +94,12 @@ class Actions:
     def sha(self, ref: str) -> str:
         return git(self.repo, "rev-parse", ref)
 
-    def pull_request(self, head: str, base: str, number: int | None = None) -> dict:
+    def pull_request(self, head: str, base: str, number: int | None = None, fork: str = "") -> dict:
         """Open (or move) a pull request of branch `head` into `base` as GitHub does: its merge
-        commit at `refs/pull/N/merge` on the remote. Returns the event's `pull_request`."""
+        commit at `refs/pull/N/merge` on the remote. Returns the event's `pull_request`.
+
+        `fork`: OWNER/NAME of the fork `head` is a branch of; it is then never pushed to the
+        remote, whose only refs to it are the pull request's, as on GitHub."""
         head_sha, base_sha = self.sha(head), self.sha(base)
         scratch = self.tmp / "merge"
         shutil.rmtree(scratch, ignore_errors=True)
@@ -104,12 +107,12 @@ class Actions:
         git(scratch, "checkout", "--quiet", "--detach", base_sha)
         ident = {"GIT_AUTHOR_NAME": "GitHub", "GIT_AUTHOR_EMAIL": "noreply@github.com"}
         ident |= {"GIT_COMMITTER_NAME": "GitHub", "GIT_COMMITTER_EMAIL": "noreply@github.com"}
-        git(scratch, "fetch", "--quiet", str(self.github.bare), head_sha)
+        git(scratch, "fetch", "--quiet", str(self.repo), head)
         git(scratch, "merge", "--quiet", "--no-ff", "-m", f"Merge {head_sha} into {base_sha}",
             head_sha, env=ident)  # fmt: skip
         merge = git(scratch, "rev-parse", "HEAD")
         if number is None:
-            pull = self.github.open_pull(head, head_sha, base, merge_sha=merge)
+            pull = self.github.open_pull(head, head_sha, base, merge_sha=merge, fork=fork)
         else:
             pull = self.github.pulls[number]
             pull.head_sha, pull.merge_sha = head_sha, merge
