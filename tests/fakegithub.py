@@ -4,7 +4,8 @@ It serves, over TLS with a certificate from a CA the test makes (`ca.pem`):
 - the repository itself over git's smart HTTP (`git http-backend`), so actions/checkout fetches
   as it would on GitHub;
 - the REST endpoints the tested workflows call (`/api/v3/...`, where gh looks on an enterprise
-  host): one pull request, the pull requests of a commit, and creating, listing and editing issue comments;
+  host): listing, opening and editing pull requests, the pull requests of a commit, and
+  creating, listing and editing issue comments;
 - the artifacts of a finished run, found in what act's artifact server stored for it (so the
   comment workflow downloads the plan run's artifact by run id, as it does on GitHub).
 
@@ -54,6 +55,7 @@ class Pull:
     def json(self, repo: str) -> dict:
         return {
             "number": self.number,
+            "html_url": f"https://{SERVER_NAME}/{repo}/pull/{self.number}",
             "state": self.state,
             "title": self.title,
             "body": self.body,
@@ -143,7 +145,10 @@ class FakeGitHub:
         """(status, JSON, extra headers) for one API request."""
         repo = re.escape(self.repo)
         routes = [
+            ("GET", rf"/repos/{repo}/pulls", self._list_pulls),
+            ("POST", rf"/repos/{repo}/pulls", self._create_pull),
             ("GET", rf"/repos/{repo}/pulls/(\d+)", self._pull),
+            ("PATCH", rf"/repos/{repo}/pulls/(\d+)", self._edit_pull),
             ("GET", rf"/repos/{repo}/commits/([0-9a-f]{{40}})/pulls", self._commit_pulls),
             ("GET", rf"/repos/{repo}/issues/(\d+)/comments", self._list_comments),
             ("POST", rf"/repos/{repo}/issues/(\d+)/comments", self._create_comment),
@@ -163,6 +168,48 @@ class FakeGitHub:
         if pull is None:
             return 404, {"message": "Not Found"}, {}
         return 200, pull.json(self.repo), {}
+
+    def _list_pulls(self, query, **_):
+        """`?state=` (open by default, or all) and `?head=OWNER:BRANCH`, as GitHub filters."""
+        state = query.get("state", ["open"])[0]
+        head = query.get("head", [None])[0]
+        owner = self.repo.split("/")[0]
+        found = [
+            p
+            for p in self.pulls.values()
+            if state in ("all", p.state) and head in (None, f"{owner}:{p.head_ref}")
+        ]
+        return 200, [p.json(self.repo) for p in found], {}
+
+    def _create_pull(self, body, **_):
+        """Opens a pull request of a branch already on the remote (422 otherwise, as GitHub)."""
+        head, base = body.get("head", ""), body.get("base", "")
+        shas = [self._branch_sha(head), self._branch_sha(base)]
+        if not all(shas):
+            return 422, {"message": "Validation Failed", "errors": [{"field": "head/base"}]}, {}
+        number = len(self.pulls) + 1
+        title, text = body.get("title", ""), body.get("body", "")
+        pull = self.pulls[number] = Pull(number, head, shas[0], base, title=title, body=text)
+        return 201, pull.json(self.repo), {}
+
+    def _edit_pull(self, number, body, **_):
+        pull = self.pulls.get(int(number))
+        if pull is None:
+            return 404, {"message": "Not Found"}, {}
+        for name in ("title", "body", "state"):
+            if name in body:
+                setattr(pull, name, body[name])
+        return 200, pull.json(self.repo), {}
+
+    def _branch_sha(self, branch: str) -> str:
+        proc = subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+            cwd=self.bare,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return proc.stdout.strip()
 
     def _commit_pulls(self, sha, **_):
         """The pull requests a commit belongs to: as their head, or as their merge."""

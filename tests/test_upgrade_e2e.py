@@ -17,6 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 from generated import assert_clean, local_repo
+from workflowrun import Actions, git
 
 from toolchain import chartrepo, versions
 
@@ -128,3 +129,50 @@ def test_a_version_the_repository_lacks_is_one_line_and_changes_nothing(ops, two
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: dependency jupyterhub 9.9.9: not found in {two_versions}")
     assert ops.git("status", "--porcelain") == ""
+
+
+def test_the_upgrade_charts_workflow_opens_one_pull_request_with_the_defaults_diff(
+    ops, act_ready, tmp_path
+):
+    """upgrade-charts.yaml under act (workflow_dispatch on the default branch): the branch
+    pushed to the remote with the new lock, one pull request opened with what each chart's
+    defaults changed, and a second run updating that pull request instead of opening another."""
+    branch = "fleet/upgrade-charts"
+    with Actions(ops.path, tmp_path / "ci") as ci:
+        ci.push("staging", "prod")
+        staging = ci.sha("staging")
+
+        def dispatch():
+            event = {"ref": "refs/heads/staging", "inputs": {}}
+            run = ci.run("workflow_dispatch", event, "upgrade-charts.yaml", staging)
+            assert run.ok, str(run)
+            return run
+
+        run = dispatch()
+        assert "Session templates was successful" in run.output, str(run)
+        opened = ci.github.sent("POST", rf"/repos/{ci.name}/pulls")
+        assert len(opened) == 1, ci.github.requests
+        sent = opened[0]["body"]
+        assert (sent["head"], sent["base"]) == (branch, "staging"), sent
+        assert sent["title"] == "Upgrade the chart dependencies"
+        body = sent["body"]
+        assert f"| chart | jupyterhub | {OLD} | {NEW} |" in body, body
+        assert "hub.newSetting" in body and "cull.every" in body, body
+        assert "singleuser.startTimeout" in body, body
+        assert f"| {SUPPORT_NAME} |" in body and SUPPORT_NEW in body, body
+        # The pushed branch is staging plus one commit: the two charts' versions and locks.
+        pushed = git(ci.github.bare, "rev-parse", branch)
+        assert git(ci.github.bare, "rev-parse", f"{pushed}~1") == staging
+        changed = git(ci.github.bare, "diff", "--name-only", staging, pushed).split()
+        assert sorted(changed) == [
+            "chart/Chart.lock", "chart/Chart.yaml", "support/Chart.lock", "support/Chart.yaml"
+        ]  # fmt: skip
+        lock = yaml.safe_load(git(ci.github.bare, "show", f"{pushed}:chart/Chart.lock"))
+        assert [d["version"] for d in lock["dependencies"]] == [NEW]
+
+        dispatch()
+        assert len(ci.github.sent("POST", rf"/repos/{ci.name}/pulls")) == 1, ci.github.requests
+        edited = ci.github.sent("PATCH", rf"/repos/{ci.name}/pulls/1")
+        assert len(edited) == 1, ci.github.requests
+        assert f"| chart | jupyterhub | {OLD} | {NEW} |" in edited[0]["body"]["body"]
+        assert [p.state for p in ci.github.pulls.values()] == ["open"]

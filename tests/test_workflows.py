@@ -338,7 +338,7 @@ def test_a_weekly_workflow_opens_the_chart_upgrade_pull_request_without_the_sops
     runs = "\n".join(step.get("run", "") for step in job["steps"])
     assert "invoke upgrade-chart --markdown jupyterhub.md" in runs
     assert "invoke upgrade-chart --support --markdown support.md" in runs
-    assert "gh pr create" in runs and "--body-file body.md" in runs
+    assert 'gh api --method POST "repos/$REPO/pulls"' in runs and "body=@body.md" in runs
 
 
 def test_a_deploy_job_notifies_with_its_own_results_unless_cancelled(workflows):
