@@ -257,6 +257,23 @@ class GeneratedRepo:
     def serving(self, release: str) -> dict:
         return [r for r in self.history(release) if r["status"] == "deployed"][-1]
 
+    def kubeconfig_in_repo(self, cluster: str, kubeconfig: Path) -> None:
+        """clusters/<cluster>/cluster.yaml naming no path: its sops-encrypted
+        secrets/kubeconfig.yaml, the cluster's kubeconfig flattened (certificates inline), as a
+        repository keeps it for CI."""
+        folder = self.path / "clusters" / cluster
+        (folder / "secrets").mkdir(parents=True, exist_ok=True)
+        (folder / "cluster.yaml").write_text("provider: kubeconfig\n")
+        flat = subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig), "config", "view", "--flatten", "--raw"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        target = folder / "secrets" / "kubeconfig.yaml"
+        target.write_text(flat)
+        self.invoke("secrets.encrypt", str(target.relative_to(self.path)))
+
     def release_labels(self, release: str, revision: int) -> dict:
         found = self.kubectl_json(
             "get", "secrets", "-n", release, "-l", f"owner=helm,name={release}"
@@ -265,6 +282,21 @@ class GeneratedRepo:
             if item["metadata"]["labels"]["version"] == str(revision):
                 return item["metadata"]["labels"]
         raise AssertionError(f"no release secret for revision {revision} of {release}")
+
+
+def remove_support(helm: Path, kubeconfig: Path) -> None:
+    """No support release (nor cert-manager's CRDs, which its deploys apply) on a cluster: every
+    fleet's support release is `support` in namespace `support`."""
+    base = [str(helm), "--kubeconfig", str(kubeconfig)]
+    subprocess.run([*base, "uninstall", "support", "-n", "support", "--wait"], capture_output=True)
+    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
+    names = subprocess.run(
+        [*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    crds = [n for n in names if n.endswith("cert-manager.io")]
+    if crds:
+        subprocess.run([*kubectl, "delete", *crds, "--wait=true"], capture_output=True)
+    subprocess.run([*kubectl, "delete", "namespace", "support", "--wait=true"], capture_output=True)
 
 
 def read_until(child: subprocess.Popen, text: str) -> list[str]:
@@ -289,9 +321,15 @@ class LocalStack:
     helm: Path
     mirror: str  # the chart's images, as fleet.yaml's image_mirror
 
+    def age_secret_key(self) -> str:
+        """The age key's secret line, as a repository's SOPS_AGE_KEY secret holds it."""
+        lines = self.age_key.key_file.read_text().splitlines()
+        return next(line for line in lines if line.startswith("AGE-SECRET-KEY-"))
 
-def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str) -> GeneratedRepo:
-    """Bake a repo whose tasks use the local cluster, registry, chart repository and age key."""
+
+def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str, **options) -> GeneratedRepo:
+    """Bake a repo whose tasks use the local cluster, registry, chart repository and age key;
+    `options`: other cookiecutter answers."""
     kubeconfig, registry, helm, age_key = (
         stack.kubeconfig,
         stack.registry,
@@ -307,6 +345,7 @@ def local_repo(tmp: Path, stack: LocalStack, *, org: str, hubs: str) -> Generate
         support_chart_repository=stack.chart_repo,
         sops_recipient=age_key.public,
         image_mirror=stack.mirror,
+        **options,
     )
     env = {
         "FLEET_KUBECONFIG": str(kubeconfig),

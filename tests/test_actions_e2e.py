@@ -77,11 +77,6 @@ def secret_values(repo: Path, key_file: Path) -> set[str]:
     }
 
 
-def age_secret_key(local_stack) -> str:
-    lines = local_stack.age_key.key_file.read_text().splitlines()
-    return next(line for line in lines if line.startswith("AGE-SECRET-KEY-"))
-
-
 def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
     tmp_path, act_ready, local_stack
 ):
@@ -89,7 +84,7 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
     repo = generated.path
     commit_all(repo, "Hubs on the local stack")
     git(repo, "branch", "--force", "prod", "staging")
-    key = age_secret_key(local_stack)
+    key = local_stack.age_secret_key()
     secrets = secret_values(repo, local_stack.age_key.key_file) | {key}
     assert len(secrets) > 1, (
         "the generated hubs have no encrypted secrets to keep out of the comment"

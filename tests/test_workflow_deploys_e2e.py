@@ -20,50 +20,17 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import shutil
-import subprocess
 import urllib.request
-from pathlib import Path
 
 import pytest
 import yaml
-from generated import GeneratedRepo, local_repo, on_the_real_node
+from generated import GeneratedRepo, local_repo, on_the_real_node, remove_support
 from workflowrun import Actions, Run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 ON = {"alpha": "main", "beta": "main", "gamma": "two"}
 TWO = "two"
-
-
-def kubeconfig_in_repo(repo: GeneratedRepo, cluster: str, kubeconfig: Path) -> None:
-    """clusters/<cluster>/cluster.yaml naming no path: its sops-encrypted secrets/kubeconfig.yaml,
-    the cluster's kubeconfig flattened (certificates inline), as a repository keeps it for CI."""
-    folder = repo.path / "clusters" / cluster
-    (folder / "secrets").mkdir(parents=True, exist_ok=True)
-    (folder / "cluster.yaml").write_text("provider: kubeconfig\n")
-    flat = subprocess.run(
-        ["kubectl", "--kubeconfig", str(kubeconfig), "config", "view", "--flatten", "--raw"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    target = folder / "secrets" / "kubeconfig.yaml"
-    target.write_text(flat)
-    repo.invoke("secrets.encrypt", str(target.relative_to(repo.path)))
-
-
-def remove_support(helm: Path, kubeconfig: Path) -> None:
-    """No support release (nor cert-manager's CRDs, which its deploys apply) on a cluster."""
-    base = [str(helm), "--kubeconfig", str(kubeconfig)]
-    subprocess.run([*base, "uninstall", "support", "-n", "support", "--wait"], capture_output=True)
-    kubectl = ["kubectl", "--kubeconfig", str(kubeconfig)]
-    names = subprocess.run(
-        [*kubectl, "get", "crd", "-o", "name"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    crds = [n for n in names if n.endswith("cert-manager.io")]
-    if crds:
-        subprocess.run([*kubectl, "delete", *crds, "--wait=true"], capture_output=True)
-    subprocess.run([*kubectl, "delete", "namespace", "support", "--wait=true"], capture_output=True)
 
 
 def registry_tags(registry: str, repository: str) -> set[str]:
@@ -82,14 +49,7 @@ class Fleet:
 
     def push(self, branch: str) -> Run:
         """Push `branch` and run deploy.yaml for the push, as GitHub does."""
-        before = self.ci.sha(f"refs/remotes/origin/{branch}")
-        self.ci.push(branch)
-        self.repo.git("update-ref", f"refs/remotes/origin/{branch}", branch)
-        after = self.ci.sha(branch)
-        event = {"ref": f"refs/heads/{branch}", "before": before, "after": after}
-        run = self.ci.run(
-            "push", event, "deploy.yaml", after, secrets=self.secrets, env=self.env, timeout=1200
-        )
+        run = self.ci.push_event(branch, "deploy.yaml", secrets=self.secrets, env=self.env)
         for value in self.secrets.values():
             assert value not in run.output, "a repository secret reached the run's log"
         return run
@@ -111,8 +71,8 @@ def fleet(tmp_path_factory, local_stack, second_kubeconfig, real_node, node_imag
     repo = local_repo(tmp / "bake", local_stack, org="Pushed", hubs=",".join(ON))
     # Every cluster from its cluster.yaml (the encrypted kubeconfig), as CI has it.
     del repo.env["FLEET_KUBECONFIG"]
-    kubeconfig_in_repo(repo, "main", local_stack.kubeconfig)
-    kubeconfig_in_repo(repo, TWO, second_kubeconfig)
+    repo.kubeconfig_in_repo("main", local_stack.kubeconfig)
+    repo.kubeconfig_in_repo(TWO, second_kubeconfig)
     for part in ("support.yaml", "secrets/support.yaml"):
         shutil.copy(repo.path / "clusters/main" / part, repo.path / "clusters" / TWO / part)
     repo.unpulled_image("beta", "gamma")
@@ -126,11 +86,7 @@ def fleet(tmp_path_factory, local_stack, second_kubeconfig, real_node, node_imag
     for kubeconfig in (local_stack.kubeconfig, second_kubeconfig):
         remove_support(local_stack.helm, kubeconfig)  # what earlier tests' fleets left
     two = GeneratedRepo(repo.path, repo.env, second_kubeconfig, repo.helm, repo.tmp)
-    key = next(
-        line
-        for line in local_stack.age_key.key_file.read_text().splitlines()
-        if line.startswith("AGE-SECRET-KEY-")
-    )
+    key = local_stack.age_secret_key()
     # The runners of this machine build from its local base image (no Docker Hub here).
     env = {"FLEET_BASE_IMAGE": local_stack.base_image}
     try:
@@ -146,8 +102,8 @@ def fleet(tmp_path_factory, local_stack, second_kubeconfig, real_node, node_imag
             repo.invoke("deploy", "--hub", "beta", "--hub", "gamma", "--env", "prod", *skip)
             with Actions(repo.path, tmp / "ci") as ci:
                 ci.push("staging", "prod")
-                repo.git("update-ref", "refs/remotes/origin/staging", "staging")
-                repo.git("update-ref", "refs/remotes/origin/prod", "prod")
+                for branch in ("staging", "prod"):
+                    repo.git("update-ref", f"refs/remotes/origin/{branch}", branch)
                 yield Fleet(repo, ci, {"SOPS_AGE_KEY": key}, env, two)
     finally:
         helm = local_stack.helm

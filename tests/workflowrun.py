@@ -91,6 +91,22 @@ class Actions:
         """Push to the remote (straight into the bare repo: the same refs as over HTTPS)."""
         git(self.repo, "push", "--quiet", "--force", str(self.github.bare), *refspecs)
 
+    def push_event(
+        self, branch: str, workflow: str, *, secrets: dict, env: dict, timeout: float = 1200
+    ) -> Run:
+        """Push `branch` and run `workflow` for the push, as GitHub does: `before` is what the
+        remote had (zeros for a new branch), kept as `origin/<branch>` in the repo."""
+        tracking = f"refs/remotes/origin/{branch}"
+        try:
+            before = git(self.repo, "rev-parse", "--verify", "--quiet", tracking)
+        except subprocess.CalledProcessError:
+            before = "0" * 40
+        self.push(branch)
+        git(self.repo, "update-ref", tracking, branch)
+        after = self.sha(branch)
+        event = {"ref": f"refs/heads/{branch}", "before": before, "after": after}
+        return self.run("push", event, workflow, after, secrets=secrets, env=env, timeout=timeout)
+
     def sha(self, ref: str) -> str:
         return git(self.repo, "rev-parse", ref)
 
