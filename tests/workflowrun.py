@@ -15,8 +15,10 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,22 @@ def git(cwd: Path, *args: str, env: dict | None = None) -> str:
     ).stdout.strip()
 
 
+# act's line for a finished step: `[workflow/job]   ✅  Success - Main NAME [1m2.5s]`.
+STEP_DONE = re.compile(
+    r"^\[(?P<job>[^\]]+)\]\s+\S+\s+(?P<result>Success|Failure) - (?P<step>.+?) \[(?P<took>[^\]]+)\]$"
+)
+GO_DURATION = re.compile(r"([\d.]+)(h|ms|µs|us|ns|m|s)")
+SECONDS = {"h": 3600, "m": 60, "s": 1, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "ns": 1e-9}
+
+
+@dataclass(frozen=True)
+class Step:
+    job: str  # "workflow/job name"
+    name: str  # "Main Plan", "Post actions/checkout@...", ...
+    seconds: float
+    ok: bool
+
+
 @dataclass
 class Run:
     """One act run of one workflow."""
@@ -50,10 +68,22 @@ class Run:
     run_id: int
     returncode: int
     output: str
+    seconds: float = 0.0  # act's wall time
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
+
+    def steps(self) -> list[Step]:
+        """Every step act timed (its `Set up job` and `Complete job` are not), in output order."""
+        found = []
+        for line in self.output.splitlines():
+            match = STEP_DONE.match(line.strip())
+            if match:
+                took = sum(float(n) * SECONDS[u] for n, u in GO_DURATION.findall(match["took"]))
+                ok = match["result"] == "Success"
+                found.append(Step(match["job"].strip(), match["step"], took, ok))
+        return found
 
     def __str__(self) -> str:
         return f"act run {self.run_id} of {self.workflow} (exit {self.returncode}):\n{self.output}"
@@ -259,6 +289,7 @@ class Actions:
         try:
             secret_file.touch(mode=0o600)
             secret_file.write_text("".join(f"{k}={v}\n" for k, v in (secrets or {}).items()))
+            started = time.monotonic()
             proc = subprocess.run(
                 [str(a) for a in argv],
                 cwd=work,
@@ -271,7 +302,10 @@ class Actions:
             )
         finally:
             secret_file.unlink(missing_ok=True)
-        return Run(workflow, run_id, proc.returncode, proc.stdout + proc.stderr)
+        took = time.monotonic() - started
+        output = proc.stdout + proc.stderr
+        (folder / "act.log").write_text(output)  # kept with the run, for whoever reads it after
+        return Run(workflow, run_id, proc.returncode, output, took)
 
 
 def offline_packages() -> dict[str, str]:
