@@ -131,6 +131,15 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
                 assert text not in plan.output + comment.output, "a secret reached the run's log"
 
         plan_and_comment("opened", pull, repository_secrets)
+        # The pull request's checks: every nox session of the matrix, each a job of its own.
+        checks = ci.run(
+            "pull_request", pull_request_event("opened", pull), "checks.yaml",
+            pull["merge_commit_sha"], secrets=repository_secrets,
+            env={"FLEET_BASE_IMAGE": local_stack.base_image},
+        )  # fmt: skip
+        assert checks.ok, str(checks)
+        for session in ("lint", "tests", "templates", "secrets", "images"):
+            assert f"Session {session} was successful" in checks.output, str(checks)
         posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{pull['number']}/comments")
         assert len(posted) == 1, ci.github.requests
         body = posted[0]["body"]["body"]

@@ -25,7 +25,9 @@ def test_all_checks_pass_with_decrypted_secrets_and_images(
         hubs="alpha,beta",
     )
     env = {"FLEET_BASE_IMAGE": base_image, "SOPS_AGE_KEY_FILE": str(age_key.key_file)}
-    out = run_in(repo, [*NOX, "-s", "lint", "tests", "templates", "secrets", "images"], env=env)
+    # The package's unit tests (`tests`) run in test_generated_checks_pass and in the checks
+    # workflow's run (test_actions_e2e): not a third time here.
+    out = run_in(repo, [*NOX, "-s", "lint", "templates", "secrets", "images"], env=env)
     log = out.stdout + out.stderr
     for hub in ("alpha", "beta"):
         for env_name in ("staging", "prod"):
@@ -58,13 +60,21 @@ def test_generated_checks_pass(tmp_path, chart_repo, answers):
     assert run_in(repo, ["git", "status", "--porcelain"]).stdout == ""
     # The key generated at creation sits outside the repo; without it, placeholders stand in.
     keys = tmp_path / "age-keys" if not answers else tmp_path / "no-keys"
-    # Its default sessions: lint, its own unit tests, templates and secrets.
-    out = run_in(repo, NOX, env={"HUBFLEET_AGE_KEY_DIR": str(keys)})
+    # Its default sessions: lint, its own unit tests, templates and secrets (the unit tests once:
+    # they do not depend on the hubs).
+    sessions = (
+        ("lint", "tests", "templates", "secrets")
+        if not answers
+        else ("lint", "templates", "secrets")
+    )
+    argv = NOX if not answers else [*NOX, "-s", *sessions]
+    out = run_in(repo, argv, env={"HUBFLEET_AGE_KEY_DIR": str(keys)})
     log = out.stdout + out.stderr
-    for session in ("lint", "tests", "templates", "secrets"):
+    for session in sessions:
         assert f"Session {session} was successful" in log
     assert "Contracts: 1 kept, 0 broken." in log
-    assert re.search(r"\b\d{3} passed\b", log), log[-3000:]
+    if not answers:
+        assert re.search(r"\b\d{3} passed\b", log), log[-3000:]
     mode = "decrypted" if not answers else "placeholders"
     for hub in answers.get("hubs", "example").split(","):
         assert real_chart_objects(log, hub, "prod", f"(secrets {mode})")
