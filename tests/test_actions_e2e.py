@@ -57,6 +57,23 @@ def test_prod_guard_stops_a_commit_that_skipped_staging_and_passes_staging(tmp_p
         assert f"prod after the merge is staging's {head[:12]}" in run.output, str(run)
 
 
+def test_a_job_that_reaches_beyond_the_machine_fails_its_test(tmp_path, act_ready):
+    """The egress guard every workflow run has (tests/egress.py) sees a job's own requests."""
+    repo = bake(tmp_path / "bake", hubs="alpha", sops_recipient="")
+    (repo / ".github/workflows/probe.yaml").write_text(
+        "on: push\njobs:\n  probe:\n    runs-on: ubuntu-24.04\n    steps:\n"
+        "      - run: curl -sS --max-time 5 https://pypi.org/simple/ || true\n"
+        "      - run: git ls-remote https://go.dev/x.git || true\n"
+    )
+    sha = commit_all(repo, "A job that calls out")
+    guarded = pytest.raises(AssertionError, match="beyond this machine")
+    with guarded as failed, Actions(repo, tmp_path / "ci") as ci:  # noqa: PT012
+        ci.push("staging")
+        run = ci.run("push", {"ref": "refs/heads/staging", "after": sha}, "probe.yaml", sha)
+        assert run.ok, str(run)
+    assert "pypi.org:443" in str(failed.value) and "go.dev:443" in str(failed.value)
+
+
 def secret_values(repo: Path, key_file: Path) -> set[str]:
     """Every plaintext string of the hubs' encrypted secrets, to look for in output."""
 

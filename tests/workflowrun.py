@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from egress import Egress
 from fakegithub import FakeGitHub
 
 from toolchain import act, cache, gobuild, procs
@@ -103,9 +104,12 @@ class Actions:
         git(self.github.bare, "config", "uploadpack.allowAnySHA1InWant", "true")
         self.home = _fresh(tmp / "home")
         self._ids = itertools.count(101)
+        # Every run's proxy: a request for anywhere but this machine is refused and kept.
+        self.egress = Egress()
 
     def __enter__(self) -> Actions:
         self.github.start()
+        self.egress.start()
         remote = f"{self.github.server_url}/{self.name}.git"
         if "origin" in git(self.repo, "remote").split():
             git(self.repo, "remote", "set-url", "origin", remote)
@@ -113,8 +117,13 @@ class Actions:
             git(self.repo, "remote", "add", "origin", remote)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *exc) -> None:
         self.github.stop()
+        self.egress.stop()
+        if kind is None and self.egress.asked:
+            raise AssertionError(
+                f"workflow runs asked for addresses beyond this machine: {self.egress.asked}"
+            )
 
     # -- the remote ------------------------------------------------------------------------
     def push(self, *refspecs: str) -> None:
@@ -220,6 +229,7 @@ class Actions:
             "GH_ENTERPRISE_TOKEN": TOKEN,
             # act runs each step on a terminal, a GitHub runner on none: nothing may wait on it.
             **NO_TERMINAL,
+            **self.egress.env(),
             **(env or {}),
         }
         argv = [
@@ -285,6 +295,7 @@ class Actions:
             # act asks api.nektosact.com for notices about its version unless told not to.
             "ACT_DISABLE_VERSION_CHECK": "1",
             **offline_packages(),
+            **self.egress.env(),
         }
         try:
             secret_file.touch(mode=0o600)
