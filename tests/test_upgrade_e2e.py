@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import yaml
 from generated import assert_clean, local_repo
-from workflowrun import Actions, git
+from workflowrun import Actions, Run, git
 
 from toolchain import chartrepo, versions
 
@@ -136,19 +136,19 @@ def test_the_upgrade_charts_workflow_opens_one_pull_request_with_the_defaults_di
 ):
     """upgrade-charts.yaml under act (workflow_dispatch on the default branch): the branch
     pushed to the remote with the new lock, one pull request opened with what each chart's
-    defaults changed, and a second run updating that pull request instead of opening another."""
+    defaults changed, and the next (scheduled) run updating that pull request instead of opening
+    another."""
     branch = "fleet/upgrade-charts"
     with Actions(ops.path, tmp_path / "ci") as ci:
         ci.push("staging", "prod")
         staging = ci.sha("staging")
 
-        def dispatch():
-            event = {"ref": "refs/heads/staging", "inputs": {}}
-            run = ci.run("workflow_dispatch", event, "upgrade-charts.yaml", staging)
+        def upgrade(event: str, payload: dict) -> Run:
+            run = ci.run(event, payload, "upgrade-charts.yaml", staging)
             assert run.ok, str(run)
             return run
 
-        run = dispatch()
+        run = upgrade("workflow_dispatch", {"ref": "refs/heads/staging", "inputs": {}})
         assert "Session templates was successful" in run.output, str(run)
         opened = ci.github.sent("POST", rf"/repos/{ci.name}/pulls")
         assert len(opened) == 1, ci.github.requests
@@ -170,7 +170,8 @@ def test_the_upgrade_charts_workflow_opens_one_pull_request_with_the_defaults_di
         lock = yaml.safe_load(git(ci.github.bare, "show", f"{pushed}:chart/Chart.lock"))
         assert [d["version"] for d in lock["dependencies"]] == [NEW]
 
-        dispatch()
+        # The weekly schedule, on the default branch: the same pull request, edited.
+        upgrade("schedule", {"schedule": "17 6 * * 1"})
         assert len(ci.github.sent("POST", rf"/repos/{ci.name}/pulls")) == 1, ci.github.requests
         edited = ci.github.sent("PATCH", rf"/repos/{ci.name}/pulls/1")
         assert len(edited) == 1, ci.github.requests
