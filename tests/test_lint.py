@@ -3,7 +3,10 @@
 import subprocess
 import sys
 
+import pytest
 from bake import ROOT
+
+pytestmark = pytest.mark.unit
 
 
 def test_template_lint_session_passes():

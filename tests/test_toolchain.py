@@ -25,6 +25,8 @@ from toolchain import (
     stack,
 )
 
+pytestmark = pytest.mark.smoke
+
 UPSTREAM_GOMOD = """\
 // generated
 module k8s.io/kubernetes

@@ -8,6 +8,8 @@ import pytest
 
 from hooks import answers
 
+pytestmark = pytest.mark.unit
+
 GOOD = {
     "repo": "example-hubs",
     "hubs": "alpha,beta",

@@ -5,6 +5,8 @@ import pytest
 from toolchain import baseimage
 from toolchain.run import MissingPrerequisite
 
+pytestmark = pytest.mark.unit
+
 
 def test_mirror_comes_from_the_one_line_sources_list(tmp_path):
     sources_list = tmp_path / "sources.list"

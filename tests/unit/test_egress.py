@@ -13,6 +13,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from egress import Egress  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def guard():

@@ -3,9 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
 from cookiecutter.environment import StrictEnvironment
 
 from hooks import generate
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 

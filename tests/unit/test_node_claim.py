@@ -8,6 +8,8 @@ import pytest
 from toolchain import cache, node, procs
 from toolchain.run import ToolError
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.fixture
 def held(tmp_path, monkeypatch):
