@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from bake import ROOT, bake, bake_env, clean_template, generate, run_in
+from egress import Egress
 
 pytestmark = pytest.mark.bake
 
@@ -158,31 +159,28 @@ def test_a_second_repo_of_the_same_name_says_it_reused_the_age_key(tmp_path):
     assert f"Reused the age key {key}, left by an earlier repo named" in second.stdout
 
 
+# The answers with a fixed set of choices, read from cookiecutter.json: a choice added there is
+# baked by the tests below by default (and fails them until they know how to answer for it).
+CHOICES = {k: v for k, v in json.loads((ROOT / "cookiecutter.json").read_text()).items()
+           if isinstance(v, list)}  # fmt: skip
+# What each cloud provider's own questions are answered with (hooks.answers.PROVIDER_FIELDS).
+PROVIDER_SAMPLES = {
+    "gcp": {"gcp_project": "my-project", "cloud_cluster": "hubs", "cloud_location": "us-central1"},
+    "aws": {"cloud_cluster": "hubs", "cloud_location": "eu-west-1"},
+    "azure": {"cloud_cluster": "hubs", "azure_resource_group": "rg"},
+}
+CLOUDS = [p for p in CHOICES["provider"] if p != "kubeconfig"]
+
+
+def provider_answers(number: int, provider: str) -> dict[str, str]:
+    """A provider's answers, with a different hub count and CI choice for each provider."""
+    hubs = ",".join(["alpha", "beta", "gamma"][: 1 + number % 3])
+    ci = CHOICES["ci"][(number + 1) % len(CHOICES["ci"])]
+    return {"provider": provider, **PROVIDER_SAMPLES[provider], "hubs": hubs, "ci": ci}
+
+
 @pytest.mark.parametrize(
-    "answers",
-    [
-        {
-            "provider": "gcp",
-            "gcp_project": "my-project",
-            "cloud_cluster": "hubs",
-            "cloud_location": "us-central1",
-            "hubs": "alpha,beta,gamma",
-        },
-        {
-            "provider": "aws",
-            "cloud_cluster": "hubs",
-            "cloud_location": "eu-west-1",
-            "hubs": "alpha",
-        },
-        {
-            "provider": "azure",
-            "cloud_cluster": "hubs",
-            "azure_resource_group": "rg",
-            "hubs": "alpha,beta",
-            "ci": "none",
-        },
-    ],
-    ids=["gcp", "aws", "azure-no-ci"],
+    "answers", [provider_answers(n, p) for n, p in enumerate(CLOUDS)], ids=CLOUDS
 )
 def test_providers_with_a_given_age_key(tmp_path, age_key, answers):
     repo = bake(tmp_path, sops_recipient=age_key.public, **answers)
@@ -191,6 +189,56 @@ def test_providers_with_a_given_age_key(tmp_path, age_key, answers):
     cluster = (repo / "clusters/main/cluster.yaml").read_text()
     assert f"provider: {answers['provider']}" in cluster and "hubs" in cluster
     assert (repo / ".github").exists() == (answers.get("ci", "github") == "github")
+
+
+KMS_HINTS = {
+    "gcp-kms": "# gcp_kms: projects/PROJECT/locations/global/keyRings/RING/cryptoKeys/KEY",
+    "aws-kms": "# kms: arn:aws:kms:REGION:ACCOUNT:key/KEY-ID",
+    "azure-kv": "# azure_keyvault: https://VAULT.vault.azure.net/keys/NAME/VERSION",
+}
+
+
+def no_cloud_env(tmp_path: Path, egress) -> dict[str, str]:
+    """aws, gcloud and az first on PATH as programs that record being run and fail, and every
+    HTTP(S) request for another host sent to the egress guard: a cloud call cannot pass unseen."""
+    stubs = tmp_path / "cloud-clis"
+    stubs.mkdir()
+    for cli in ("aws", "gcloud", "az"):
+        stub = stubs / cli
+        stub.write_text(f"#!/bin/sh\necho {cli} >> {stubs}/called\nexit 1\n")
+        stub.chmod(0o755)
+    return {"PATH": f"{stubs}{os.pathsep}{os.environ['PATH']}", **egress.env()}
+
+
+@pytest.mark.parametrize(
+    "backend", [b for b in CHOICES["secrets_backend"] if b not in ("age", "pgp")]
+)
+def test_a_kms_backend_generates_and_checks_without_a_cloud_call(tmp_path, chart_repo, backend):
+    """A KMS key cannot be used without the cloud: generation writes the backend's rule to fill
+    in and no secrets (never plaintext), and the repo's checks pass with placeholders."""
+    egress = Egress()
+    egress.start()
+    try:
+        env = no_cloud_env(tmp_path, egress)
+        proc = generate(
+            tmp_path, env=env, secrets_backend=backend, sops_recipient="", hubs="alpha",
+            jupyterhub_chart_repository=chart_repo, support_chart_repository=chart_repo,
+        )  # fmt: skip
+        repo = Path(proc.stdout.strip().splitlines()[-1])
+        assert f"No sops_recipient for {backend}: put your key in .sops.yaml" in proc.stdout
+        assert KMS_HINTS[backend] in (repo / ".sops.yaml").read_text()
+        assert not list(repo.glob("hubs/*/secrets/*.yaml"))
+        assert not (tmp_path / "age-keys").exists()
+        checks = run_in(repo, [sys.executable, "-m", "nox", "-s", "templates", "secrets"], env=env)
+        log = checks.stdout + checks.stderr
+        assert re.search(r"hub alpha env prod: \d+ objects valid \(no secrets file\)", log), log[
+            -3000:
+        ]
+        assert "Session secrets was successful" in log
+    finally:
+        egress.stop()
+    assert not (tmp_path / "cloud-clis" / "called").exists()
+    assert egress.asked == []
 
 
 def test_pgp_backend(tmp_path, gpg_key):

@@ -40,7 +40,8 @@ def _valid(manifests: str, count: int, mode: str) -> str:
     """What a render's validation checked; custom resources have no Kubernetes schema to check."""
     custom = chart.custom_resources(manifests)
     unchecked = f", {len(custom)} custom resources not checked ({', '.join(custom)})"
-    return f"{count} objects valid (secrets {mode})" + (unchecked if custom else "")
+    secrets = "no secrets file" if mode == "none" else f"secrets {mode}"
+    return f"{count} objects valid ({secrets})" + (unchecked if custom else "")
 
 
 def _check(fleet: Fleet, target: tuple[Hub | str, str], runner: Runner) -> Checked:

@@ -273,8 +273,9 @@ def for_render(
 def for_render_file(
     root: Path, source: Path, name: str, runner: Runner
 ) -> Iterator[tuple[Path, set[str], str]]:
-    """`for_render` of any secrets file (a cluster's support secrets): (path, secrets, mode)."""
-    text, mode = "{}\n", "decrypted"
+    """`for_render` of any secrets file (a cluster's support secrets): (path, secrets, mode),
+    mode one of decrypted, placeholders, or none (the release has no secrets file)."""
+    text, mode = "{}\n", "none"
     if source.exists():
         _require_encrypted(source)
         text = ""
@@ -284,6 +285,7 @@ def for_render_file(
             except StepFailed as exc:
                 if exc.returncode not in NO_KEY_CODES:
                     raise decrypt_failure(source, exc) from None
+        mode = "decrypted"
         if not text:
             text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
     with private.directory() as folder:

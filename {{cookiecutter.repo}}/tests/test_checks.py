@@ -46,7 +46,7 @@ def test_parallel_renders_come_back_in_hub_order_with_the_broken_one_named(fleet
     broken = [c for c in parallel if c.error]
     assert [c.label for c in broken] == ["hub h03 env prod"]
     assert "ConfigMap/h03-prod: field data.nested" in broken[0].error
-    assert all(c.valid == "1 objects valid (secrets decrypted)" for c in parallel if not c.error)
+    assert all(c.valid == "1 objects valid (no secrets file)" for c in parallel if not c.error)
 
 
 def test_jobs_come_from_fleet_jobs_or_the_cores():
