@@ -172,7 +172,7 @@ def new_cluster(
 def _secrets_file(hub, env):
     fleet = config.load()
     found = fleet.hub(hub)
-    return fleet.root, found.secrets_file(fleet.check_env(found, env))
+    return fleet.root, found.secrets_file(fleet.hub_env(found, env))
 
 
 def _support_secrets_file(cluster):

@@ -37,7 +37,7 @@ from pathlib import Path
 import yaml
 
 from . import helm, images, mirror, private, sops
-from .config import SUPPORT, Cluster, Fleet, Hub
+from .config import SUPPORT_RELEASE, Cluster, Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
 from .runner import Runner
@@ -64,7 +64,7 @@ def _state(chart: Path) -> str:
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _file_locked(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -100,7 +100,7 @@ def dependency_build(fleet: Fleet, runner: Runner, chart: Path | None = None) ->
     """
     chart = chart or fleet.chart
     charts = chart / "charts"
-    with _locked(charts / ".lock"):
+    with _file_locked(charts / ".lock"):
         stamp = charts / STAMP
         state = _state(chart)
         if stamp.exists() and stamp.read_text() == state and _deps_present(chart):
@@ -188,7 +188,7 @@ def template(
 ) -> str:
     """Render the hub's release for env with the given values files (in order); returns the YAML."""
     hub = fleet.hub(hub) if isinstance(hub, str) else hub
-    fleet.check_env(hub, env)
+    fleet.hub_env(hub, env)
     argv = template_argv(fleet.chart, hub.release(env), values_files, extra_args)
     proc = runner.run(argv, step=f"helm template of hub {hub.name} env {env}", mutates=False)
     return proc.stdout
@@ -208,7 +208,7 @@ def support_template(
 ) -> str:
     """Render a cluster's support release with the given values files (in order); returns the YAML."""
     fleet.cluster(cluster)
-    argv = template_argv(fleet.support_chart, SUPPORT, values_files, extra_args)
+    argv = template_argv(fleet.support_chart, SUPPORT_RELEASE, values_files, extra_args)
     step = f"helm template of the support chart of cluster {cluster}"
     return runner.run(argv, step=step, mutates=False).stdout
 

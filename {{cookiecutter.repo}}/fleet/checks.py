@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import chart
-from .config import SUPPORT, Fleet, Hub
+from .config import SUPPORT_RELEASE, Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
 
@@ -46,11 +46,11 @@ def _valid(manifests: str, count: int, mode: str) -> str:
 
 def _check(fleet: Fleet, target: tuple[Hub | str, str], runner: Runner) -> Checked:
     what, env = target
-    label = f"cluster {what} support" if env == SUPPORT else f"hub {what.name} env {env}"
+    label = f"cluster {what} support" if env == SUPPORT_RELEASE else f"hub {what.name} env {env}"
     try:
-        if env == SUPPORT:
+        if env == SUPPORT_RELEASE:
             manifests, mode = chart.render_support(fleet, what, runner)
-            count = chart.validate_manifests(manifests, what, SUPPORT, label=label)
+            count = chart.validate_manifests(manifests, what, SUPPORT_RELEASE, label=label)
         else:
             manifests, mode = chart.render(fleet, what, env, runner)
             count = chart.validate_manifests(manifests, what.name, env)
@@ -66,7 +66,7 @@ def check_all(
     if jobs < 1:
         raise FleetError(f"--jobs {jobs}: expected 1 or more")
     targets = [(hub, env) for hub in hubs for env in hub.environments]
-    targets += [(cluster, SUPPORT) for cluster in clusters]
+    targets += [(cluster, SUPPORT_RELEASE) for cluster in clusters]
     # Fetched once before the threads start (each render would otherwise wait on its lock).
     if hubs:
         chart.dependency_build(fleet, runner)

@@ -98,7 +98,7 @@ def release_name(hub: str, env: str) -> str:
 
 
 # The support chart's release, and its namespace, on every cluster (fleet.support).
-SUPPORT = "support"
+SUPPORT_RELEASE = "support"  # every cluster's support release, and its namespace
 
 
 @dataclass(frozen=True)
@@ -198,13 +198,13 @@ class Fleet:
             raise FleetError(f"unknown cluster {name!r}; valid clusters: {valid}")
         return self.clusters[name]
 
-    def check_environment(self, env: str) -> str:
+    def fleet_env(self, env: str) -> str:
         """The environment if the fleet has it, else an error listing the valid ones."""
         if env not in self.environments:
             raise FleetError(f"unknown env {env!r}; valid envs: {', '.join(self.environments)}")
         return env
 
-    def check_env(self, hub: Hub, env: str) -> str:
+    def hub_env(self, hub: Hub, env: str) -> str:
         """The environment if the hub deploys to it, else an error listing the valid ones."""
         if env not in hub.environments:
             valid = ", ".join(hub.environments)

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from . import canary, chart, crds, health, helm, lock, manifests, private, rollout, sops
-from .config import SUPPORT, Fleet
+from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
@@ -109,7 +109,7 @@ def deploy_hub(
         if own.dry_run:
             _dry_run(fleet, release, options, steps)
         else:
-            with _locked(release.runner, release.name, options, steps) as held:
+            with _lease_held(release.runner, release.name, options, steps) as held:
                 _upgrade(fleet, release, options, steps, result, held)
                 if options.health_check:
                     _health_check(fleet, release, steps, result)
@@ -131,7 +131,7 @@ def _canary(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps
 
 
 @contextlib.contextmanager
-def _locked(
+def _lease_held(
     runner: Runner, name: str, options: DeployOptions, steps: Steps
 ) -> Iterator[lock.Lock | None]:
     """The release's deploy lock (fleet.lock) around a block; a lock lost midway fails it."""
@@ -338,7 +338,7 @@ def check_hub(
     with (
         _recorded(result, steps, own),
         prepared(fleet, hub, env, options, own, steps, require_image=False) as release,
-        _locked(release.runner, release.name, options, steps),
+        _lease_held(release.runner, release.name, options, steps),
     ):
         info = helm.deployed_info(release.runner, release.name, release.name, options.helm)
         if not info:
@@ -491,7 +491,7 @@ def rollback_hub(
     steps = Steps(hub_name, env)
     with _recorded(result, steps, own):
         hub = fleet.hub(hub_name)
-        fleet.check_env(hub, env)
+        fleet.hub_env(hub, env)
         _rollback(fleet, hub.cluster, hub.release(env), options, own, steps, result, revision)
     return result
 
@@ -501,13 +501,13 @@ def rollback_support(
 ) -> DeployResult:
     """Roll a cluster's support release back, as `rollback_hub` does a hub's."""
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
-    result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
-    steps = Steps(cluster, SUPPORT)
+    result = DeployResult(cluster, SUPPORT_RELEASE, dry_run=own.dry_run)
+    steps = Steps(cluster, SUPPORT_RELEASE)
     with _recorded(result, steps, own):
         if cluster not in fleet.clusters:
             valid = ", ".join(sorted(fleet.clusters))
             raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
-        _rollback(fleet, cluster, SUPPORT, options, own, steps, result, revision)
+        _rollback(fleet, cluster, SUPPORT_RELEASE, options, own, steps, result, revision)
     return result
 
 
@@ -523,7 +523,7 @@ def _rollback(
 ) -> None:
     with (
         cluster_runner(fleet, cluster, options.access, runner, steps) as run,
-        _locked(run, name, options, steps),
+        _lease_held(run, name, options, steps),
     ):
         steps("history", f"release {name}")
         revisions = helm.history(run, name, name, options.helm)
@@ -555,8 +555,8 @@ def deploy_support(
     Under the same per-release lock, rollback and fail-fast watch as a hub; no health check.
     """
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
-    result = DeployResult(cluster, SUPPORT, dry_run=own.dry_run)
-    steps = Steps(cluster, SUPPORT)
+    result = DeployResult(cluster, SUPPORT_RELEASE, dry_run=own.dry_run)
+    steps = Steps(cluster, SUPPORT_RELEASE)
     with (
         _recorded(result, steps, own),
         prepared_support(fleet, cluster, options, own, steps, kubeconfigs) as release,
@@ -569,9 +569,9 @@ def deploy_support(
             steps("crds", f"would apply {len(found)} server-side: {', '.join(found) or 'none'}")
             _dry_run(fleet, release, options, steps)
             return result
-        with _locked(release.runner, release.name, options, steps) as held:
+        with _lease_held(release.runner, release.name, options, steps) as held:
             steps("crds", "applied server-side first: helm installs CRDs but never upgrades them")
             applied = crds.apply(release.runner, fleet.support_chart, values)
-            say(cluster, SUPPORT, f"{len(applied)} CRD files applied")
+            say(cluster, SUPPORT_RELEASE, f"{len(applied)} CRD files applied")
             _upgrade(fleet, release, options, steps, result, held)
     return result

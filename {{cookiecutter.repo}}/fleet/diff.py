@@ -5,7 +5,7 @@ ones, secrets masked (fleet.manifests). No helm plugin is needed.
 from __future__ import annotations
 
 from . import helm, manifests, sops
-from .config import SUPPORT, Fleet
+from .config import SUPPORT_RELEASE, Fleet
 from .release import DeployOptions, Release, Steps, prepared, prepared_support, server_dry_run
 from .runner import Runner
 
@@ -37,7 +37,7 @@ def diff_hub(fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: R
 def diff_support(fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner) -> str:
     """The same for a cluster's support chart (its CRDs, applied apart, are not shown)."""
     own = runner.copy(dry_run=True)
-    with prepared_support(fleet, cluster, options, own, Steps(cluster, SUPPORT)) as release:
+    with prepared_support(fleet, cluster, options, own, Steps(cluster, SUPPORT_RELEASE)) as release:
         return _diff(release, options)
 
 

@@ -155,7 +155,7 @@ def reached(release: Release, say: Callable[[str], None]) -> Iterator[Callable[[
         yield url
 
 
-class Hub:
+class HubAPI:
     """The hub's REST API, and its user servers' API, through the proxy."""
 
     def __init__(self, url: Callable[[], str], token: str):
@@ -249,7 +249,7 @@ def _retried(
     raise AssertionError("unreachable")
 
 
-def _wait_for_server(hub: Hub, runner: Runner, namespace: str, since: datetime) -> None:
+def _wait_for_server(hub: HubAPI, runner: Runner, namespace: str, since: datetime) -> None:
     """Until the test user's server is ready.
 
     Stops at once when its pod cannot start (fleet.rollout) or the time is up: `Hopeless`, since
@@ -272,7 +272,7 @@ def _wait_for_server(hub: Hub, runner: Runner, namespace: str, since: datetime) 
         time.sleep(2)
 
 
-def _remove_test_user(hub: Hub) -> None:
+def _remove_test_user(hub: HubAPI) -> None:
     """Stop the test user's server and delete the user (nothing when there is none)."""
     if hub.call("GET", f"/hub/api/users/{USER}", ok=(404,)) is None:
         return
@@ -280,7 +280,7 @@ def _remove_test_user(hub: Hub) -> None:
     hub.call("DELETE", f"/hub/api/users/{USER}", ok=(204, 404))
 
 
-def _make_user(hub: Hub) -> None:
+def _make_user(hub: HubAPI) -> None:
     _remove_test_user(hub)  # one left by a check that was killed
     hub.call("POST", f"/hub/api/users/{USER}")
 
@@ -292,7 +292,7 @@ def _hub_log(runner: Runner, namespace: str, lines: int = 15) -> list[str]:
     return [f"    hub log: {line}" for line in proc.stdout.splitlines() if line.strip()]
 
 
-def _start_server(hub: Hub, runner: Runner, namespace: str) -> None:
+def _start_server(hub: HubAPI, runner: Runner, namespace: str) -> None:
     since = datetime.now(UTC).replace(microsecond=0)
     try:
         hub.call("POST", f"/hub/api/users/{USER}/server")
@@ -320,7 +320,7 @@ def server_image(runner: Runner, namespace: str) -> str:
     return ""
 
 
-def _stop_server(hub: Hub) -> None:
+def _stop_server(hub: HubAPI) -> None:
     """Stop the test user's server before it is started again."""
     hub.call("DELETE", f"/hub/api/users/{USER}/server", ok=(204, 202, 400, 404))
     deadline = time.monotonic() + 120
@@ -328,7 +328,7 @@ def _stop_server(hub: Hub) -> None:
         time.sleep(1)
 
 
-def _run_code(hub: Hub) -> None:
+def _run_code(hub: HubAPI) -> None:
     printed = hub.run_code()
     if printed != EXPECTED:
         raise HealthFailed(f"`{CODE}` printed {printed!r}, expected {EXPECTED}")
@@ -346,7 +346,7 @@ def run(release: Release, expected_version: str, say: Callable[[str], None]) -> 
         say(f"health check: {name} ok ({check.steps[-1][1]:.1f}s)")
         return result
 
-    def version_is_expected(hub: Hub) -> None:
+    def version_is_expected(hub: HubAPI) -> None:
         found = (hub.call("GET", "/hub/api") or {}).get("version")
         if found != expected_version:
             raise HealthFailed(f"the hub runs JupyterHub {found}, expected {expected_version}")
@@ -354,7 +354,7 @@ def run(release: Release, expected_version: str, say: Callable[[str], None]) -> 
     try:
         token = token_of(release.render["values_files"][-1])
         with reached(release, say) as url:
-            hub = Hub(url, token)
+            hub = HubAPI(url, token)
 
             def start_server() -> None:  # twice at most, the first attempt's server stopped
                 attempt = lambda: _start_server(hub, runner, namespace)  # noqa: E731

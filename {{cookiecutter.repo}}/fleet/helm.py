@@ -41,7 +41,7 @@ HEALTH_LABELS = (LABEL_HEALTH, LABEL_HEALTH_AT, LABEL_HEALTH_REVISION, LABEL_HEA
 DROPPED = "null"
 DIGEST_CHARS = 56  # of a sha256 digest's 64 hex digits, as a label value holds at most 63
 GOOD = ("deployed", "superseded")
-DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+DURATION_PATTERN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -52,7 +52,7 @@ def binary(environ: Mapping[str, str] = os.environ) -> str:
 
 def parse_timeout(text: str, option: str = "timeout") -> int:
     """A helm/kubectl duration such as 10m, 90s or 1h30m, in seconds; a clear error otherwise."""
-    match = DURATION.match(str(text).strip())
+    match = DURATION_PATTERN.match(str(text).strip())
     if not text or not match or not any(match.groups()):
         raise FleetError(f"{option} {text!r}: expected a duration such as 30s, 10m or 1h30m")
     hours, minutes, seconds = (int(g or 0) for g in match.groups())

@@ -29,7 +29,7 @@ from .runner import Runner
 
 NAME = "fleet-deploy"
 LABEL = "fleet-lock"
-DURATION = 20  # seconds a Lease lives without being renewed
+LEASE_SECONDS = 20  # seconds a Lease lives without being renewed
 RENEW_EVERY = 5.0
 STALE = 600  # a renewTime this many seconds old is dead whatever the clocks say
 POLL = 2.0
@@ -74,7 +74,7 @@ def describe(lease: dict) -> str:
 def is_held(lease: dict) -> bool:
     """Held by someone, by the Lease's own record (what `status` shows)."""
     spec = lease.get("spec") or {}
-    duration = spec.get("leaseDurationSeconds") or DURATION
+    duration = spec.get("leaseDurationSeconds") or LEASE_SECONDS
     return bool(spec.get("holderIdentity")) and _age(spec.get("renewTime")) < duration + STALE
 
 
@@ -83,7 +83,7 @@ def _lease(namespace: str, who: str, version: str | None = None, acquired: str |
     if version:
         metadata["resourceVersion"] = version
     now = _now()
-    spec = {"holderIdentity": who, "leaseDurationSeconds": DURATION}
+    spec = {"holderIdentity": who, "leaseDurationSeconds": LEASE_SECONDS}
     spec |= {"acquireTime": acquired or now, "renewTime": now}
     return {
         "apiVersion": "coordination.k8s.io/v1",
@@ -167,7 +167,7 @@ def _free(lease: dict, seen: _Seen) -> bool:
     spec = lease.get("spec") or {}
     if not spec.get("holderIdentity"):
         return True
-    duration = spec.get("leaseDurationSeconds") or DURATION
+    duration = spec.get("leaseDurationSeconds") or LEASE_SECONDS
     return seen.unchanged_for(lease) > duration or _age(spec.get("renewTime")) > duration + STALE
 
 
@@ -317,7 +317,7 @@ def held_locks(runner: Runner) -> dict[str, str]:
             continue
         spec, text = lease["spec"], describe(lease)
         silent = _age(spec.get("renewTime"))
-        if silent > (spec.get("leaseDurationSeconds") or DURATION):
+        if silent > (spec.get("leaseDurationSeconds") or LEASE_SECONDS):
             text += f", not renewed for {silent:.0f}s: its holder is gone, the next deploy takes it"
         found[lease["metadata"]["namespace"]] = text
     return found

@@ -103,7 +103,7 @@ def show(
     """Print the logs of the release's pods of `component` (or `user`'s server)."""
     runner = (runner or Runner()).quiet()
     hub = fleet.hub(hub_name)
-    fleet.check_env(hub, env)
+    fleet.hub_env(hub, env)
     if since:
         helm.parse_timeout(since, "--since")
     namespace = hub.release(env)

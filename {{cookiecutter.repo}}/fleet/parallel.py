@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from . import chart, images, private, report
-from .config import SUPPORT, Fleet
+from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .deploy import DeployResult, deploy_hub, deploy_support
 from .errors import FleetError
@@ -42,7 +42,7 @@ def targets_from(
     if sum(map(bool, (hubs, everything, plan_file))) != 1:
         raise FleetError("name the hubs to deploy: --hub NAME (repeatable), --all, or --plan FILE")
     if env is not None:
-        fleet.check_environment(env)
+        fleet.fleet_env(env)
     if plan_file:
         try:
             entries = json.loads(Path(plan_file).read_text())["deploy"]
@@ -58,7 +58,7 @@ def targets_from(
             (name, env) for name in names if not everything or env in fleet.hubs[name].environments
         ]
     for hub, hub_env in pairs:
-        fleet.check_env(fleet.hub(hub), hub_env)
+        fleet.hub_env(fleet.hub(hub), hub_env)
     if cluster is not None:
         if cluster not in fleet.clusters:
             raise FleetError(
@@ -180,7 +180,7 @@ def deploy_many(
 
     def one_support(cluster: str) -> DeployResult:
         work = lambda: deploy_support(fleet, cluster, options, runner, kubeconfigs)  # noqa: E731
-        return counted(work, (cluster, SUPPORT))
+        return counted(work, (cluster, SUPPORT_RELEASE))
 
     def one_hub(pair: tuple[str, str]) -> DeployResult:
         work = lambda: deploy_hub(fleet, *pair, options, runner, kubeconfigs)  # noqa: E731
@@ -193,7 +193,7 @@ def deploy_many(
         _cancelled_on_exit(pool),
     ):
         for cluster, result in zip(support, pool.map(one_support, support), strict=True):
-            results[(cluster, SUPPORT)] = result
+            results[(cluster, SUPPORT_RELEASE)] = result
             if not result.ok:
                 blocked[cluster] = f"the support deploy of cluster {cluster} failed"
         for env in fleet.environments:
@@ -210,7 +210,7 @@ def deploy_many(
                 if hub_env == env and not result.ok and not result.skipped:
                     cluster = fleet.hubs[hub].cluster
                     blocked.setdefault(cluster, f"{env} hub {hub} of cluster {cluster} failed")
-    return [results[key] for key in [(c, SUPPORT) for c in support] + list(pairs)]
+    return [results[key] for key in [(c, SUPPORT_RELEASE) for c in support] + list(pairs)]
 
 
 def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
@@ -219,7 +219,7 @@ def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
     and the deploy process's peak memory."""
     rows = []
     for r in results:
-        support = r.env == SUPPORT
+        support = r.env == SUPPORT_RELEASE
         rows.append(
             {
                 "hub": None if support else r.hub,
@@ -267,7 +267,7 @@ def blocked_by(fleet: Fleet, results_file: str) -> dict[str, str]:
             raise FleetError(f"{results_file}: a result on unknown cluster {cluster!r}")
         what = (
             f"the support deploy of cluster {cluster}"
-            if env == SUPPORT
+            if env == SUPPORT_RELEASE
             else (f"{env} hub {hub} of cluster {cluster}")
         )
         blocked.setdefault(

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config, helm, images, orphans, report, review
-from .config import SUPPORT as SUPPORT_RELEASE
-from .config import Fleet, Hub
+from .config import SUPPORT_RELEASE, Fleet, Hub
 from .credentials import Access
 from .errors import FleetError
 from .git import NO_COMMIT, Git
@@ -454,7 +453,7 @@ def run(
     """What `invoke plan` does: compute the plan and print it (table or JSON), write the comment."""
     runner = runner or Runner(echo=False)
     fleet = config.load(root)
-    envs = [fleet.check_environment(env) for env in envs] if envs else None
+    envs = [fleet.fleet_env(env) for env in envs] if envs else None
     git = Git(fleet.root, runner)
     head_commit = git.resolve(head)
     if head_commit is None:

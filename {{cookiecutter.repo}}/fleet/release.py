@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import chart, credentials, helm, images, sops
-from .config import SUPPORT, Fleet, Hub
+from .config import SUPPORT_RELEASE, Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
 
@@ -161,7 +161,7 @@ class Release:
     """
 
     hub: Hub | None  # None: the cluster's support chart
-    env: str  # the environment, or config.SUPPORT
+    env: str  # the environment, or config.SUPPORT_RELEASE
     name: str
     runner: Runner
     image: str
@@ -171,7 +171,7 @@ class Release:
 
     @property
     def who(self) -> tuple[str, str]:
-        return (self.hub.name, self.env) if self.hub else (self.cluster, SUPPORT)
+        return (self.hub.name, self.env) if self.hub else (self.cluster, SUPPORT_RELEASE)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -205,7 +205,7 @@ def prepared(
     steps = steps or Steps(hub_name, env)
     steps.name = "validate"
     hub = fleet.hub(hub_name)
-    fleet.check_env(hub, env)
+    fleet.hub_env(hub, env)
     hub.required_secrets(env)
     helm.parse_timeout(options.timeout)
     helm.parse_timeout(options.lock_timeout, "--lock-timeout")
@@ -262,13 +262,13 @@ def prepared_support(
             values_files = chart.support_values_files(found, path)
             render = {
                 "helm": options.helm,
-                "release": SUPPORT,
+                "release": SUPPORT_RELEASE,
                 "chart": str(fleet.support_chart),
                 "values_files": [str(p) for p in values_files],
                 "image_name": "",
                 "image_tag": "",
             }
-            yield Release(None, SUPPORT, SUPPORT, own, "", render, cluster, secrets)
+            yield Release(None, SUPPORT_RELEASE, SUPPORT_RELEASE, own, "", render, cluster, secrets)
 
 
 def server_dry_run(release: Release) -> str:

@@ -124,7 +124,7 @@ def retire(
     confirm: Callable[[str], bool],
 ) -> bool:
     """Uninstall the release (and its namespace if asked); False when not confirmed."""
-    fleet.check_environment(env)
+    fleet.fleet_env(env)
     cluster = _cluster(fleet, hub, env, options.cluster)
     options = RetireOptions(cluster, options.delete_namespace, options.yes, options.dry_run)
     _refuse_if_deployed(fleet, hub, env, cluster)

@@ -234,7 +234,7 @@ def decrypted(
 ) -> Iterator[tuple[Path, set[str]]]:
     """The hub's secrets for env, decrypted into a private temp file: yields (path, secret strings)."""
     hub = _hub(fleet, hub)
-    fleet.check_env(hub, env)
+    fleet.hub_env(hub, env)
     with decrypted_file(fleet.root, hub.secrets_file(env), f"{hub.name}-{env}", runner) as found:
         yield found
 
@@ -264,7 +264,7 @@ def for_render(
     Env FLEET_SECRETS=placeholders forces placeholders.
     """
     hub = _hub(fleet, hub)
-    fleet.check_env(hub, env)
+    fleet.hub_env(hub, env)
     with for_render_file(fleet.root, hub.secrets_file(env), f"{hub.name}-{env}", runner) as found:
         yield found
 

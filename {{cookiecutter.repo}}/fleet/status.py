@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import helm, lock, orphans, rollout
-from .config import SUPPORT, Fleet
+from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .release import DeployOptions, cluster_runner
 from .runner import Runner
@@ -86,7 +86,7 @@ class Status:
 
 def _cluster_rows(cluster: str, hubs: list, envs: list[str], run: Runner) -> tuple[list[Row], Row]:
     """The rows of one cluster's hubs and its support release, from three reads of the cluster."""
-    names = {hub.release(env) for hub in hubs for env in hub.environments} | {SUPPORT}
+    names = {hub.release(env) for hub in hubs for env in hub.environments} | {SUPPORT_RELEASE}
     releases = helm.cluster_releases(run, {(name, name) for name in names})
     locks, workloads = lock.held_locks(run), rollout.readiness(run)
 
@@ -108,7 +108,7 @@ def _cluster_rows(cluster: str, hubs: list, envs: list[str], run: Runner) -> tup
         for env in hub.environments
         if not envs or env in envs
     ]
-    return rows_, row_of(cluster, SUPPORT, SUPPORT)
+    return rows_, row_of(cluster, SUPPORT_RELEASE, SUPPORT_RELEASE)
 
 
 def rows(
@@ -117,7 +117,7 @@ def rows(
     """A row for each hub x env asked for; the clusters read in parallel, one KUBECONFIG each."""
     selected = [fleet.hub(h) for h in hubs] if hubs else list(fleet.hubs.values())
     for env in envs:
-        fleet.check_environment(env)
+        fleet.fleet_env(env)
     by_cluster: dict[str, list] = {} if hubs else {name: [] for name in fleet.clusters}
     for hub in selected:
         by_cluster.setdefault(hub.cluster, []).append(hub)

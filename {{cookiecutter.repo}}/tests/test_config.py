@@ -58,7 +58,7 @@ def test_unknown_hub_lists_valid_ones(repo):
 def test_unknown_env_lists_valid_ones(repo):
     fleet = config.load(repo)
     with pytest.raises(FleetError, match=r"unknown env 'prod' for hub 'beta'; valid envs: staging"):
-        fleet.check_env(fleet.hub("beta"), "prod")
+        fleet.hub_env(fleet.hub("beta"), "prod")
 
 
 def test_schema_error_names_file_and_field(repo):

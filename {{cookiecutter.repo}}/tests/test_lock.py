@@ -15,7 +15,7 @@ def stamp(seconds_ago: float) -> str:
 
 
 def lease(holder: str = "ops@host pid 1: invoke deploy", renewed: float = 0.0, version="7"):
-    spec = {"leaseDurationSeconds": lock.DURATION, "acquireTime": stamp(renewed + 60)}
+    spec = {"leaseDurationSeconds": lock.LEASE_SECONDS, "acquireTime": stamp(renewed + 60)}
     if holder:
         spec["holderIdentity"] = holder
     spec["renewTime"] = stamp(renewed)
@@ -54,7 +54,7 @@ def test_a_new_lease_is_ours_now_labelled_and_versioned_only_when_replacing():
         "resourceVersion": "12",
     }
     spec = made["spec"]
-    assert spec["holderIdentity"] == "me" and spec["leaseDurationSeconds"] == lock.DURATION
+    assert spec["holderIdentity"] == "me" and spec["leaseDurationSeconds"] == lock.LEASE_SECONDS
     assert spec["acquireTime"] == "2026-01-01T00:00:00.0Z"
     assert lock._age(spec["renewTime"]) < 5
     assert "resourceVersion" not in lock._lease("alpha-staging", "me")["metadata"]
@@ -73,8 +73,8 @@ def test_describe_names_the_holder_and_since_when():
         (lease(renewed=1), True),
         # A holder that stopped renewing is still shown as holding until it is long dead: a
         # clock between the API server and here may differ.
-        (lease(renewed=lock.DURATION + 30), True),
-        (lease(renewed=lock.DURATION + lock.STALE + 5), False),
+        (lease(renewed=lock.LEASE_SECONDS + 30), True),
+        (lease(renewed=lock.LEASE_SECONDS + lock.STALE + 5), False),
         (lease(holder=""), False),
     ],
     ids=["renewed", "late", "dead", "no holder"],
@@ -95,19 +95,19 @@ def test_a_lease_is_free_once_unchanged_here_for_its_whole_duration(monkeypatch)
     seen = lock._Seen()
     held = lease(renewed=0, version="7")
     assert not lock._free(held, seen)
-    clock[0] += lock.DURATION - 1
+    clock[0] += lock.LEASE_SECONDS - 1
     assert not lock._free(held, seen)
     # The holder renewed (a new resourceVersion): its duration starts again.
     renewed = lease(renewed=0, version="8")
     assert not lock._free(renewed, seen)
-    clock[0] += lock.DURATION - 1
+    clock[0] += lock.LEASE_SECONDS - 1
     assert not lock._free(renewed, seen)
     clock[0] += 2
     assert lock._free(renewed, seen)
 
 
 def test_a_lease_renewed_long_ago_or_without_a_holder_is_free_at_once():
-    assert lock._free(lease(renewed=lock.DURATION + lock.STALE + 5), lock._Seen())
+    assert lock._free(lease(renewed=lock.LEASE_SECONDS + lock.STALE + 5), lock._Seen())
     assert lock._free(lease(holder=""), lock._Seen())
     left = lease()
     left["spec"]["renewTime"] = lock.EXPIRED  # what a deploy that left its release pending writes
