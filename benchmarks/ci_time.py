@@ -26,7 +26,6 @@ node, registry, chart repository) and a second kwok cluster, and stops them afte
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import re
 import shutil
@@ -127,9 +126,8 @@ def one_hub(local: LocalStack, work: Path, runs: int) -> list[Run]:
                 raise SystemExit(f"run {number} built or checked nothing:\n{run.output[-6000:]}")
             done.append(run)
             print(f"one-hub run {number}: {run.seconds:.1f}s", flush=True)
-    with contextlib.suppress(Exception):
-        for env_name in ("staging", "prod"):
-            fleet.remove_release(f"alpha-{env_name}")
+    for env_name in ("staging", "prod"):
+        fleet.remove_release(f"alpha-{env_name}")
     return done
 
 

@@ -94,6 +94,15 @@ def secret_values(repo: Path, key_file: Path) -> set[str]:
     }
 
 
+def posted_comment(ci: Actions, number: int) -> str:
+    """The one plan comment posted on pull request NUMBER, checked to carry the marker."""
+    posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{number}/comments")
+    assert len(posted) == 1, ci.github.requests
+    body = posted[0]["body"]["body"]
+    assert body.startswith(MARKER), body
+    return body
+
+
 def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
     tmp_path, act_ready, local_stack
 ):
@@ -157,10 +166,7 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
         assert checks.ok, str(checks)
         for session in ("lint", "tests", "templates", "secrets", "images"):
             assert f"Session {session} was successful" in checks.output, str(checks)
-        posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{pull['number']}/comments")
-        assert len(posted) == 1, ci.github.requests
-        body = posted[0]["body"]["body"]
-        assert body.startswith(MARKER), body
+        body = posted_comment(ci, pull["number"])
         # The per-hub diff of the changed hub, and no other hub planned.
         assert "| alpha | staging | main |" in body, body
         assert "| beta |" not in body, body
@@ -192,10 +198,7 @@ def test_pull_request_plan_is_commented_once_and_updated_on_the_next_push(
         assert forked["head"]["repo"] == {"full_name": "contributor/fleet-fork", "fork": True}
         assert "beta-memory" not in git(ci.github.bare, "branch", "--list")
         plan_and_comment("opened", forked, None)
-        posted = ci.github.sent("POST", rf"/repos/{ci.name}/issues/{forked['number']}/comments")
-        assert len(posted) == 1, ci.github.requests
-        body = posted[0]["body"]["body"]
-        assert body.startswith(MARKER), body
+        body = posted_comment(ci, forked["number"])
         assert "| beta | staging | main |" in body, body
         assert "| alpha |" not in body, body
         assert "+        limit: 2G" in body, body
