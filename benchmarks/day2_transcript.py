@@ -84,7 +84,10 @@ def main() -> int:
         )
         editor.chmod(0o700)
         show(
-            repo, env, ["invoke", "secrets.edit", "alpha", "staging"], extra={"EDITOR": str(editor)}
+            repo,
+            env,
+            ["invoke", "secrets.edit", "--hub", "alpha", "--env", "staging"],
+            extra={"EDITOR": str(editor)},
         )
         show(repo, env, ["invoke", "diff", "--hub", "alpha", "--env", "staging"], lines=30)
         run_in(repo, ["git", "commit", "-qam", "alpha: new cookie secret"])

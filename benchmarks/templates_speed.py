@@ -55,6 +55,7 @@ def main() -> int:
         sys.path.insert(0, str(repo))
         from fleet import chart, checks, config  # noqa: PLC0415 - the generated repo's package
         from fleet.runner import Runner  # noqa: PLC0415
+        from fleet.target import Target  # noqa: PLC0415
 
         fleet, runner = config.load(repo), Runner(echo=False)
         chart.dependency_build(fleet, runner)
@@ -63,7 +64,7 @@ def main() -> int:
         for hub in hubs[: args.runs]:
             wall, _ = timed(lambda: checks.check_all(fleet, [fleet.hub(hub)], [], runner, 1))  # noqa: B023
             ones.append(wall / 2)
-            manifests, _ = chart.render(fleet, hub, "staging", runner)
+            manifests, _ = chart.render(Target.of_hub(fleet, hub, "staging"), runner)
             chart.documents.cache_clear()  # parsing is part of the validation's time
             validate, _ = timed(lambda: chart.validate_manifests(manifests, hub, "staging"))  # noqa: B023
             validations.append(validate)

@@ -275,7 +275,7 @@ def finish(fleet: Fleet, root: Path, answers: dict, template_dir: Path) -> list[
     if not recipient:
         notes += [
             f"No sops_recipient for {backend}: put your key in .sops.yaml, then create each hub's",
-            "secrets with `invoke secrets.edit HUB staging` and `invoke secrets.edit HUB prod`.",
+            "secrets with `invoke secrets.edit --hub HUB --env staging` and `--env prod`.",
         ]
 
     # Committed with the rest, so deploys `helm dependency build` exactly the locked chart.

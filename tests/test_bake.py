@@ -18,7 +18,7 @@ from egress import Egress
 pytestmark = pytest.mark.bake
 
 TEMPLATE = ROOT / "{{cookiecutter.repo}}"
-VERBATIM = ["chart/templates", ".github/workflows", "fleet", "tests", "tasks.py", "noxfile.py"]
+VERBATIM = ["chart/templates", ".github/workflows", "fleet", "tests", "tasks", "noxfile.py"]
 sys.path.insert(0, str(TEMPLATE))
 from fleet import sops  # noqa: E402 - the generated repo's package, from the template
 
@@ -66,7 +66,8 @@ def check_generated(repo: Path, hubs: list[str]) -> None:
     for name in ("Chart.yaml", "values.yaml", "values.schema.json", "templates/NOTES.txt"):
         assert (repo / "support" / name).is_file(), name
     assert (
-        "invoke deploy-support --cluster main" in (repo / "clusters/main/support.yaml").read_text()
+        "invoke deploy --support --cluster main"
+        in (repo / "clusters/main/support.yaml").read_text()
     )
     assert sops.is_encrypted(repo / "clusters/main/secrets/support.yaml")
 
@@ -86,10 +87,8 @@ def check_generated(repo: Path, hubs: list[str]) -> None:
         "new-hub",
         "new-cluster",
         "secrets.edit",
-        "secrets.edit-support",
         "secrets.encrypt",
         "secrets.decrypt",
-        "secrets.decrypt-support",
         "secrets.updatekeys",
     ):
         assert name in listing
@@ -115,7 +114,7 @@ def test_defaults_generate_an_age_key_outside_the_repo(tmp_path):
     # The key made at creation decrypts the secrets; decrypt prints to stdout only.
     out = run_in(
         repo,
-        ["invoke", "secrets.decrypt", "example", "staging"],
+        ["invoke", "secrets.decrypt", "--hub", "example", "--env", "staging"],
         env={"HUBFLEET_AGE_KEY_DIR": str(tmp_path / "age-keys")},
     ).stdout
     assert "cookieSecret" in out and "ENC[" not in out
@@ -252,16 +251,20 @@ def test_pgp_backend(tmp_path, gpg_key):
     )
     check_generated(repo, ["alpha", "beta"])
     assert f"pgp: {gpg_key.fingerprint}" in (repo / ".sops.yaml").read_text()
-    out = run_in(repo, ["invoke", "secrets.decrypt", "beta", "prod"], env=env).stdout
+    out = run_in(
+        repo, ["invoke", "secrets.decrypt", "--hub", "beta", "--env", "prod"], env=env
+    ).stdout
     assert "secretToken" in out
 
 
 def test_a_clusters_support_secrets_through_the_secrets_tasks(tmp_path, age_key):
-    """secrets.decrypt-support and secrets.edit-support reach a cluster's support secrets, as
-    secrets.decrypt and .edit reach a hub's; an unknown cluster is one line naming the valid ones."""
+    """secrets.decrypt and secrets.edit with --support reach a cluster's support secrets, as they
+    reach a hub's with --hub and --env; an unknown cluster is one line naming the valid ones."""
     repo = bake(tmp_path, sops_recipient=age_key.public, cluster="eu-central")
     env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file)}
-    out = run_in(repo, ["invoke", "secrets.decrypt-support", "eu-central"], env=env).stdout
+    out = run_in(
+        repo, ["invoke", "secrets.decrypt", "--support", "--cluster", "eu-central"], env=env
+    ).stdout
     password = yaml.safe_load(out)["grafana"]["adminPassword"]
     assert len(password) >= 24
     assert password not in (repo / "clusters/eu-central/secrets/support.yaml").read_text()
@@ -270,21 +273,27 @@ def test_a_clusters_support_secrets_through_the_secrets_tasks(tmp_path, age_key)
     editor.write_text('#!/bin/sh\nprintf "extra: rotated-1\\n" >> "$1"\n')
     editor.chmod(0o755)
     run_in(
-        repo, ["invoke", "secrets.edit-support", "eu-central"], env={**env, "EDITOR": str(editor)}
+        repo,
+        ["invoke", "secrets.edit", "--support", "--cluster", "eu-central"],
+        env={**env, "EDITOR": str(editor)},
     )
     text = (repo / "clusters/eu-central/secrets/support.yaml").read_text()
     assert "rotated-1" not in text and "extra: ENC[" in text
-    out = run_in(repo, ["invoke", "secrets.decrypt-support", "eu-central"], env=env).stdout
+    out = run_in(
+        repo, ["invoke", "secrets.decrypt", "--support", "--cluster", "eu-central"], env=env
+    ).stdout
     assert yaml.safe_load(out)["extra"] == "rotated-1"
     # An editor that saves no change (sops exits 200) is no failure, and the file stays as it was.
     before = (repo / "clusters/eu-central/secrets/support.yaml").read_text()
     same = run_in(
-        repo, ["invoke", "secrets.edit-support", "eu-central"], env={**env, "EDITOR": "true"}
+        repo,
+        ["invoke", "secrets.edit", "--support", "--cluster", "eu-central"],
+        env={**env, "EDITOR": "true"},
     )
     assert same.stdout.strip() == "clusters/eu-central/secrets/support.yaml: no change"
     assert (repo / "clusters/eu-central/secrets/support.yaml").read_text() == before
-    for name in ("secrets.decrypt-support", "secrets.edit-support"):
-        bad = run_in(repo, ["invoke", name, "moon"], env=env, check=False)
+    for name in ("secrets.decrypt", "secrets.edit"):
+        bad = run_in(repo, ["invoke", name, "--support", "--cluster", "moon"], env=env, check=False)
         assert bad.returncode == 1
         assert bad.stderr.strip().splitlines()[-1] == (
             "error: unknown cluster 'moon'; valid clusters: eu-central"

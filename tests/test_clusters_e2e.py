@@ -206,7 +206,7 @@ def test_a_crd_change_in_a_support_dependency_reaches_the_cluster_on_upgrade(
     subprocess.run([helm, "dependency", "update", str(ops.path / "support")], check=True)
     ops.commit("e2e: cert-manager v1.17.3, with a new CRD")
     assert "orders.cert-manager.io" not in crds_on(local_stack.kubeconfig)
-    proc = ops.invoke("deploy-support", "--cluster", "a")
+    proc = ops.invoke("deploy", "--support", "--cluster", "a")
     assert "a/support: deployed revision" in proc.stdout
     assert "orders.cert-manager.io" in crds_on(local_stack.kubeconfig)
 

@@ -75,7 +75,7 @@ def ops(tmp_path_factory, local_stack):
 
 def secret_of(ops: GeneratedRepo, hub: str) -> str:
     """A value of the hub's decrypted secrets (the proxy's token), to look for afterwards."""
-    out = ops.invoke("secrets.decrypt", hub, ENV).stdout
+    out = ops.invoke("secrets.decrypt", "--hub", hub, "--env", ENV).stdout
     token = next(
         line.split(":", 1)[1].strip() for line in out.splitlines() if "secretToken" in line
     )

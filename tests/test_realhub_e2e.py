@@ -189,7 +189,7 @@ def wait_for(check, timeout: float = 180) -> None:
 
 def health_token(ops: GeneratedRepo) -> str:
     """The health-check service's token, as `invoke secrets.decrypt` prints it."""
-    out = ops.invoke("secrets.decrypt", "sigma", ENV).stdout
+    out = ops.invoke("secrets.decrypt", "--hub", "sigma", "--env", ENV).stdout
     return yaml.safe_load(out)["jupyterhub"]["hub"]["services"]["health-check"]["apiToken"]
 
 
@@ -221,7 +221,7 @@ def test_an_extra_config_that_raises_fails_fast_quotes_the_traceback_and_rolls_b
     leak = "raise RuntimeError('extraConfig says no: ' + __import__('os').environ['CONFIGPROXY_AUTH_TOKEN'])"
     ops.edit_values(HUB, lambda v: v["hub"].setdefault("extraConfig", {}).update(boom=leak))
     ops.commit("e2e: a hub.extraConfig that raises, printing a secret")
-    secrets = ops.invoke("secrets.decrypt", HUB, ENV).stdout
+    secrets = ops.invoke("secrets.decrypt", "--hub", HUB, "--env", ENV).stdout
     token = yaml.safe_load(secrets)["jupyterhub"]["proxy"]["secretToken"]
     results = ops.tmp / "results-extra-config.json"
     started = time.monotonic()

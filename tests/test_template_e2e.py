@@ -132,13 +132,18 @@ def test_a_decrypted_secret_cannot_be_leaked_into_the_repository(tmp_path, age_k
     env = {"SOPS_AGE_KEY_FILE": str(age_key.key_file), "PRE_COMMIT_HOME": str(tmp_path / "pc")}
     leak = repo / "hubs/alpha/leak.yaml"
     refused = run_in(
-        repo, ["bash", "-c", f"invoke secrets.decrypt alpha staging > {leak}"], env=env, check=False
+        repo,
+        ["bash", "-c", f"invoke secrets.decrypt --hub alpha --env staging > {leak}"],
+        env=env,
+        check=False,
     )
     assert refused.returncode == 1
     assert f"refusing to write decrypted secrets into {leak}" in refused.stderr
     assert leak.read_text() == ""
 
-    decrypted = run_in(repo, ["invoke", "secrets.decrypt", "alpha", "staging"], env=env).stdout
+    decrypted = run_in(
+        repo, ["invoke", "secrets.decrypt", "--hub", "alpha", "--env", "staging"], env=env
+    ).stdout
     cookie = yaml.safe_load(decrypted)["jupyterhub"]["hub"]["cookieSecret"]
     leak.write_text(decrypted)
     out = run_in(repo, [*NOX, "-s", "secrets"], env=env, check=False)

@@ -8,14 +8,11 @@ None):
   under a file lock so two processes never run it at once (helm cannot).
 - `lint(fleet, runner, chart=None)`: `helm lint` with the chart's defaults.
 - `template_argv(chart, release, values_files, extra_args=())`: the `helm template` command line.
-- `template(fleet, hub, env, values_files, runner, extra_args=()) -> str`: `helm template` of the
-  hub's release; a failure names the hub and env.
-- `support_values_files(cluster, secrets)`: a cluster's support values files, in helm's order.
-- `support_template(fleet, cluster, values_files, runner, extra_args=()) -> str`: `helm template`
-  of the cluster's support release; a failure names the cluster.
-- `render(fleet, hub, env, runner)` and `render_support(fleet, cluster, runner)` ->
-  (manifests, mode): dependencies, secrets (decrypted or typed placeholders) and template in one
-  call; what `nox -s templates` runs.
+- `template(target, values_files, runner, extra_args=()) -> str`: `helm template` of a release
+  (fleet.target: a hub x env, or a cluster's support); a failure names the hub and env, or the
+  cluster.
+- `render(target, runner)` -> (manifests, mode): dependencies, secrets (decrypted or typed
+  placeholders) and template in one call; what `nox -s templates` runs.
 - `validate_manifests(text, hub, env, k8s_version, label)`: every rendered object against the
   Kubernetes schema (kubernetes-validate), custom resources (`custom_resources`) left out; the
   error names the hub and env (or the label) and the object.
@@ -37,10 +34,11 @@ from pathlib import Path
 import yaml
 
 from . import helm, images, mirror, private, sops
-from .config import SUPPORT_RELEASE, Cluster, Fleet, Hub
+from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
 from .runner import Runner
+from .target import Target
 
 # libyaml's parser when PyYAML has it: a hub's manifests parse several times faster.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -179,64 +177,26 @@ def template_argv(
 
 
 def template(
-    fleet: Fleet,
-    hub: Hub | str,
-    env: str,
-    values_files: Sequence[Path],
-    runner: Runner,
-    extra_args: Sequence[str] = (),
+    target: Target, values_files: Sequence[Path], runner: Runner, extra_args: Sequence[str] = ()
 ) -> str:
-    """Render the hub's release for env with the given values files (in order); returns the YAML."""
-    hub = fleet.hub(hub) if isinstance(hub, str) else hub
-    fleet.hub_env(hub, env)
-    argv = template_argv(fleet.chart, hub.release(env), values_files, extra_args)
-    proc = runner.run(argv, step=f"helm template of hub {hub.name} env {env}", mutates=False)
-    return proc.stdout
+    """Render a release with the given values files (in order); returns the YAML."""
+    argv = template_argv(target.chart, target.name, values_files, extra_args)
+    what = "the support chart of cluster" if target.is_support else "hub"
+    name = target.cluster if target.is_support else f"{target.hub.name} env {target.env}"
+    return runner.run(argv, step=f"helm template of {what} {name}", mutates=False).stdout
 
 
-def support_values_files(cluster: Cluster, secrets: Path) -> list[Path]:
-    """The support release's values over support/values.yaml: the cluster's, then its secrets."""
-    return [p for p in (cluster.support_values,) if p.exists()] + [secrets]
-
-
-def support_template(
-    fleet: Fleet,
-    cluster: str,
-    values_files: Sequence[Path],
-    runner: Runner,
-    extra_args: Sequence[str] = (),
-) -> str:
-    """Render a cluster's support release with the given values files (in order); returns the YAML."""
-    fleet.cluster(cluster)
-    argv = template_argv(fleet.support_chart, SUPPORT_RELEASE, values_files, extra_args)
-    step = f"helm template of the support chart of cluster {cluster}"
-    return runner.run(argv, step=step, mutates=False).stdout
-
-
-def render(fleet: Fleet, hub: Hub | str, env: str, runner: Runner) -> tuple[str, str]:
-    """Template a hub x env with its values and secrets; returns (manifests, secrets mode)."""
-    hub = fleet.hub(hub) if isinstance(hub, str) else hub
-    dependency_build(fleet, runner)
-    with sops.for_render(fleet, hub, env, runner) as (path, found, mode):
+def render(target: Target, runner: Runner) -> tuple[str, str]:
+    """Template a release with its values and secrets; returns (manifests, secrets mode)."""
+    fleet = target.fleet
+    dependency_build(fleet, runner, target.chart)
+    with sops.for_render(target, runner) as (path, found, mode):
         own = runner.copy(secrets=runner.secrets | found)
-        flags = helm.image_flags(*images.split_image(images.hub_image(fleet, hub)))
-        flags += mirror_flags(fleet, hub, env, own)
-        manifests = template(fleet, hub, env, [*hub.values_files(env), path], own, flags)
-    return manifests, mode
-
-
-def render_support(fleet: Fleet, cluster: str, runner: Runner) -> tuple[str, str]:
-    """Template a cluster's support release with its values and secrets: (manifests, mode)."""
-    found = fleet.cluster(cluster)
-    dependency_build(fleet, runner, fleet.support_chart)
-    source = found.support_secrets
-    with sops.for_render_file(fleet.root, source, f"{cluster}-support", runner) as (
-        path,
-        got,
-        mode,
-    ):
-        own = runner.copy(secrets=runner.secrets | got)
-        manifests = support_template(fleet, cluster, support_values_files(found, path), own)
+        flags = []
+        if target.hub is not None:
+            flags = helm.image_flags(*images.split_image(images.hub_image(fleet, target.hub)))
+            flags += mirror_flags(fleet, target.hub, target.env, own)
+        manifests = template(target, target.values_files(path), own, flags)
     return manifests, mode
 
 

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import chart
-from .config import SUPPORT_RELEASE, Fleet, Hub
+from .config import Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
+from .target import Target
 
 
 @dataclass(frozen=True)
@@ -44,16 +45,12 @@ def _valid(manifests: str, count: int, mode: str) -> str:
     return f"{count} objects valid ({secrets})" + (unchecked if custom else "")
 
 
-def _check(fleet: Fleet, target: tuple[Hub | str, str], runner: Runner) -> Checked:
-    what, env = target
-    label = f"cluster {what} support" if env == SUPPORT_RELEASE else f"hub {what.name} env {env}"
+def _check(target: Target, runner: Runner) -> Checked:
+    who, env = target.who
+    label = f"cluster {who} support" if target.is_support else f"hub {who} env {env}"
     try:
-        if env == SUPPORT_RELEASE:
-            manifests, mode = chart.render_support(fleet, what, runner)
-            count = chart.validate_manifests(manifests, what, SUPPORT_RELEASE, label=label)
-        else:
-            manifests, mode = chart.render(fleet, what, env, runner)
-            count = chart.validate_manifests(manifests, what.name, env)
+        manifests, mode = chart.render(target, runner)
+        count = chart.validate_manifests(manifests, who, env, label=label)
     except FleetError as exc:
         return Checked(label, error=str(exc))
     return Checked(label, valid=_valid(manifests, count, mode))
@@ -65,12 +62,12 @@ def check_all(
     """Each hub in each of its environments, then each cluster's support; `jobs` at a time."""
     if jobs < 1:
         raise FleetError(f"--jobs {jobs}: expected 1 or more")
-    targets = [(hub, env) for hub in hubs for env in hub.environments]
-    targets += [(cluster, SUPPORT_RELEASE) for cluster in clusters]
+    targets = [Target.of_hub(fleet, hub, env) for hub in hubs for env in hub.environments]
+    targets += [Target.support(fleet, cluster) for cluster in clusters]
     # Fetched once before the threads start (each render would otherwise wait on its lock).
     if hubs:
         chart.dependency_build(fleet, runner)
     if clusters:
         chart.dependency_build(fleet, runner, fleet.support_chart)
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="templates") as pool:
-        return list(pool.map(lambda target: _check(fleet, target, runner), targets))
+        return list(pool.map(lambda target: _check(target, runner), targets))

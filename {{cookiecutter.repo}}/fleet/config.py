@@ -147,7 +147,7 @@ class Hub:
         if not path.exists():
             raise FleetError(
                 f"hub {self.name}: no secrets file for {env} ({path}): create it with "
-                f"`invoke secrets.edit {self.name} {env}`, or set `secrets: false` in "
+                f"`invoke secrets.edit --hub {self.name} --env {env}`, or set `secrets: false` in "
                 f"hubs/{self.name}/hub.yaml if the hub needs none"
             )
         return path

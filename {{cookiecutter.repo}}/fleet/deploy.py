@@ -1,7 +1,9 @@
-"""Deploy one hub to one environment, or roll it back: helm upgrade or rollback, then the rollout.
+"""Deploy one release (a hub x env, or a cluster's support), or roll it back: helm upgrade or
+rollback, then the rollout.
 
-`deploy_hub` and `rollback_hub` return a `DeployResult` instead of printing and exiting, and keep
-their state to themselves (see fleet.release), so several hubs can deploy at once from threads.
+`deploy`, `rollback` and `check` take a release target (fleet.target) and return a
+`DeployResult` instead of printing and exiting, and keep their state to themselves (see
+fleet.release), so several releases can deploy at once from threads.
 """
 
 from __future__ import annotations
@@ -14,30 +16,20 @@ from datetime import datetime
 from pathlib import Path
 
 from . import canary, chart, crds, health, helm, lock, manifests, private, rollout, sops
-from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .errors import FleetError, StepFailed, Stopped
 from .git import Git
 from .redact import redact_text
-from .release import (
-    DeployOptions,
-    Release,
-    Steps,
-    cluster_runner,
-    prepared,
-    prepared_support,
-    say,
-    server_dry_run,
-)
+from .release import DeployOptions, Release, Steps, cluster_runner, prepared, say, server_dry_run
 from .runner import Runner
+from .target import Target
 
 
 @dataclass
 class DeployResult:
-    """The outcome of one hub's deploy; `error` names the step that failed."""
+    """The outcome of one release's deploy (or rollback); `error` names the step that failed."""
 
-    hub: str
-    env: str
+    target: Target
     ok: bool = False
     revision: int | None = None
     image: str = ""
@@ -51,15 +43,17 @@ class DeployResult:
     timings: list[tuple[str, float, float]] = field(default_factory=list)  # Steps.finish()
 
     def summary(self) -> str:
+        label = self.target.label
         if self.skipped:
-            return f"{self.hub}/{self.env}: skipped: {self.error}"
+            return f"{label}: skipped: {self.error}"
         if not self.ok:
-            return f"{self.hub}/{self.env}: FAILED at step {self.step}: {self.error}"
+            return f"{label}: FAILED at step {self.step}: {self.error}"
         if self.dry_run:
-            return f"{self.hub}/{self.env}: dry run OK, image {self.image}, {self.duration:.1f}s"
+            image = f", image {self.image}" if self.image else ""
+            return f"{label}: dry run OK{image}, {self.duration:.1f}s"
         image = f", image {self.image}" if self.image else ""
         return (
-            f"{self.hub}/{self.env}: deployed revision {self.revision}{image}, "
+            f"{label}: deployed revision {self.revision}{image}, "
             f"{self.duration:.1f}s (helm upgrade {self.helm_seconds:.1f}s)"
             + (f", {self.health}" if self.health else "")
         )
@@ -85,48 +79,65 @@ def _recorded(result: DeployResult, steps: Steps, runner: Runner) -> Iterator[No
         result.timings = steps.finish()
 
 
-def deploy_hub(
-    fleet: Fleet,
-    hub: str,
-    env: str,
-    options: DeployOptions,
-    runner: Runner,
-    kubeconfigs: Kubeconfigs | None = None,
+def deploy(
+    target: Target, options: DeployOptions, runner: Runner, kubeconfigs: Kubeconfigs | None = None
 ) -> DeployResult:
-    """Deploy one hub to one environment; never raises for a failed step (see `result.error`).
+    """Deploy one release; never raises for a failed step (see `result.error`).
 
+    A hub: the canary gate, the upgrade under the release's lock, the rollout, the health check.
+    A cluster's support: its CRDs server-side first, then the same upgrade; no health check.
     `kubeconfigs`: the run's cluster credentials, when many releases deploy in one run.
     """
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
-    result = DeployResult(hub, env, dry_run=own.dry_run)
-    steps = Steps(hub, env)
+    result = DeployResult(target, dry_run=own.dry_run)
+    steps = Steps(*target.who)
     with (
         _recorded(result, steps, own),
-        prepared(fleet, hub, env, options, own, steps, kubeconfigs=kubeconfigs) as release,
+        prepared(target, options, own, steps, kubeconfigs=kubeconfigs) as release,
     ):
         result.image = release.image
-        _canary(fleet, release, options, steps)
+        _canary(release, options, steps)
         if own.dry_run:
-            _dry_run(fleet, release, options, steps)
-        else:
-            with _lease_held(release.runner, release.name, options, steps) as held:
-                _upgrade(fleet, release, options, steps, result, held)
-                if options.health_check:
-                    _health_check(fleet, release, steps, result)
+            _crds(release, steps)
+            _dry_run(release, options, steps)
+            return result
+        with _lease_held(release.runner, release.name, options, steps) as held:
+            _crds(release, steps)
+            _upgrade(release, options, steps, result, held)
+            if options.health_check and not target.is_support:
+                _health_check(release, steps, result)
     return result
 
 
-def _canary(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps) -> None:
+def _crds(release: Release, steps: Steps) -> None:
+    """A support chart's CRDs, applied server-side before its upgrade: helm installs CRDs but
+    never upgrades them. In a dry run, only named."""
+    target = release.target
+    if not target.is_support:
+        return
+    values = [Path(p) for p in release.render.values_files]
+    if release.runner.dry_run:
+        found = crds.documents(target.chart, crds.enabled_dependencies(target.chart, values))
+        steps("crds", f"would apply {len(found)} server-side: {', '.join(found) or 'none'}")
+        return
+    steps("crds", "applied server-side first: helm installs CRDs but never upgrades them")
+    applied = crds.apply(release.runner, target.chart, values)
+    say(*target.who, f"{len(applied)} CRD files applied")
+
+
+def _canary(release: Release, options: DeployOptions, steps: Steps) -> None:
     """A later environment's upgrade only after the first (staging) proved the same inputs."""
+    target = release.target
+    fleet = target.fleet
     canary_env = fleet.environments[0]
-    if release.env == canary_env or release.hub is None:
+    if target.env == canary_env or target.is_support:
         return
     if options.skip_canary:
         steps("canary", f"skipped (--skip-canary): recorded as {canary.LABEL_SKIPPED}=skipped")
         return
     steps("canary", f"the {canary_env} release must be deployed, healthy, with these inputs")
     quiet = release.runner.quiet()
-    canary.check(fleet, release.hub, canary_env, quiet, options.helm, release.image, release.env)
+    canary.check(fleet, target.hub, canary_env, quiet, options.helm, release.image, target.env)
     say(*release.who, f"canary: {canary_env} proved these inputs")
 
 
@@ -148,18 +159,20 @@ def _lease_held(
             raise FleetError(f"{held.lost} while this ran: check `invoke status` before going on")
 
 
-def _labels(fleet: Fleet, release: Release, options: DeployOptions) -> tuple[dict[str, str], str]:
+def _labels(release: Release, options: DeployOptions) -> tuple[dict[str, str], str]:
     """The release labels recording what is deployed, and the revision's description."""
+    target = release.target
+    fleet = target.fleet
     commit, dirty = Git(fleet.root, release.runner.quiet()).head()
     labels = {
         helm.LABEL_COMMIT: helm.label_value(commit),
-        helm.LABEL_IMAGE_TAG: helm.label_value(release.render["image_tag"] or "none"),
+        helm.LABEL_IMAGE_TAG: helm.label_value(release.render.image_tag or "none"),
         helm.LABEL_DIRTY: "true" if dirty else "false",
-        **release.labels,
+        **target.labels,
     }
-    if release.hub is not None:
-        labels |= canary.fingerprints(fleet, release.hub)
-        if options.skip_canary and release.env != fleet.environments[0]:
+    if target.hub is not None:
+        labels |= canary.fingerprints(fleet, target.hub)
+        if options.skip_canary and target.env != fleet.environments[0]:
             labels[canary.LABEL_SKIPPED] = "skipped"
     if fleet.name:
         labels[helm.LABEL_FLEET] = fleet.name
@@ -172,21 +185,21 @@ def _upgrade_argv(
     release: Release, options: DeployOptions, labels: dict[str, str], description: str
 ) -> list[str]:
     return helm.upgrade_argv(
+        release.render,
         major=helm.major_version(options.helm),
         timeout=options.timeout,
         rollback=options.rollback,
         labels=labels,
         description=description,
-        **release.render,
     )
 
 
-def _dry_run(fleet: Fleet, release: Release, options: DeployOptions, steps: Steps) -> None:
+def _dry_run(release: Release, options: DeployOptions, steps: Steps) -> None:
     """Print the upgrade command and helm's server-side render, secrets masked; change nothing."""
     steps("helm upgrade", "printed, not run; helm's server-side dry run follows")
-    argv = _upgrade_argv(release, options, *_labels(fleet, release, options))
+    argv = _upgrade_argv(release, options, *_labels(release, options))
     release.runner.run(argv, step="helm upgrade")
-    paths = sops.secret_paths([release.secrets_file])
+    paths = sops.secret_paths([release.target.secrets_file])
     rendered = server_dry_run(release)
     print(manifests.mask_manifests(rendered, release.runner.secrets, secret=paths), flush=True)
     say(*release.who, "server-side dry run passed: the upgrade would be accepted")
@@ -230,7 +243,7 @@ def _may_recover(release: Release, latest: dict, options: DeployOptions, took_ov
 
 
 def _forward_only(
-    fleet: Fleet, release: Release, options: DeployOptions, revisions: list[dict], commit: str
+    release: Release, options: DeployOptions, revisions: list[dict], commit: str
 ) -> None:
     """Refuse a commit older than the one serving (an ancestor of it): a slower CI run that
     finishes last, or a stale checkout, would undo what was deployed since. --allow-older."""
@@ -242,7 +255,7 @@ def _forward_only(
     live_commit = live.get(helm.LABEL_COMMIT, "")
     if not live_commit or live_commit == commit:
         return
-    git = Git(fleet.root, runner)
+    git = Git(release.target.fleet.root, runner)
     if not git.exists(live_commit):
         say(*release.who, f"serving commit {live_commit[:12]} is not in this clone: not compared")
         return
@@ -255,7 +268,6 @@ def _forward_only(
 
 
 def _upgrade(
-    fleet: Fleet,
     release: Release,
     options: DeployOptions,
     steps: Steps,
@@ -272,14 +284,14 @@ def _upgrade(
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
         revisions = helm.history(runner, name, name, options.helm)
     before = revisions[-1]["revision"] if revisions else None
-    labels, description = _labels(fleet, release, options)
+    labels, description = _labels(release, options)
     if revisions:  # the new revision has no health check yet: none carried over from the last
         labels |= dict.fromkeys(helm.HEALTH_LABELS, helm.DROPPED)
     argv = _upgrade_argv(release, options, labels, description)
     rollback = "on" if options.rollback else "off"
     major = helm.major_version(options.helm)
     steps("helm upgrade", f"helm {major}, timeout {options.timeout}, rollback {rollback}")
-    _forward_only(fleet, release, options, revisions, labels[helm.LABEL_COMMIT])
+    _forward_only(release, options, revisions, labels[helm.LABEL_COMMIT])
     # Stops the wait as soon as a pod of this upgrade cannot become ready (fleet.rollout).
     since = rollout.now()
     watch = rollout.watcher(runner, name, since)
@@ -311,40 +323,39 @@ def _upgrade(
     say(*release.who, f"revision {result.revision} records commit {commit[:12]}{image}")
 
 
-def _health_check(fleet: Fleet, release: Release, steps: Steps, result: DeployResult) -> None:
+def _health_check(release: Release, steps: Steps, result: DeployResult) -> None:
     """Prove the new revision serves (fleet.health), and record the outcome on it."""
     steps("health check", "hub API, a test user's server, code in a kernel")
-    expected = chart.jupyterhub_version(fleet, release.runner.quiet())
-    check = health.run(release, expected, lambda text: say(release.hub.name, release.env, text))
+    expected = chart.jupyterhub_version(release.target.fleet, release.runner.quiet())
+    check = health.run(release, expected, lambda text: say(*release.who, text))
     result.health = redact_text(check.summary(), release.runner.secrets)
     if result.revision is not None:
         evidence = helm.health_labels(check.ok, result.revision, time.time(), check.image)
         helm.record_health(release.runner, release.name, result.revision, evidence)
     if not check.ok:
-        hub, env = release.hub.name, release.env
         raise FleetError(
             f"{result.health}\nrevision {result.revision} is deployed but does not serve: "
-            f"`invoke rollback --hub {hub} --env {env}` goes back to the one before"
+            f"`{release.target.command('rollback')}` goes back to the one before"
         )
 
 
-def check_hub(
-    fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: Runner
-) -> DeployResult:
-    """`invoke health`: the health check of the revision serving now, recorded on it."""
-    result = DeployResult(hub, env)
-    steps = Steps(hub, env)
+def check(target: Target, options: DeployOptions, runner: Runner) -> DeployResult:
+    """`invoke health`: the health check of the hub revision serving now, recorded on it."""
+    result = DeployResult(target)
+    steps = Steps(*target.who)
     own = runner.copy()
-    with (
-        _recorded(result, steps, own),
-        prepared(fleet, hub, env, options, own, steps, require_image=False) as release,
-        _lease_held(release.runner, release.name, options, steps),
-    ):
-        info = helm.deployed_info(release.runner, release.name, release.name, options.helm)
-        if not info:
-            raise FleetError(f"release {release.name} is not deployed: nothing to check")
-        result.revision, result.image = info["revision"], info["image"]
-        _health_check(fleet, release, steps, result)
+    with _recorded(result, steps, own):
+        if target.is_support:
+            raise FleetError(f"{target.label}: a support release has no health check")
+        with (
+            prepared(target, options, own, steps, require_image=False) as release,
+            _lease_held(release.runner, release.name, options, steps),
+        ):
+            info = helm.deployed_info(release.runner, release.name, release.name, options.helm)
+            if not info:
+                raise FleetError(f"release {release.name} is not deployed: nothing to check")
+            result.revision, result.image = info["revision"], info["image"]
+            _health_check(release, steps, result)
     return result
 
 
@@ -374,7 +385,7 @@ def _explain_failure(
         revisions = helm.history(quiet, name, name, options.helm)
         lines.append(_serving_after_failure(revisions, name, options, before))
     if not options.rollback:
-        lines.append(f"--no-rollback: run `{release.command('rollback')}` to go back")
+        lines.append(f"--no-rollback: run `{release.target.command('rollback')}` to go back")
     return "\n".join(lines)
 
 
@@ -477,101 +488,33 @@ def _rollback_target(revisions: list[dict], name: str, revision: int | None) -> 
     return found
 
 
-def rollback_hub(
-    fleet: Fleet,
-    hub_name: str,
-    env: str,
-    options: DeployOptions,
-    runner: Runner,
-    revision: int | None = None,
+def rollback(
+    target: Target, options: DeployOptions, runner: Runner, revision: int | None = None
 ) -> DeployResult:
     """Roll the release back to `revision`, or the good revision before the one serving; then wait."""
     own = runner.copy(dry_run=options.dry_run or runner.dry_run)
-    result = DeployResult(hub_name, env, dry_run=own.dry_run)
-    steps = Steps(hub_name, env)
-    with _recorded(result, steps, own):
-        hub = fleet.hub(hub_name)
-        fleet.hub_env(hub, env)
-        _rollback(fleet, hub.cluster, hub.release(env), options, own, steps, result, revision)
-    return result
-
-
-def rollback_support(
-    fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner, revision: int | None = None
-) -> DeployResult:
-    """Roll a cluster's support release back, as `rollback_hub` does a hub's."""
-    own = runner.copy(dry_run=options.dry_run or runner.dry_run)
-    result = DeployResult(cluster, SUPPORT_RELEASE, dry_run=own.dry_run)
-    steps = Steps(cluster, SUPPORT_RELEASE)
-    with _recorded(result, steps, own):
-        if cluster not in fleet.clusters:
-            valid = ", ".join(sorted(fleet.clusters))
-            raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
-        _rollback(fleet, cluster, SUPPORT_RELEASE, options, own, steps, result, revision)
-    return result
-
-
-def _rollback(
-    fleet: Fleet,
-    cluster: str,
-    name: str,
-    options: DeployOptions,
-    runner: Runner,
-    steps: Steps,
-    result: DeployResult,
-    revision: int | None,
-) -> None:
+    result = DeployResult(target, dry_run=own.dry_run)
+    steps = Steps(*target.who)
+    name, cluster = target.name, target.cluster
     with (
-        cluster_runner(fleet, cluster, options.access, runner, steps) as run,
+        _recorded(result, steps, own),
+        cluster_runner(target.fleet, cluster, options.access, own, steps) as run,
         _lease_held(run, name, options, steps),
     ):
         steps("history", f"release {name}")
         revisions = helm.history(run, name, name, options.helm)
         if not revisions:
             raise FleetError(f"release {name} does not exist in cluster {cluster}")
-        target = _rollback_target(revisions, name, revision)
-        steps("rollback", f"to revision {target}")
+        back_to = _rollback_target(revisions, name, revision)
+        steps("rollback", f"to revision {back_to}")
         argv = helm.rollback_argv(
-            helm=options.helm, release=name, revision=target, timeout=options.timeout
+            helm=options.helm, release=name, revision=back_to, timeout=options.timeout
         )
         run.run(argv, step="helm rollback")
-        result.revision = target
+        result.revision = back_to
         if not run.dry_run:
             steps("rollout", f"every workload in namespace {name}")
             rollout.wait(run, name, helm.parse_timeout(options.timeout))
             info = helm.deployed_info(run, name, name, options.helm) or {}
             result.revision, result.image = info.get("revision"), info.get("image", "")
-
-
-def deploy_support(
-    fleet: Fleet,
-    cluster: str,
-    options: DeployOptions,
-    runner: Runner,
-    kubeconfigs: Kubeconfigs | None = None,
-) -> DeployResult:
-    """Deploy a cluster's support chart: its CRDs server-side, then the upgrade and the rollout.
-
-    Under the same per-release lock, rollback and fail-fast watch as a hub; no health check.
-    """
-    own = runner.copy(dry_run=options.dry_run or runner.dry_run)
-    result = DeployResult(cluster, SUPPORT_RELEASE, dry_run=own.dry_run)
-    steps = Steps(cluster, SUPPORT_RELEASE)
-    with (
-        _recorded(result, steps, own),
-        prepared_support(fleet, cluster, options, own, steps, kubeconfigs) as release,
-    ):
-        values = [Path(p) for p in release.render["values_files"]]
-        if own.dry_run:
-            found = crds.documents(
-                fleet.support_chart, crds.enabled_dependencies(fleet.support_chart, values)
-            )
-            steps("crds", f"would apply {len(found)} server-side: {', '.join(found) or 'none'}")
-            _dry_run(fleet, release, options, steps)
-            return result
-        with _lease_held(release.runner, release.name, options, steps) as held:
-            steps("crds", "applied server-side first: helm installs CRDs but never upgrades them")
-            applied = crds.apply(release.runner, fleet.support_chart, values)
-            say(cluster, SUPPORT_RELEASE, f"{len(applied)} CRD files applied")
-            _upgrade(fleet, release, options, steps, result, held)
     return result

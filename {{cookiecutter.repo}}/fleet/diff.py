@@ -5,9 +5,9 @@ ones, secrets masked (fleet.manifests). No helm plugin is needed.
 from __future__ import annotations
 
 from . import helm, manifests, sops
-from .config import SUPPORT_RELEASE, Fleet
-from .release import DeployOptions, Release, Steps, prepared, prepared_support, server_dry_run
+from .release import DeployOptions, Release, prepared, server_dry_run
 from .runner import Runner
+from .target import Target
 
 # `invoke diff --exit-code`, as `git diff --exit-code`: 0 no differences, 1 differences; and an
 # error (a mistake or a failed tool) 2, so a script never takes a failure for a difference.
@@ -27,17 +27,10 @@ def live_manifest(runner: Runner, release: str, helm_bin: str) -> tuple[str, str
     return proc.stdout, f"{release} revision {revision} (live)"
 
 
-def diff_hub(fleet: Fleet, hub: str, env: str, options: DeployOptions, runner: Runner) -> str:
-    """The unified diff an upgrade of hub x env would make, redacted; "" when nothing changes."""
-    own = runner.copy(dry_run=True)
-    with prepared(fleet, hub, env, options, own, require_image=False) as release:
-        return _diff(release, options)
-
-
-def diff_support(fleet: Fleet, cluster: str, options: DeployOptions, runner: Runner) -> str:
-    """The same for a cluster's support chart (its CRDs, applied apart, are not shown)."""
-    own = runner.copy(dry_run=True)
-    with prepared_support(fleet, cluster, options, own, Steps(cluster, SUPPORT_RELEASE)) as release:
+def diff(target: Target, options: DeployOptions, runner: Runner) -> str:
+    """The unified diff an upgrade of the release would make, redacted; "" when nothing changes.
+    (A support chart's CRDs, applied apart, are not shown.)"""
+    with prepared(target, options, runner.copy(dry_run=True), require_image=False) as release:
         return _diff(release, options)
 
 
@@ -50,5 +43,5 @@ def _diff(release: Release, options: DeployOptions) -> str:
         release.runner.secrets,
         live_label=live_label,
         new_label=f"{release.name} upgrade (work tree)",
-        secret=sops.secret_paths([release.secrets_file]),
+        secret=sops.secret_paths([release.target.secrets_file]),
     )

@@ -137,7 +137,7 @@ def port_forward(
 def reached(release: Release, say: Callable[[str], None]) -> Iterator[Callable[[], str]]:
     """Where the check goes through, asked before each call: the hub's public URL if hub.yaml
     names it, or a port-forward's (started again if it died)."""
-    public = release.hub.urls.get(release.env)
+    public = release.target.hub.urls.get(release.target.env)
     if public:
         say(f"health check: through the hub's public URL {public}")
         yield lambda: public.rstrip("/")
@@ -352,7 +352,7 @@ def run(release: Release, expected_version: str, say: Callable[[str], None]) -> 
             raise HealthFailed(f"the hub runs JupyterHub {found}, expected {expected_version}")
 
     try:
-        token = token_of(release.render["values_files"][-1])
+        token = token_of(release.render.secrets)
         with reached(release, say) as url:
             hub = HubAPI(url, token)
 

@@ -15,7 +15,8 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .errors import FleetError, StepFailed
@@ -27,10 +28,6 @@ LABEL_DIRTY = "fleet-dirty"
 # Whose release it is; releases made before these labels are known by LABEL_COMMIT and their
 # name, <hub>-<env>, in the namespace of that name (fleet.orphans).
 LABEL_FLEET = "fleet-name"
-LABEL_HUB = "fleet-hub"
-LABEL_ENV = "fleet-env"
-LABEL_CLUSTER = "fleet-cluster"  # the cluster definition it was deployed through
-LABEL_SUPPORT = "fleet-support"  # "true" on a cluster's support release
 # The evidence of a revision's last health check, written by that check only (record_health):
 LABEL_HEALTH = "fleet-health"  # passed or failed
 LABEL_HEALTH_AT = "fleet-health-at"  # when, in seconds since the epoch
@@ -100,35 +97,40 @@ def image_flags(name: str, tag: str) -> list[str]:
     ]
 
 
-def render_argv(
-    *,
-    helm: str,
-    release: str,
-    chart: str,
-    values_files: list[str],
-    image_name: str,
-    image_tag: str,
-    mirror_flags: Sequence[str] = (),
-) -> list[str]:
+@dataclass(frozen=True)
+class Render:
+    """What helm needs to render a release: its inputs in order (fleet.release makes one)."""
+
+    helm: str
+    release: str  # and its namespace
+    chart: str
+    values_files: tuple[str, ...]  # helm's order; the decrypted secrets are `secrets`, last
+    secrets: str
+    image_name: str = ""
+    image_tag: str = ""
+    mirror_flags: tuple[str, ...] = ()
+
+
+def render_argv(render: Render) -> list[str]:
     """What every upgrade of the release shares: chart, namespace, values in order, the images."""
-    argv = [helm, "upgrade", "--install", release, chart]
-    argv += ["--namespace", release, "--create-namespace"]
-    for path in values_files:
+    argv = [render.helm, "upgrade", "--install", render.release, render.chart]
+    argv += ["--namespace", render.release, "--create-namespace"]
+    for path in render.values_files:
         argv += ["--values", str(path)]
-    return argv + image_flags(image_name, image_tag) + list(mirror_flags)
+    return argv + image_flags(render.image_name, render.image_tag) + list(render.mirror_flags)
 
 
 def upgrade_argv(
+    render: Render,
     *,
     major: int,
     timeout: str,
     rollback: bool,
     labels: dict[str, str],
     description: str,
-    **render: object,
 ) -> list[str]:
     """The real upgrade: waits, cleans up on failure, rolls back unless told not to, records labels."""
-    argv = render_argv(**render)
+    argv = render_argv(render)
     argv += ["--wait", "--timeout", timeout, "--cleanup-on-fail"]
     if rollback:
         argv.append(rollback_flag(major))
@@ -148,9 +150,9 @@ def upgraded(stdout: str, release: str) -> tuple[int, str]:
         raise FleetError(f"helm upgrade of {release}: no release in its JSON output") from None
 
 
-def dry_run_argv(**render: object) -> list[str]:
+def dry_run_argv(render: Render) -> list[str]:
     """helm's server-side dry run of the upgrade; JSON, so the manifest is read without the NOTES."""
-    return render_argv(**render) + ["--dry-run=server", "--output", "json"]
+    return render_argv(render) + ["--dry-run=server", "--output", "json"]
 
 
 def rollback_argv(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from . import helm
+from . import helm, target
 from .config import ENVIRONMENTS, Fleet
 from .runner import Runner
 
@@ -34,9 +34,9 @@ class Orphan:
 
 def _owner(labels: dict[str, str], namespace: str) -> tuple[str, str] | None:
     """(hub, env) a release of ours was deployed as, or None for a release that is not ours."""
-    if labels.get(helm.LABEL_SUPPORT) == "true":
+    if labels.get(target.LABEL_SUPPORT) == "true":
         return None  # a cluster's support release belongs to the cluster, not to a hub
-    hub, env = labels.get(helm.LABEL_HUB), labels.get(helm.LABEL_ENV)
+    hub, env = labels.get(target.LABEL_HUB), labels.get(target.LABEL_ENV)
     if hub and env:
         return hub, env
     name = labels.get("name", "")
@@ -63,7 +63,7 @@ def find(fleet: Fleet, cluster: str, runner: Runner) -> list[Orphan]:
             continue
         hub_name, env = owner
         # Two cluster definitions may reach one control plane: a release is the one's it says.
-        deployed_as = labels.get(helm.LABEL_CLUSTER, cluster)
+        deployed_as = labels.get(target.LABEL_CLUSTER, cluster)
         deployed_as = deployed_as if deployed_as in fleet.clusters else cluster
         hub = fleet.hubs.get(hub_name)
         if hub is None:

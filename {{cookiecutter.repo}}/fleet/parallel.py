@@ -1,6 +1,6 @@
 """Deploy many hubs in parallel, `jobs` at a time; one hub's failure never stops the others.
 
-Safe in threads because `fleet.deploy.deploy_hub` keeps its state to itself (its own runner and
+Safe in threads because `fleet.deploy.deploy` keeps its state to itself (its own runner and
 temporary KUBECONFIG); the one thing hubs share, the chart's dependencies, is fetched once first.
 SIGTERM still removes the workers' decrypted secrets: see fleet.private.
 """
@@ -20,11 +20,12 @@ from pathlib import Path
 from . import chart, images, private, report
 from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
-from .deploy import DeployResult, deploy_hub, deploy_support
+from .deploy import DeployResult, deploy
 from .errors import FleetError
 from .progress import Progress
 from .release import DeployOptions
 from .runner import Runner
+from .target import Target
 
 DEFAULT_JOBS = 4
 
@@ -37,8 +38,8 @@ def targets_from(
     everything: bool = False,
     plan_file: str | None = None,
     cluster: str | None = None,
-) -> list[tuple[str, str]]:
-    """The (hub, env) pairs to deploy, checked against the fleet before anything runs."""
+) -> list[Target]:
+    """The hub x env targets to deploy, checked against the fleet before anything runs."""
     if sum(map(bool, (hubs, everything, plan_file))) != 1:
         raise FleetError("name the hubs to deploy: --hub NAME (repeatable), --all, or --plan FILE")
     if env is not None:
@@ -57,15 +58,11 @@ def targets_from(
         pairs = [
             (name, env) for name in names if not everything or env in fleet.hubs[name].environments
         ]
-    for hub, hub_env in pairs:
-        fleet.hub_env(fleet.hub(hub), hub_env)
+    targets = [Target.of_hub(fleet, hub, hub_env) for hub, hub_env in pairs]
     if cluster is not None:
-        if cluster not in fleet.clusters:
-            raise FleetError(
-                f"unknown cluster {cluster!r}; valid clusters: {', '.join(sorted(fleet.clusters))}"
-            )
-        pairs = [(h, e) for h, e in pairs if fleet.hubs[h].cluster == cluster]
-    return pairs
+        fleet.cluster(cluster)
+        targets = [t for t in targets if t.cluster == cluster]
+    return targets
 
 
 def support_from(
@@ -75,8 +72,8 @@ def support_from(
     env: str | None = None,
     cluster: str | None = None,
     support: bool = False,
-) -> list[str]:
-    """The clusters whose support chart a run deploys: the plan's, or every one with --support.
+) -> list[Target]:
+    """The clusters' support releases a run deploys: the plan's, or every one with --support.
 
     Support goes with the first environment (the canary): never in a run of prod alone.
     """
@@ -94,15 +91,17 @@ def support_from(
     for name in names:
         if name not in fleet.clusters:
             raise FleetError(f"{plan_file}: support of unknown cluster {name!r}")
-    return [name for name in names if cluster is None or name == cluster]
+    if cluster is not None:
+        fleet.cluster(cluster)
+    return [Target.support(fleet, name) for name in names if cluster is None or name == cluster]
 
 
-def _failed(hub: str, env: str, step: str, error: str) -> DeployResult:
-    return DeployResult(hub, env, ok=False, step=step, error=error)
+def _failed(target: Target, step: str, error: str) -> DeployResult:
+    return DeployResult(target, ok=False, step=step, error=error)
 
 
-def _skipped(hub: str, env: str, why: str) -> DeployResult:
-    return DeployResult(hub, env, ok=False, step="skipped", error=why, skipped=True)
+def _skipped(target: Target, why: str) -> DeployResult:
+    return DeployResult(target, ok=False, step="skipped", error=why, skipped=True)
 
 
 @contextlib.contextmanager
@@ -115,33 +114,33 @@ def _cancelled_on_exit(pool: ThreadPoolExecutor) -> Iterator[None]:
         raise
 
 
-def _guarded(work, key: tuple[str, str]) -> DeployResult:
+def _guarded(work, target: Target) -> DeployResult:
     try:
         return work()
     except Exception as exc:  # noqa: BLE001 - one hub's surprise must not stop the others
-        return _failed(*key, "unexpected", f"{type(exc).__name__}: {exc}")
+        return _failed(target, "unexpected", f"{type(exc).__name__}: {exc}")
 
 
-def _build_first(fleet, pairs, options, runner, results) -> DeployOptions:
+def _build_first(fleet, targets, options, runner, results) -> DeployOptions:
     """Each image once, before the hubs that use it; two hubs never build the same image."""
-    for image in sorted({fleet.hubs[h].image for h, _ in pairs if fleet.hubs[h].image}):
+    for image in sorted({t.hub.image for t in targets if t.hub.image}):
         try:
             if not (options.dry_run or runner.dry_run):
                 images.build(fleet, image, push=True)
         except FleetError as exc:
-            for hub, env in pairs:
-                if fleet.hubs[hub].image == image:
-                    results[(hub, env)] = _failed(hub, env, "image", f"build of {image}: {exc}")
+            for target in targets:
+                if target.hub.image == image:
+                    results[target.label] = _failed(target, "image", f"build of {image}: {exc}")
     return dataclasses.replace(options, build=False)
 
 
 def deploy_many(
     fleet: Fleet,
-    pairs: list[tuple[str, str]],
+    targets: list[Target],
     options: DeployOptions,
     runner: Runner,
     jobs: int = DEFAULT_JOBS,
-    support: list[str] | tuple[str, ...] = (),
+    support: list[Target] | tuple[Target, ...] = (),
     blocked: dict[str, str] | None = None,
 ) -> list[DeployResult]:
     """Deploy each cluster's support, then its hubs env by env, `jobs` at a time.
@@ -150,41 +149,32 @@ def deploy_many(
     (its deploy or its health check) skips every hub of that cluster in the later environments
     (staging is the canary of prod); the other clusters go on. `blocked` (cluster -> why, from
     `blocked_by` an earlier run's results) holds back clusters from the start. Results: support
-    first, then the pairs in the order given, failures and skips included.
+    first, then the hubs in the order given, failures and skips included.
     """
     if jobs < 1:
         raise FleetError(f"--jobs {jobs}: expected 1 or more")
-    if not pairs and not support:
+    if not targets and not support:
         return []
     blocked = dict(blocked or {})  # cluster -> why its (later) hubs are skipped
-    if any(fleet.hubs[hub].cluster not in blocked for hub, _ in pairs):
+    if any(t.cluster not in blocked for t in targets):
         chart.dependency_build(fleet, runner)
-    results: dict[tuple[str, str], DeployResult] = {}
+    results: dict[str, DeployResult] = {}  # by target label
     if options.build:
-        options = _build_first(fleet, pairs, options, runner, results)
+        options = _build_first(fleet, targets, options, runner, results)
 
     kubeconfigs = Kubeconfigs(fleet, options.access)  # each cluster's, once for the run
-    shown = Progress(len(support) + len(pairs))
-    for key, result in results.items():  # images that failed to build
-        shown.finished("/".join(key), result.ok, result.skipped)
+    shown = Progress(len(support) + len(targets))
+    for label, result in results.items():  # images that failed to build
+        shown.finished(label, result.ok, result.skipped)
 
-    def counted(work, key: tuple[str, str]) -> DeployResult:
+    def one(target: Target) -> DeployResult:
         if private.stopping():  # SIGTERM: what has not started does not start
-            result = _skipped(*key, "the run was terminated (SIGTERM) before it started")
-            shown.finished("/".join(key), False, skipped=True)
-            return result
-        shown.started("/".join(key))
-        result = _guarded(work, key)
-        shown.finished("/".join(key), result.ok)
+            shown.finished(target.label, False, skipped=True)
+            return _skipped(target, "the run was terminated (SIGTERM) before it started")
+        shown.started(target.label)
+        result = _guarded(lambda: deploy(target, options, runner, kubeconfigs), target)
+        shown.finished(target.label, result.ok)
         return result
-
-    def one_support(cluster: str) -> DeployResult:
-        work = lambda: deploy_support(fleet, cluster, options, runner, kubeconfigs)  # noqa: E731
-        return counted(work, (cluster, SUPPORT_RELEASE))
-
-    def one_hub(pair: tuple[str, str]) -> DeployResult:
-        work = lambda: deploy_hub(fleet, *pair, options, runner, kubeconfigs)  # noqa: E731
-        return counted(work, pair)
 
     with (
         kubeconfigs,
@@ -192,39 +182,45 @@ def deploy_many(
         ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="deploy") as pool,
         _cancelled_on_exit(pool),
     ):
-        for cluster, result in zip(support, pool.map(one_support, support), strict=True):
-            results[(cluster, SUPPORT_RELEASE)] = result
+        for target, result in zip(support, pool.map(one, support), strict=True):
+            results[target.label] = result
             if not result.ok:
-                blocked[cluster] = f"the support deploy of cluster {cluster} failed"
+                blocked[target.cluster] = f"the support deploy of cluster {target.cluster} failed"
         for env in fleet.environments:
-            todo = [p for p in pairs if p[1] == env and p not in results]
-            for hub, _ in todo:
-                why = blocked.get(fleet.hubs[hub].cluster)
-                if why:
-                    results[(hub, env)] = _skipped(hub, env, why)
-                    shown.finished(f"{hub}/{env}", False, skipped=True)
-            todo = [p for p in todo if p not in results]
-            for pair, result in zip(todo, pool.map(one_hub, todo), strict=True):
-                results[pair] = result
-            for (hub, hub_env), result in list(results.items()):
-                if hub_env == env and not result.ok and not result.skipped:
-                    cluster = fleet.hubs[hub].cluster
-                    blocked.setdefault(cluster, f"{env} hub {hub} of cluster {cluster} failed")
-    return [results[key] for key in [(c, SUPPORT_RELEASE) for c in support] + list(pairs)]
+            _deploy_env(env, targets, results, blocked, shown, lambda todo: pool.map(one, todo))
+    return [results[t.label] for t in [*support, *targets]]
 
 
-def results_json(fleet: Fleet, results: list[DeployResult]) -> str:
+def _deploy_env(env, targets, results, blocked, shown, deploy_all) -> None:
+    """One environment's hubs: those of a blocked cluster skipped, the others deployed; then a
+    cluster with a failure here is blocked for the later environments."""
+    todo = [t for t in targets if t.env == env and t.label not in results]
+    for target in todo:
+        why = blocked.get(target.cluster)
+        if why:
+            results[target.label] = _skipped(target, why)
+            shown.finished(target.label, False, skipped=True)
+    todo = [t for t in todo if t.label not in results]
+    for target, result in zip(todo, deploy_all(todo), strict=True):
+        results[target.label] = result
+    for result in results.values():
+        target = result.target
+        if target.env == env and not result.ok and not result.skipped:
+            why = f"{env} hub {target.hub.name} of cluster {target.cluster} failed"
+            blocked.setdefault(target.cluster, why)
+
+
+def results_json(results: list[DeployResult]) -> str:
     """A run's results as JSON, for `--after` of a later run (the workflow's prod job), with each
     release's steps and their wall and CPU seconds (CPU is the process's: shared under --jobs),
     and the deploy process's peak memory."""
     rows = []
     for r in results:
-        support = r.env == SUPPORT_RELEASE
         rows.append(
             {
-                "hub": None if support else r.hub,
-                "env": r.env,
-                "cluster": r.hub if support else fleet.hubs[r.hub].cluster,
+                "hub": None if r.target.is_support else r.target.hub.name,
+                "env": r.target.env,
+                "cluster": r.target.cluster,
                 "result": "deployed" if r.ok else "skipped" if r.skipped else "failed",
                 "step": r.step,
                 "error": r.error,
@@ -296,7 +292,7 @@ def report_to_github(results: list[DeployResult], environ=os.environ, out=sys.st
         if not r.ok:
             message = r.error.replace("%", "%25").replace("\r", "").replace("\n", "%0A")
             what = "skipped" if r.skipped else f"failed at {r.step}"
-            print(f"::error title=deploy {r.hub}/{r.env} {what}::{message}", file=out)
+            print(f"::error title=deploy {r.target.label} {what}::{message}", file=out)
     path = environ.get("GITHUB_STEP_SUMMARY")
     if not path:
         return
@@ -310,7 +306,7 @@ def report_to_github(results: list[DeployResult], environ=os.environ, out=sys.st
         else:
             detail = f"failed at {report.cell(r.step)}: {report.cell(first)}"
         outcome = "✅ deployed" if r.ok else "⏭️ skipped" if r.skipped else "❌ failed"
-        rows.append([report.cell(r.hub), r.env, outcome, detail])
+        rows.append([report.cell(r.target.who[0]), r.target.env, outcome, detail])
     with open(path, "a") as handle:
         handle.write(
             "\n".join(report.markdown_table(["hub", "env", "result", "details"], rows)) + "\n"

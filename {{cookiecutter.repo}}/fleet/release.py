@@ -1,4 +1,4 @@
-"""A hub x env made ready to render or upgrade: cluster credentials, image, secrets and chart.
+"""A release target made ready to render or upgrade: cluster credentials, image, secrets, chart.
 
 deploy, diff, status and plan all reach a cluster and prepare a release through this module.
 Everything it makes is private to one call (temporary KUBECONFIG, decrypted secrets, a runner
@@ -14,12 +14,12 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import chart, credentials, helm, images, sops
-from .config import SUPPORT_RELEASE, Fleet, Hub
+from .config import Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
+from .target import Target
 
 OFF = ("off", "0", "false", "no")
 
@@ -154,47 +154,28 @@ def resolve_image(
 
 @dataclass
 class Release:
-    """A hub x env, or a cluster's support chart, ready to render or upgrade.
+    """A release target (fleet.target) made ready to render or upgrade.
 
-    `runner` reaches its cluster and knows its secrets; `who` names it in messages; `labels` say
-    whose release it is (recorded on each revision with the commit, see fleet.deploy).
+    `runner` reaches its cluster and knows its secrets; `render` is what helm renders it from.
     """
 
-    hub: Hub | None  # None: the cluster's support chart
-    env: str  # the environment, or config.SUPPORT_RELEASE
-    name: str
+    target: Target
     runner: Runner
     image: str
-    render: dict
-    cluster: str = ""
-    secrets_file: Path | None = None
+    render: helm.Render
+
+    @property
+    def name(self) -> str:
+        return self.target.name
 
     @property
     def who(self) -> tuple[str, str]:
-        return (self.hub.name, self.env) if self.hub else (self.cluster, SUPPORT_RELEASE)
-
-    @property
-    def labels(self) -> dict[str, str]:
-        if self.hub is None:
-            return {helm.LABEL_SUPPORT: "true", helm.LABEL_CLUSTER: self.cluster}
-        return {
-            helm.LABEL_HUB: self.hub.name,
-            helm.LABEL_ENV: self.env,
-            helm.LABEL_CLUSTER: self.cluster,
-        }
-
-    def command(self, task: str) -> str:
-        """The invoke command line that runs `task` on this release."""
-        if self.hub is None:
-            return f"invoke {task}-support --cluster {self.cluster}"
-        return f"invoke {task} --hub {self.hub.name} --env {self.env}"
+        return self.target.who
 
 
 @contextlib.contextmanager
 def prepared(
-    fleet: Fleet,
-    hub_name: str,
-    env: str,
+    target: Target,
     options: DeployOptions,
     runner: Runner,
     steps: Steps | None = None,
@@ -202,77 +183,43 @@ def prepared(
     kubeconfigs: credentials.Kubeconfigs | None = None,
 ) -> Iterator[Release]:
     """The first steps of a deploy: validate, credentials, image, secrets, chart dependencies."""
-    steps = steps or Steps(hub_name, env)
+    fleet, hub = target.fleet, target.hub
+    steps = steps or Steps(*target.who)
     steps.name = "validate"
-    hub = fleet.hub(hub_name)
-    fleet.hub_env(hub, env)
-    hub.required_secrets(env)
+    if hub is not None:
+        hub.required_secrets(target.env)
     helm.parse_timeout(options.timeout)
     helm.parse_timeout(options.lock_timeout, "--lock-timeout")
-    with cluster_runner(fleet, hub.cluster, options.access, runner, steps, kubeconfigs) as own:
-        steps("image")
-        image = resolve_image(
-            fleet, hub, build=options.build, dry_run=own.dry_run, require=require_image
-        )
-        say(hub.name, env, f"image {image or '(chart default)'}")
-        steps("secrets", str(hub.secrets_file(env).relative_to(fleet.root)))
-        with sops.decrypted(fleet, hub, env, own) as (secrets_path, found):
-            own.secrets |= found
-            steps("chart dependencies")
-            chart.dependency_build(fleet, own)
-            name, tag = images.split_image(image)
-            render = {
-                "helm": options.helm,
-                "release": hub.release(env),
-                "chart": str(fleet.chart),
-                "values_files": [str(p) for p in hub.values_files(env)] + [str(secrets_path)],
-                "image_name": name,
-                "image_tag": tag,
-                "mirror_flags": chart.mirror_flags(fleet, hub, env, own),
-            }
-            yield Release(
-                hub, env, hub.release(env), own, image, render, hub.cluster, hub.secrets_file(env)
+    with cluster_runner(fleet, target.cluster, options.access, runner, steps, kubeconfigs) as own:
+        image = ""
+        if hub is not None:
+            steps("image")
+            image = resolve_image(
+                fleet, hub, build=options.build, dry_run=own.dry_run, require=require_image
             )
-
-
-@contextlib.contextmanager
-def prepared_support(
-    fleet: Fleet,
-    cluster: str,
-    options: DeployOptions,
-    runner: Runner,
-    steps: Steps,
-    kubeconfigs: credentials.Kubeconfigs | None = None,
-) -> Iterator[Release]:
-    """The first steps of a support deploy: credentials, its secrets, its chart's dependencies."""
-    steps.name = "validate"
-    if cluster not in fleet.clusters:
-        valid = ", ".join(sorted(fleet.clusters)) or "(none)"
-        raise FleetError(f"unknown cluster {cluster!r}; valid clusters: {valid}")
-    found = fleet.clusters[cluster]
-    helm.parse_timeout(options.timeout)
-    helm.parse_timeout(options.lock_timeout, "--lock-timeout")
-    with cluster_runner(fleet, cluster, options.access, runner, steps, kubeconfigs) as own:
-        secrets = found.support_secrets
-        steps("secrets", str(secrets.relative_to(fleet.root)))
-        with sops.decrypted_file(fleet.root, secrets, f"{cluster}-support", own) as (path, values):
-            own.secrets |= values
-            steps("chart dependencies", "support chart")
-            chart.dependency_build(fleet, own, fleet.support_chart)
-            values_files = chart.support_values_files(found, path)
-            render = {
-                "helm": options.helm,
-                "release": SUPPORT_RELEASE,
-                "chart": str(fleet.support_chart),
-                "values_files": [str(p) for p in values_files],
-                "image_name": "",
-                "image_tag": "",
-            }
-            yield Release(None, SUPPORT_RELEASE, SUPPORT_RELEASE, own, "", render, cluster, secrets)
+            say(*target.who, f"image {image or '(chart default)'}")
+        steps("secrets", str(target.secrets_file.relative_to(fleet.root)))
+        with sops.decrypted(target, own) as (secrets_path, found):
+            own.secrets |= found
+            steps("chart dependencies", "support chart" if hub is None else "")
+            chart.dependency_build(fleet, own, target.chart)
+            name, tag = images.split_image(image)
+            mirror = chart.mirror_flags(fleet, hub, target.env, own) if hub is not None else []
+            render = helm.Render(
+                helm=options.helm,
+                release=target.name,
+                chart=str(target.chart),
+                values_files=tuple(str(p) for p in target.values_files(secrets_path)),
+                secrets=str(secrets_path),
+                image_name=name,
+                image_tag=tag,
+                mirror_flags=tuple(mirror),
+            )
+            yield Release(target, own, image, render)
 
 
 def server_dry_run(release: Release) -> str:
     """helm's server-side dry run of the upgrade; returns the rendered manifests (not printed)."""
-    argv = helm.dry_run_argv(**release.render)
+    argv = helm.dry_run_argv(release.render)
     proc = release.runner.run(argv, step="helm server-side dry run", mutates=False)
     return json.loads(proc.stdout).get("manifest", "")

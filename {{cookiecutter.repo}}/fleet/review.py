@@ -17,6 +17,7 @@ from . import chart, config, helm, images, manifests, private, sops
 from .config import Fleet, Hub
 from .errors import FleetError
 from .git import Git
+from .target import Target
 
 
 def render_for_review(fleet: Fleet, hub: Hub, env: str, runner) -> str:
@@ -29,7 +30,7 @@ def render_for_review(fleet: Fleet, hub: Hub, env: str, runner) -> str:
         if source.exists():
             placeholders = yaml.safe_dump(sops.placeholder_values(source), sort_keys=False)
             files.append(private.write(folder / "placeholders.yaml", placeholders))
-        return chart.template(fleet, hub, env, files, runner, extra_args=image)
+        return chart.template(Target.of_hub(fleet, hub, env), files, runner, extra_args=image)
 
 
 def _copy_chart_deps(head: Fleet, base: Fleet) -> None:

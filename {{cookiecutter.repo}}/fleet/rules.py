@@ -59,7 +59,7 @@ RULES: tuple[Rule, ...] = (
     Rule("support/**", SUPPORT, "support chart changed"),
     Rule("chart/**", ALL, "shared chart changed"),
     Rule("fleet/**", ALL, "deploy package changed"),
-    Rule("tasks.py", ALL, "deploy tasks changed"),
+    Rule("tasks/**", ALL, "deploy tasks changed"),
     Rule("requirements.txt", ALL, "Python dependencies changed"),
     Rule("requirements.in", NOTHING, "Python dependencies to lock (requirements.txt deploys)"),
     Rule("fleet.yaml", ALL, "fleet settings changed"),

@@ -16,6 +16,7 @@ import yaml
 from . import config, sops, yamlfile
 from .errors import FleetError
 from .runner import Runner
+from .target import Target
 
 SKELETON = Path(__file__).parent / "skeleton"
 HUB_MAX = config.RELEASE_MAX - len("-staging")  # a release is `<hub>-<env>`
@@ -76,7 +77,7 @@ def complete_secrets(fleet: config.Fleet, runner: Runner) -> list[str]:
             if path is None:
                 lines.append(f"{hub.name}/{env}: no secrets (secrets: false), left alone")
                 continue
-            with sops.decrypted(fleet, hub, env, runner.quiet()) as (plain, _):
+            with sops.decrypted(Target.of_hub(fleet, hub, env), runner.quiet()) as (plain, _):
                 present = sops.leaf_paths(yamlfile.read(plain) or {})
             added = []
             for keys, value in chart_secrets().items():

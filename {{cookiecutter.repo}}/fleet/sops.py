@@ -1,10 +1,11 @@
 """The sops wrapper: every encrypt, decrypt, edit and re-key of the files under a `secrets/` folder.
 
 What the other modules use:
-- `decrypted(fleet, hub, env, runner)`: context manager yielding `(path, secret_strings)`; the
-  path is the hub's decrypted secrets for env in a private temporary folder (`fleet.private`).
-  A file sops cannot decrypt is one line naming it. A missing secrets file yields empty values.
-- `for_render(fleet, hub, env, runner)`: like `decrypted`, but without a usable key it yields
+- `decrypted(target, runner)`: context manager yielding `(path, secret_strings)`; the path is
+  the release's (a hub x env's, or a cluster's support) decrypted secrets in a private temporary
+  folder (`fleet.private`). A file sops cannot decrypt is one line naming it. A missing secrets
+  file yields empty values.
+- `for_render(target, runner)`: like `decrypted`, but without a usable key it yields
   typed placeholders instead (so a render never runs without its secrets), and the mode.
 - `is_encrypted`, `placeholder_values`, `secret_paths`: read encrypted files without a key.
 - `encrypt_text`, `encrypt_file`, `edit`, `decrypt_text`, `decrypt_to_stdout`, `updatekeys`,
@@ -28,10 +29,10 @@ from pathlib import Path
 import yaml
 
 from . import private, yamlfile
-from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 from .redact import secret_strings
 from .runner import Runner
+from .target import Target
 
 ENC = re.compile(r"^ENC\[AES256_GCM,data:[^,]*,iv:[^,]*,tag:[^,]*,type:(\w+)\]$")
 # sops exits with these when it finds no key it can use (CouldNotRetrieveKey, NoEncryptionKeyFound).
@@ -224,64 +225,35 @@ def decrypt_failure(source: Path, exc: StepFailed) -> FleetError:
     )
 
 
-def _hub(fleet: Fleet, hub: Hub | str) -> Hub:
-    return fleet.hub(hub) if isinstance(hub, str) else hub
-
-
 @contextlib.contextmanager
-def decrypted(
-    fleet: Fleet, hub: Hub | str, env: str, runner: Runner
-) -> Iterator[tuple[Path, set[str]]]:
-    """The hub's secrets for env, decrypted into a private temp file: yields (path, secret strings)."""
-    hub = _hub(fleet, hub)
-    fleet.hub_env(hub, env)
-    with decrypted_file(fleet.root, hub.secrets_file(env), f"{hub.name}-{env}", runner) as found:
-        yield found
-
-
-@contextlib.contextmanager
-def decrypted_file(
-    root: Path, source: Path, name: str, runner: Runner
-) -> Iterator[tuple[Path, set[str]]]:
-    """A secrets file decrypted into a private temp file (`{}` when there is none): (path, secrets)."""
-    text = "{}\n"
+def decrypted(target: Target, runner: Runner) -> Iterator[tuple[Path, set[str]]]:
+    """A release's secrets decrypted into a private temp file (`{}` when it has none): yields
+    (path, secret strings)."""
+    source, text = target.secrets_file, "{}\n"
     if source.exists():
         try:
-            text = decrypt_text(root, source, runner)
+            text = decrypt_text(target.fleet.root, source, runner)
         except StepFailed as exc:
             raise decrypt_failure(source, exc) from None
     with private.directory() as folder:
-        path = private.write(folder / f"{name}.yaml", text)
+        path = private.write(folder / f"{target.secrets_name}.yaml", text)
         yield path, secret_strings(yamlfile.load(text, f"{source} (decrypted)") or {})
 
 
 @contextlib.contextmanager
-def for_render(
-    fleet: Fleet, hub: Hub | str, env: str, runner: Runner
-) -> Iterator[tuple[Path, set[str], str]]:
-    """Decrypted secrets when a key is available, else typed placeholders: yields (path, secrets, mode).
+def for_render(target: Target, runner: Runner) -> Iterator[tuple[Path, set[str], str]]:
+    """`decrypted` when a key is available, else typed placeholders: yields (path, secrets, mode),
+    mode one of decrypted, placeholders, or none (the release has no secrets file).
 
     Env FLEET_SECRETS=placeholders forces placeholders.
     """
-    hub = _hub(fleet, hub)
-    fleet.hub_env(hub, env)
-    with for_render_file(fleet.root, hub.secrets_file(env), f"{hub.name}-{env}", runner) as found:
-        yield found
-
-
-@contextlib.contextmanager
-def for_render_file(
-    root: Path, source: Path, name: str, runner: Runner
-) -> Iterator[tuple[Path, set[str], str]]:
-    """`for_render` of any secrets file (a cluster's support secrets): (path, secrets, mode),
-    mode one of decrypted, placeholders, or none (the release has no secrets file)."""
-    text, mode = "{}\n", "none"
+    source, text, mode = target.secrets_file, "{}\n", "none"
     if source.exists():
         _require_encrypted(source)
         text = ""
         if os.environ.get("FLEET_SECRETS") != "placeholders":
             try:
-                text = decrypt_text(root, source, runner)
+                text = decrypt_text(target.fleet.root, source, runner)
             except StepFailed as exc:
                 if exc.returncode not in NO_KEY_CODES:
                     raise decrypt_failure(source, exc) from None
@@ -289,14 +261,9 @@ def for_render_file(
         if not text:
             text, mode = yaml.safe_dump(placeholder_values(source), sort_keys=False), "placeholders"
     with private.directory() as folder:
-        path = private.write(folder / f"{name}.yaml", text)
-        decrypted = mode == "decrypted"
-        secrets = (
-            secret_strings(yamlfile.load(text, f"{source} (decrypted)") or {})
-            if decrypted
-            else set()
-        )
-        yield path, secrets, mode
+        path = private.write(folder / f"{target.secrets_name}.yaml", text)
+        found = (yamlfile.load(text, f"{source} (decrypted)") or {}) if mode == "decrypted" else {}
+        yield path, secret_strings(found), mode
 
 
 def encrypt_text(root: Path, relpath: str | Path, text: str, runner: Runner | None = None) -> str:

@@ -218,3 +218,21 @@ def markdown(upgrades: list[Upgrade]) -> str:
         out += [f"| `{k}` | removed (was {cell(v)}) |" for k, v in u.removed.items()]
         out += [f"| `{k}` | {cell(a)} → {cell(b)} |" for k, (a, b) in u.changed.items()]
     return "\n".join(out) + "\n"
+
+
+def check_templates(root: Path, folder: Path, runner: Runner) -> None:
+    """`nox -s templates` after an upgrade (every hub and support rendered and validated with the
+    new version); a failure says what is changed and how to undo it."""
+    proc = runner.run(
+        ["nox", "-s", "templates"],
+        step="nox -s templates",
+        mutates=False,
+        capture=False,
+        check=False,
+    )
+    if proc.returncode:
+        where = folder.relative_to(root)
+        raise FleetError(
+            f"nox -s templates fails with the new version: {where}/Chart.yaml and Chart.lock "
+            f"are changed; fix the hubs' values, or undo with `git checkout {where}`"
+        )

@@ -11,6 +11,7 @@ from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 from fleet import chart, config
 from fleet.errors import FleetError
 from fleet.runner import Runner
+from fleet.target import Target
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"
@@ -71,13 +72,13 @@ def test_support_values_files_are_the_clusters_own_then_its_secrets(repo):
     fleet = config.load(repo)
     secrets = Path("/private/secrets.yaml")
     east = fleet.clusters["east"]
-    assert chart.support_values_files(east, secrets) == [east.support_values, secrets]
-    assert chart.support_values_files(fleet.clusters["main"], secrets) == [secrets]
+    assert Target.support(fleet, "east").values_files(secrets) == [east.support_values, secrets]
+    assert Target.support(fleet, "main").values_files(secrets) == [secrets]
 
 
 def test_an_unknown_cluster_is_named_with_the_valid_ones(repo):
     with pytest.raises(FleetError, match="unknown cluster 'west'; valid clusters: east, main"):
-        chart.support_template(config.load(repo), "west", [], Runner(echo=False))
+        Target.support(config.load(repo), "west")
 
 
 @pytest.fixture
@@ -110,7 +111,7 @@ def test_the_support_schema_takes_a_clusters_values_and_names_a_typo(support_rep
     fleet = config.load(support_repo)
     runner = Runner(echo=False)
     east = fleet.clusters["east"]
-    rendered = chart.support_template(fleet, "east", [east.support_values], runner)
+    rendered = chart.template(Target.support(fleet, "east"), [east.support_values], runner)
     assert yaml.safe_load(rendered)["data"] == {
         "cert-manager": "true",
         "grafana": "true",
@@ -120,11 +121,11 @@ def test_the_support_schema_takes_a_clusters_values_and_names_a_typo(support_rep
     chart.lint(fleet, runner, fleet.support_chart)
     east.support_values.write_text("ingres-nginx:\n  enabled: false\n")
     with pytest.raises(FleetError, match="cluster east") as raised:
-        chart.support_template(fleet, "east", [east.support_values], runner)
+        chart.template(Target.support(fleet, "east"), [east.support_values], runner)
     assert "additional properties 'ingres-nginx' not allowed" in str(raised.value)
     east.support_values.write_text("grafana:\n  enabled: maybe\n")
     with pytest.raises(FleetError, match="grafana"):
-        chart.support_template(fleet, "east", [east.support_values], runner)
+        chart.template(Target.support(fleet, "east"), [east.support_values], runner)
 
 
 @pytest.mark.parametrize("locked", [False, True])

@@ -1,5 +1,6 @@
 """Unit tests of fleet.deploy's pure parts and of its early, tool-free failures, and fleet.status rows."""
 
+import re
 import subprocess
 import sys
 import time
@@ -9,7 +10,9 @@ import pytest
 from helpers import write
 
 from fleet import config, deploy, images, release, rollout, status
+from fleet.errors import FleetError
 from fleet.runner import Runner
+from fleet.target import Target
 
 
 def test_options_from_env_and_flags():
@@ -64,17 +67,28 @@ def fleet(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
+    ("hub", "env", "message"),
+    [
+        ("delta", "staging", "unknown hub 'delta'; valid hubs: alpha, beta, gamma"),
+        ("beta", "prod", "unknown env 'prod' for hub 'beta'; valid envs: staging"),
+    ],
+)
+def test_a_target_the_fleet_lacks_is_refused_before_any_step(fleet, hub, env, message):
+    with pytest.raises(FleetError, match=re.escape(message)):
+        Target.of_hub(fleet, hub, env)
+
+
+@pytest.mark.parametrize(
     ("hub", "env", "step", "message"),
     [
-        ("delta", "staging", "validate", "unknown hub 'delta'; valid hubs: alpha, beta, gamma"),
-        ("beta", "prod", "validate", "unknown env 'prod' for hub 'beta'; valid envs: staging"),
         ("alpha", "staging", "credentials", "kubeconfig /nonexistent not found"),
         ("alpha", "prod", "validate", "hub alpha: no secrets file for prod ("),
         ("gamma", "prod", "credentials", "kubeconfig /nonexistent not found"),
     ],
 )
 def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
-    result = deploy.deploy_hub(fleet, hub, env, release.DeployOptions(), Runner(echo=False))
+    target = Target.of_hub(fleet, hub, env)
+    result = deploy.deploy(target, release.DeployOptions(), Runner(echo=False))
     assert not result.ok
     assert result.step == step
     assert message in result.error
@@ -83,9 +97,8 @@ def test_failures_name_the_step_and_never_raise(fleet, hub, env, step, message):
 
 
 def test_bad_timeout_is_a_validation_error(fleet):
-    result = deploy.deploy_hub(
-        fleet, "alpha", "staging", release.DeployOptions(timeout="soon"), Runner()
-    )
+    target = Target.of_hub(fleet, "alpha", "staging")
+    result = deploy.deploy(target, release.DeployOptions(timeout="soon"), Runner())
     assert (result.ok, result.step) == (False, "validate")
     assert "timeout 'soon'" in result.error
 

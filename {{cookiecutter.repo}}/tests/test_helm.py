@@ -1,6 +1,7 @@
 """Unit tests of fleet.helm: the argv for helm 3 and 4, durations, labels, revision choice."""
 
 import base64
+import dataclasses
 import gzip
 import json
 
@@ -9,28 +10,29 @@ import pytest
 from fleet import helm
 from fleet.errors import FleetError
 
-RENDER = {
-    "helm": "helm",
-    "release": "alpha-staging",
-    "chart": "/repo/chart",
-    "values_files": [
+RENDER = helm.Render(
+    helm="helm",
+    release="alpha-staging",
+    chart="/repo/chart",
+    values_files=(
         "/repo/hubs/alpha/values.yaml",
         "/repo/hubs/alpha/staging.yaml",
         "/tmp/x/secrets.yaml",
-    ],
-    "image_name": "127.0.0.1:5000/hubfleet/default",
-    "image_tag": "0123abcd",
-}
+    ),
+    secrets="/tmp/x/secrets.yaml",
+    image_name="127.0.0.1:5000/hubfleet/default",
+    image_tag="0123abcd",
+)
 
 
 def upgrade(major, rollback=True):
     return helm.upgrade_argv(
+        RENDER,
         major=major,
         timeout="30s",
         rollback=rollback,
         labels={"fleet-commit": "abc", "fleet-image-tag": "0123abcd"},
         description="fleet: commit abc",
-        **RENDER,
     )
 
 
@@ -67,7 +69,7 @@ def test_no_rollback_drops_the_flag_on_both():
 def test_values_order_common_env_secrets_and_image():
     argv = upgrade(4)
     values = [argv[i + 1] for i, a in enumerate(argv) if a == "--values"]
-    assert values == RENDER["values_files"]
+    assert values == list(RENDER.values_files)
     sets = [argv[i + 1] for i, a in enumerate(argv) if a == "--set-string"]
     assert sets == [
         "jupyterhub.singleuser.image.name=127.0.0.1:5000/hubfleet/default",
@@ -76,12 +78,12 @@ def test_values_order_common_env_secrets_and_image():
 
 
 def test_no_image_sets_nothing():
-    argv = helm.render_argv(**{**RENDER, "image_name": "", "image_tag": ""})
+    argv = helm.render_argv(dataclasses.replace(RENDER, image_name="", image_tag=""))
     assert "--set-string" not in argv
 
 
 def test_dry_run_is_server_side_and_never_waits_or_records():
-    argv = helm.dry_run_argv(**RENDER)
+    argv = helm.dry_run_argv(RENDER)
     assert "--dry-run=server" in argv
     assert not {"--wait", "--atomic", "--rollback-on-failure", "--labels"} & set(argv)
 

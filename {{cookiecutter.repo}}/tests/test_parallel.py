@@ -1,4 +1,4 @@
-"""Unit tests of fleet.parallel: which (hub, env) pairs a multi-hub deploy targets, and how
+"""Unit tests of fleet.parallel: which hub x env targets a multi-hub deploy takes, and how
 results are reported. The deploys themselves run for real in tests/test_plan_e2e.py."""
 
 import json
@@ -12,6 +12,7 @@ from fleet.deploy import DeployResult
 from fleet.errors import FleetError
 from fleet.release import DeployOptions
 from fleet.runner import Runner
+from fleet.target import Target
 
 
 @pytest.fixture
@@ -25,19 +26,29 @@ def fleet(tmp_path: Path) -> config.Fleet:
     return config.load(tmp_path)
 
 
+def labels(targets) -> list[str]:
+    return [t.label for t in targets]
+
+
 def test_hubs_all_and_cluster(fleet):
-    assert parallel.targets_from(fleet, hubs=["beta", "alpha", "beta"], env="prod") == [
-        ("beta", "prod"),
-        ("alpha", "prod"),
+    assert labels(parallel.targets_from(fleet, hubs=["beta", "alpha", "beta"], env="prod")) == [
+        "beta/prod",
+        "alpha/prod",
     ]
-    assert parallel.targets_from(fleet, everything=True, env="prod") == [
-        ("alpha", "prod"),
-        ("beta", "prod"),
+    assert labels(parallel.targets_from(fleet, everything=True, env="prod")) == [
+        "alpha/prod",
+        "beta/prod",
     ]
-    assert parallel.targets_from(fleet, everything=True, env="staging", cluster="main") == [
-        ("alpha", "staging"),
-        ("gamma", "staging"),
-    ]
+    chosen = parallel.targets_from(fleet, everything=True, env="staging", cluster="main")
+    assert labels(chosen) == ["alpha/staging", "gamma/staging"]
+
+
+def test_support_of_every_cluster_or_one_and_never_with_prod_alone(fleet):
+    assert labels(parallel.support_from(fleet, support=True)) == ["edge/support", "main/support"]
+    assert labels(parallel.support_from(fleet, support=True, cluster="main")) == ["main/support"]
+    assert parallel.support_from(fleet, support=True, env="prod") == []
+    with pytest.raises(FleetError, match="unknown cluster 'far'"):
+        parallel.support_from(fleet, support=True, cluster="far")
 
 
 def test_a_plan_file_filtered_by_env(fleet, tmp_path):
@@ -53,11 +64,11 @@ def test_a_plan_file_filtered_by_env(fleet, tmp_path):
             }
         ),
     )
-    assert parallel.targets_from(fleet, plan_file=str(plan)) == [
-        ("alpha", "staging"),
-        ("beta", "prod"),
+    assert labels(parallel.targets_from(fleet, plan_file=str(plan))) == [
+        "alpha/staging",
+        "beta/prod",
     ]
-    assert parallel.targets_from(fleet, plan_file=str(plan), env="prod") == [("beta", "prod")]
+    assert labels(parallel.targets_from(fleet, plan_file=str(plan), env="prod")) == ["beta/prod"]
 
 
 @pytest.mark.parametrize(
@@ -85,16 +96,22 @@ def test_a_plan_file_that_is_not_a_plan(fleet, tmp_path):
 
 def test_jobs_must_be_positive(fleet):
     with pytest.raises(FleetError, match="--jobs 0"):
-        parallel.deploy_many(
-            fleet, [("alpha", "prod")], DeployOptions(), Runner(echo=False), jobs=0
-        )
+        target = Target.of_hub(fleet, "alpha", "prod")
+        parallel.deploy_many(fleet, [target], DeployOptions(), Runner(echo=False), jobs=0)
 
 
-def test_summary_and_github_report(tmp_path):
+def test_summary_and_github_report(fleet, tmp_path):
     results = [
-        DeployResult("alpha", "staging", ok=True, revision=3, image="r/i:t"),
-        DeployResult("beta", "staging", ok=False, step="rollout", error="pod Pending\nmore"),
-        parallel._skipped("beta", "prod", "staging hub beta of cluster main failed"),
+        DeployResult(Target.of_hub(fleet, "alpha", "staging"), ok=True, revision=3, image="r/i:t"),
+        DeployResult(
+            Target.of_hub(fleet, "beta", "staging"),
+            ok=False,
+            step="rollout",
+            error="pod Pending\nmore",
+        ),
+        parallel._skipped(
+            Target.of_hub(fleet, "beta", "prod"), "staging hub beta of cluster main failed"
+        ),
     ]
     text = parallel.summary(results)
     assert "ok      alpha/staging: deployed revision 3" in text
@@ -117,12 +134,17 @@ def test_summary_and_github_report(tmp_path):
 def test_an_earlier_runs_results_hold_back_their_clusters_only(fleet, tmp_path):
     """The workflow's prod job: what staging's `--results` recorded decides, cluster by cluster."""
     earlier = [
-        DeployResult("main", "support", ok=True, revision=2),
-        DeployResult("alpha", "staging", ok=False, step="health check", error="no kernel"),
-        DeployResult("beta", "staging", ok=True, revision=4),
+        DeployResult(Target.support(fleet, "main"), ok=True, revision=2),
+        DeployResult(
+            Target.of_hub(fleet, "alpha", "staging"),
+            ok=False,
+            step="health check",
+            error="no kernel",
+        ),
+        DeployResult(Target.of_hub(fleet, "beta", "staging"), ok=True, revision=4),
     ]
     path = tmp_path / "results.json"
-    path.write_text(parallel.results_json(fleet, earlier))
+    path.write_text(parallel.results_json(earlier))
     written = json.loads(path.read_text())
     assert written["peak_memory_mb"] > 10  # this test process's own, in megabytes
     rows = written["results"]
@@ -137,16 +159,16 @@ def test_an_earlier_runs_results_hold_back_their_clusters_only(fleet, tmp_path):
     # The held-back cluster's hubs are skipped without being tried; nothing runs at all here.
     results = parallel.deploy_many(
         fleet,
-        [("alpha", "prod")],
+        [Target.of_hub(fleet, "alpha", "prod")],
         DeployOptions(build=False),
         Runner(echo=False, dry_run=True),
         blocked=parallel.blocked_by(fleet, str(path)),
     )
-    assert [(r.hub, r.skipped, r.error) for r in results] == [
-        ("alpha", True, "staging hub alpha of cluster main failed (results.json)")
+    assert [(r.target.label, r.skipped, r.error) for r in results] == [
+        ("alpha/prod", True, "staging hub alpha of cluster main failed (results.json)")
     ]
-    skipped_support = [parallel._skipped("edge", "support", "x")]
-    path.write_text(parallel.results_json(fleet, skipped_support))
+    skipped_support = [parallel._skipped(Target.support(fleet, "edge"), "x")]
+    path.write_text(parallel.results_json(skipped_support))
     assert parallel.blocked_by(fleet, str(path)) == {
         "edge": "the support deploy of cluster edge was skipped (results.json)"
     }

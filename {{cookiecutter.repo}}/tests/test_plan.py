@@ -70,7 +70,7 @@ def pairs(p: plan.Plan) -> set[tuple[str, str]]:
         ("chart/values.yaml", EVERY, set()),
         ("chart/templates/extra.yaml", EVERY, set()),
         ("fleet/deploy.py", EVERY, set()),
-        ("tasks.py", EVERY, set()),
+        ("tasks/deploy.py", EVERY, set()),
         ("requirements.txt", EVERY, set()),
         ("fleet.yaml", EVERY, set()),
         (".sops.yaml", EVERY, set()),

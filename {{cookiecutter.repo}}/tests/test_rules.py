@@ -51,7 +51,7 @@ EXAMPLES = {
     "chart/Chart.yaml": ("chart/**", ALL, {}),
     "fleet/deploy.py": ("fleet/**", ALL, {}),
     "fleet/schemas/hub.schema.json": ("fleet/**", ALL, {}),
-    "tasks.py": ("tasks.py", ALL, {}),
+    "tasks/deploy.py": ("tasks/**", ALL, {}),
     "requirements.txt": ("requirements.txt", ALL, {}),
     "requirements.in": ("requirements.in", NOTHING, {}),
     "pyproject.toml": ("pyproject.toml", NOTHING, {}),

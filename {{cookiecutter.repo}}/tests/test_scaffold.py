@@ -82,7 +82,7 @@ def test_new_cluster_writes_a_valid_file_and_its_support_values_and_secrets(tmp_
     east = fleet.clusters["east"]
     assert east.settings == {"cluster": "east", "region": "eu-west-1"}
     assert path.read_text().startswith("# How deploys reach cluster east.")
-    assert "invoke deploy-support --cluster east" in east.support_values.read_text()
+    assert "invoke deploy --support --cluster east" in east.support_values.read_text()
     assert sops.is_encrypted(east.support_secrets)
     decrypted = yaml.safe_load(sops.decrypt_text(tmp_path, east.support_secrets, Runner()))
     assert len(decrypted["grafana"]["adminPassword"]) >= 24

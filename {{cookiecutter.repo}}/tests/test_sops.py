@@ -9,6 +9,7 @@ from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 from fleet import config, sops
 from fleet.errors import FleetError
 from fleet.runner import Runner
+from fleet.target import Target
 
 ENCRYPTED = """\
 jupyterhub:
@@ -115,7 +116,7 @@ def encrypted_hub(tmp_path, monkeypatch):
 def decrypt_error(fleet) -> str:
     with (
         pytest.raises(FleetError) as failed,
-        sops.decrypted(fleet, "alpha", "staging", Runner(echo=False)),
+        sops.decrypted(Target.of_hub(fleet, "alpha", "staging"), Runner(echo=False)),
     ):
         pass
     return str(failed.value)
@@ -123,7 +124,10 @@ def decrypt_error(fleet) -> str:
 
 def test_decrypted_with_the_key(encrypted_hub):
     fleet, _ = encrypted_hub
-    with sops.decrypted(fleet, "alpha", "staging", Runner(echo=False)) as (path, secrets):
+    with sops.decrypted(Target.of_hub(fleet, "alpha", "staging"), Runner(echo=False)) as (
+        path,
+        secrets,
+    ):
         assert {"aaaa", "bbbb"} <= secrets
         assert "cookieSecret: aaaa" in path.read_text()
 
@@ -160,7 +164,7 @@ def test_a_tampered_file_is_an_integrity_failure_not_a_missing_key(encrypted_hub
     # A render never falls back to placeholders for a tampered file: the same line.
     with (
         pytest.raises(FleetError) as failed,
-        sops.for_render(fleet, "alpha", "staging", Runner(echo=False)),
+        sops.for_render(Target.of_hub(fleet, "alpha", "staging"), Runner(echo=False)),
     ):
         pass
     assert str(failed.value) == message

@@ -3,6 +3,7 @@
 import inspect
 
 import pytest
+from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 from invoke import Program
 
 import tasks
@@ -62,6 +63,19 @@ def test_a_short_flag_has_one_meaning_in_every_task():
 
 
 def test_positional_arguments_still_work_and_a_missing_one_is_named(capsys):
-    code, out = _program_output(capsys, "secrets.edit", "alpha")
+    code, out = _program_output(capsys, "retire", "alpha")
     assert code != 0
-    assert "'secrets.edit' did not receive required positional arguments: 'env'" in out
+    assert "'retire' did not receive required positional arguments: 'env'" in out
+
+
+@pytest.mark.parametrize("name", ["secrets.edit", "secrets.decrypt", "diff", "rollback", "health"])
+def test_a_release_task_without_its_env_says_so_in_one_line(capsys, name, tmp_path, monkeypatch):
+    write(tmp_path / "fleet.yaml", FLEET_YAML)
+    write(tmp_path / "clusters/main/cluster.yaml", KUBECONFIG_CLUSTER)
+    write(tmp_path / "hubs/alpha/hub.yaml", "cluster: main\n")
+    monkeypatch.chdir(tmp_path)
+    code, out = _program_output(capsys, name, "--hub", "alpha")
+    assert (code, out.strip()) == (1, "error: hub alpha: --env is required")
+    if name != "health":  # a hub's only: a support release has no health check
+        code, out = _program_output(capsys, name, "--support", "--cluster", "moon")
+        assert code == 1 and out.startswith("error: unknown cluster 'moon'"), out
