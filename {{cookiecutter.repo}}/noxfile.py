@@ -9,7 +9,6 @@ helm, sops, hadolint and docker on PATH). A missing tool fails the session; noth
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the fleet package of this repository
 
-from fleet import chart, checks, config, leaks, sops  # noqa: E402 - importable once ROOT is on sys.path
+from fleet import chart, checks, config, leaks, settings, sops  # noqa: E402 - importable once ROOT is on sys.path
 from fleet.errors import FleetError  # noqa: E402
 from fleet.runner import Runner  # noqa: E402
 
@@ -130,7 +129,7 @@ def secrets(session: nox.Session) -> None:
 @nox.session(venv_backend="none", tags=["image"])
 def images(session: nox.Session) -> None:
     """Build each image (BASE_IMAGE from env FLEET_BASE_IMAGE if set) and run its tests inside it."""
-    base = os.environ.get("FLEET_BASE_IMAGE")
+    base = settings.current().base_image
     folders = sorted(p.parent for p in ROOT.glob("images/*/Dockerfile"))
     names = session.posargs or [f.name for f in folders]
     try:

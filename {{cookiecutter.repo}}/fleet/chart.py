@@ -25,7 +25,6 @@ import contextlib
 import fcntl
 import functools
 import hashlib
-import os
 import re
 import tarfile
 from collections.abc import Iterator, Sequence
@@ -33,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from . import helm, images, mirror, private, sops
+from . import helm, images, mirror, private, settings, sops
 from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 from .helm import binary as helm_bin
@@ -50,7 +49,7 @@ K8S_VERSION = "1.32.0"
 
 
 def kube_version() -> str:
-    return os.environ.get("FLEET_K8S_VERSION", K8S_VERSION)
+    return settings.current().k8s_version or K8S_VERSION
 
 
 def _state(chart: Path) -> str:

@@ -10,7 +10,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from . import chart
+from . import chart, settings
 from .config import Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
@@ -29,9 +29,9 @@ class Checked:
         return f"{self.label}: {self.error or self.valid}"
 
 
-def default_jobs(environ=os.environ) -> int:
+def default_jobs(environ=None) -> int:
     """FLEET_JOBS, else one render per core."""
-    text = environ.get("FLEET_JOBS") or str(os.cpu_count() or 1)
+    text = settings.current(environ).jobs or str(os.cpu_count() or 1)
     if not text.isdigit() or int(text) < 1:
         raise FleetError(f"FLEET_JOBS={text!r}: expected a whole number, 1 or more")
     return int(text)

@@ -12,13 +12,13 @@ import base64
 import functools
 import gzip
 import json
-import os
 import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from . import settings
 from .errors import FleetError, StepFailed
 from .runner import Runner
 
@@ -42,9 +42,9 @@ DURATION_PATTERN = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 LABEL_VALUE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def binary(environ: Mapping[str, str] = os.environ) -> str:
+def binary(environ: Mapping[str, str] | None = None) -> str:
     """The helm to run: env FLEET_HELM (a path or a name on PATH), else `helm`."""
-    return environ.get("FLEET_HELM") or "helm"
+    return settings.current(environ).helm
 
 
 def parse_timeout(text: str, option: str = "timeout") -> int:

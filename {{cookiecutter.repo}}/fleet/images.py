@@ -21,6 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
 from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 
@@ -122,8 +123,8 @@ def registry_scheme(host: str) -> str:
 def registry_credentials(host: str) -> dict | None:
     """Username and password for a registry, read-only: FLEET_REGISTRY_USERNAME/PASSWORD, or
     the user's docker config (and its credential helpers). Nothing is written anywhere."""
-    user = os.environ.get("FLEET_REGISTRY_USERNAME")
-    password = os.environ.get("FLEET_REGISTRY_PASSWORD")
+    chosen = settings.current()
+    user, password = chosen.registry_username, chosen.registry_password
     if user and password:
         return {"username": user, "password": password}
     from docker import auth  # noqa: PLC0415 - docker SDK: slow to import
@@ -269,8 +270,9 @@ def build(
         return ref
     client = _docker()
     build_args = {}
-    if os.environ.get("FLEET_BASE_IMAGE"):
-        build_args["BASE_IMAGE"] = os.environ["FLEET_BASE_IMAGE"]
+    base_image = settings.current().base_image
+    if base_image:
+        build_args["BASE_IMAGE"] = base_image
     print(
         f"{ref}: building images/{image} ({len(context_files(context))} files)",
         file=out,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import FleetError
+from .settings import Settings
 
 WEBHOOK = "FLEET_WEBHOOK_URL"
 GRAFANA_URL = "FLEET_GRAFANA_URL"
@@ -169,26 +170,25 @@ def notify(
     what: str,
     job_status: str,
     run_url: str,
-    settings: dict[str, str],
-    summary_file: str | None,
+    settings: Settings,
 ) -> list[str]:
     """Do what the settings ask for; the lines that say what was done."""
     rows = read_results(results)
     done = []
-    if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as summary:
+    if settings.github_step_summary:
+        with open(settings.github_step_summary, "a", encoding="utf-8") as summary:
             summary.write(summary_markdown(rows, what, run_url))
         done.append("job summary written")
     message = failure_message(rows, fleet=fleet, what=what, job_status=job_status, run_url=run_url)
     if message is None:
         done.append("nothing failed: no message")
-    elif settings.get(WEBHOOK):
-        post_webhook(settings[WEBHOOK], message)
+    elif settings.webhook_url:
+        post_webhook(settings.webhook_url, message)
         done.append("failure posted to the chat webhook")
     else:
         done.append(f"failure: no chat webhook ({WEBHOOK}) set, so the job summary only")
-    if settings.get(GRAFANA_URL) and rows:
+    if settings.grafana_url and rows:
         items = annotations(rows, fleet=fleet, run_url=run_url, now_ms=int(time.time() * 1000))
-        post_annotations(settings[GRAFANA_URL], settings.get(GRAFANA_TOKEN, ""), items)
+        post_annotations(settings.grafana_url, settings.grafana_token, items)
         done.append(f"{len(items)} Grafana annotation(s) posted")
     return ([message] if message else []) + done

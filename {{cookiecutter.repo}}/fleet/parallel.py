@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import resource
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import chart, images, private, report
+from . import chart, images, private, report, settings
 from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .deploy import DeployResult, deploy
@@ -284,16 +283,17 @@ def summary(results: list[DeployResult]) -> str:
     return "\n".join(lines)
 
 
-def report_to_github(results: list[DeployResult], environ=os.environ, out=sys.stdout) -> None:
+def report_to_github(results: list[DeployResult], environ=None, out=sys.stdout) -> None:
     """In GitHub Actions: an error annotation per failed hub and a table in the job summary."""
-    if environ.get("GITHUB_ACTIONS") != "true":
+    chosen = settings.current(environ)
+    if not chosen.github_actions:
         return
     for r in results:
         if not r.ok:
             message = r.error.replace("%", "%25").replace("\r", "").replace("\n", "%0A")
             what = "skipped" if r.skipped else f"failed at {r.step}"
             print(f"::error title=deploy {r.target.label} {what}::{message}", file=out)
-    path = environ.get("GITHUB_STEP_SUMMARY")
+    path = chosen.github_step_summary
     if not path:
         return
     rows = []

@@ -25,6 +25,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from . import settings
+
 MEMORY = Path("/dev/shm")
 # Folders that exist now, so that whatever is left at exit is removed.
 _LIVE: dict[Path, int] = {}
@@ -39,7 +41,7 @@ class Terminated(SystemExit):
 
 def base() -> Path:
     """Where private folders are made: FLEET_PRIVATE_DIR, else /dev/shm, else the temp folder."""
-    chosen = os.environ.get("FLEET_PRIVATE_DIR")
+    chosen = settings.current().private_dir
     if chosen:
         path = Path(chosen)
         path.mkdir(mode=0o700, parents=True, exist_ok=True)

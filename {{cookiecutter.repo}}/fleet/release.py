@@ -15,13 +15,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import chart, credentials, helm, images, sops
+from . import chart, credentials, helm, images, settings, sops
 from .config import Fleet, Hub
 from .errors import FleetError
 from .runner import Runner
 from .target import Target
-
-OFF = ("off", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -42,15 +40,15 @@ class DeployOptions:
 
     @classmethod
     def from_env(cls, environ: dict | None = None, **given: object) -> DeployOptions:
-        environ = os.environ if environ is None else environ
+        chosen = settings.current(environ)
         defaults = {
-            "timeout": environ.get("FLEET_TIMEOUT") or cls.timeout,
-            "kubeconfig": environ.get("FLEET_KUBECONFIG") or None,
-            "context": environ.get("FLEET_CONTEXT") or None,
-            "helm": helm.binary(environ),
+            "timeout": chosen.timeout or cls.timeout,
+            "kubeconfig": chosen.kubeconfig,
+            "context": chosen.context,
+            "helm": chosen.helm,
             # FLEET_HEALTH_CHECK=off where nothing can serve (kwok's fake nodes).
-            "health_check": environ.get("FLEET_HEALTH_CHECK", "on").lower() not in OFF,
-            "lock_timeout": environ.get("FLEET_LOCK_TIMEOUT") or cls.lock_timeout,
+            "health_check": chosen.health_check,
+            "lock_timeout": chosen.lock_timeout or cls.lock_timeout,
         }
         chosen = {k: v for k, v in given.items() if v is not None}
         return cls(**{**defaults, **chosen})

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from . import private, yamlfile
+from . import private, settings, yamlfile
 from .errors import FleetError, StepFailed
 from .redact import secret_strings
 from .runner import Runner
@@ -53,7 +53,7 @@ PLACEHOLDERS = {
 
 
 def sops_bin() -> str:
-    return os.environ.get("FLEET_SOPS", "sops")
+    return settings.current().sops
 
 
 def _sops(root: Path, *args: str) -> list[str]:
@@ -153,7 +153,7 @@ def secret_paths(files: Iterable[Path]) -> set[KeyPath]:
 
 def age_key_dir() -> Path:
     """Where age keys generated for repos live: $HUBFLEET_AGE_KEY_DIR, else sops's own folder."""
-    override = os.environ.get("HUBFLEET_AGE_KEY_DIR")
+    override = settings.current().age_key_dir
     if override:
         return Path(override).expanduser()
     base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
@@ -183,7 +183,7 @@ def sops_env(root: Path) -> Iterator[dict[str, str]]:
         key = age_key_file(Path(root))
         if key:
             env["SOPS_AGE_KEY_FILE"] = str(key)
-    armored = os.environ.get("FLEET_PGP_KEY")
+    armored = settings.current().pgp_key
     if not armored:
         yield env
         return
@@ -251,7 +251,7 @@ def for_render(target: Target, runner: Runner) -> Iterator[tuple[Path, set[str],
     if source.exists():
         _require_encrypted(source)
         text = ""
-        if os.environ.get("FLEET_SECRETS") != "placeholders":
+        if settings.current().secrets != "placeholders":
             try:
                 text = decrypt_text(target.fleet.root, source, runner)
             except StepFailed as exc:

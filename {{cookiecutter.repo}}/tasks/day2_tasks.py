@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 from pathlib import Path
 
 from invoke import Exit
 
-from fleet import config, notify, shell, upgrade
+from fleet import config, notify, settings, shell, upgrade
 from fleet.errors import FleetError
 from fleet.logs import show as show_logs
 from fleet.runner import Runner
@@ -93,8 +92,7 @@ def notify_team(c, results, what, job_status="", run_url=""):
         what=what,
         job_status=job_status,
         run_url=run_url,
-        settings=dict(os.environ),
-        summary_file=os.environ.get("GITHUB_STEP_SUMMARY"),
+        settings=settings.current(),
     )
     print("\n".join(lines))
 

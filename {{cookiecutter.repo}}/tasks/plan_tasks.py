@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from fleet import plan as planning
+from fleet import settings
 
 from .task_entry import ACCESS_HELP, errors_exit, options, task
 
@@ -36,13 +35,13 @@ def plan(
     context=None,
 ):
     """Show which hubs a change deploys and which images it builds, with the reasons."""
-    labels = [*(label or []), *filter(None, os.environ.get("FLEET_LABELS", "").split(","))]
+    chosen = settings.current()
     planning.run(
         None,
-        base=base or os.environ.get("FLEET_PLAN_BASE") or "HEAD~1",
+        base=base or chosen.plan_base or "HEAD~1",
         head=head,
         envs=env,
-        labels=[name.strip() for name in labels],
+        labels=[*(name.strip() for name in label or []), *chosen.labels],
         as_json=json,
         markdown_file=markdown,
         access=options(kubeconfig=kubeconfig, context=context).access,

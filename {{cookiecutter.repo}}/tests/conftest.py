@@ -8,20 +8,17 @@ FLEET_PRIVATE_DIR) is kept.
 
 import pytest
 
-SETTINGS = (
-    "FLEET_SECRETS",
-    "FLEET_LABELS",
-    "FLEET_HEALTH_CHECK",
-    "FLEET_PLAN_BASE",
-    "FLEET_JOBS",
-    "FLEET_TIMEOUT",
-    "FLEET_LOCK_TIMEOUT",
-    "FLEET_CONTEXT",
-    "FLEET_KUBECONFIG",
-    "FLEET_PGP_KEY",
-    "FLEET_REGISTRY_USERNAME",
-    "FLEET_REGISTRY_PASSWORD",
+from fleet.settings import VARIABLES
+
+# Where the tools are is kept; every other setting is cleared.
+TOOLS = (
+    "FLEET_HELM",
+    "FLEET_SOPS",
+    "FLEET_BASE_IMAGE",
+    "FLEET_PRIVATE_DIR",
+    "HUBFLEET_AGE_KEY_DIR",
 )
+SETTINGS = tuple(name for name in VARIABLES if name not in TOOLS)
 
 
 @pytest.fixture(autouse=True)
