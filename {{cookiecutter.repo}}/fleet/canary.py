@@ -101,7 +101,7 @@ def check(
     the image `env` will run (`image`: the hub's own, if any), in a health check of its own
     younger than canary_max_age."""
     release = hub.release(staging)
-    history = helm.history(runner, release, release, helm_bin)
+    history = helm.history(runner, release, helm_bin)
     revisions = [r for r in history if r["status"] == "deployed"]
     skip = "(or --skip-canary)"
     if not revisions:
@@ -110,7 +110,7 @@ def check(
             f"first {skip}"
         )
     revision = revisions[-1]["revision"]
-    labels = helm.revision_labels(runner, release, release).get(revision, {})
+    labels = helm.revision_labels(runner, release).get(revision, {})
     recheck = f"`invoke health --hub {hub.name} --env {staging}` {skip}"
     found = labels.get(helm.LABEL_HEALTH)
     if found != "passed" or labels.get(helm.LABEL_HEALTH_REVISION) != str(revision):

@@ -35,7 +35,6 @@ import yaml
 from . import helm, images, mirror, private, settings, sops
 from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
-from .helm import binary as helm_bin
 from .runner import Runner
 from .target import Target
 
@@ -137,19 +136,19 @@ def _fetch_dependencies(chart: Path, runner: Runner) -> None:
         ]
         if not (chart / "Chart.lock").exists():
             runner.run(
-                [helm_bin(), "dependency", "update", str(chart), *isolated],
+                helm.dependency_argv("update", chart, isolated),
                 step="helm dependency update",
                 mutates=False,
             )
         else:
             for number, url in enumerate(_http_repositories(chart)):
                 runner.run(
-                    [helm_bin(), "repo", "add", f"dependency-{number}", url, *isolated],
+                    helm.repo_add_argv(f"dependency-{number}", url, isolated),
                     step=f"helm repo add {url}",
                     mutates=False,
                 )
             runner.run(
-                [helm_bin(), "dependency", "build", str(chart), *isolated],
+                helm.dependency_argv("build", chart, isolated),
                 step="helm dependency build",
                 mutates=False,
             )
@@ -159,7 +158,7 @@ def lint(fleet: Fleet, runner: Runner, chart: Path | None = None) -> None:
     """`helm lint` a chart (the shared chart unless given) with its defaults."""
     chart = chart or fleet.chart
     dependency_build(fleet, runner, chart)
-    runner.run([helm_bin(), "lint", str(chart)], step=f"helm lint {chart.name}", mutates=False)
+    runner.run(helm.lint_argv(chart), step=f"helm lint {chart.name}", mutates=False)
 
 
 def template_argv(
@@ -168,11 +167,7 @@ def template_argv(
     """`helm template` of a release (in the namespace of its name) with values files in order,
     for the Kubernetes version it is validated against: without a cluster, helm 3 assumes
     v1.20, which the jupyterhub chart (kubeVersion >=1.28) refuses."""
-    argv = [helm_bin(), "template", release, str(chart), "--namespace", release]
-    argv += ["--kube-version", kube_version()]
-    for path in values_files:
-        argv += ["--values", str(path)]
-    return argv + list(extra_args)
+    return helm.template_argv(chart, release, values_files, kube_version(), extra_args)
 
 
 def template(
@@ -281,7 +276,7 @@ def _write_lock(root: Path, folder: str, what: str, runner: Runner, timeout: flo
     later = f"`helm dependency update {folder}`, then commit {folder}/Chart.lock"
     try:
         runner.run(
-            [helm_bin(), "dependency", "update", str(root / folder)],
+            helm.dependency_argv("update", root / folder),
             step="helm dependency update",
             mutates=False,
             timeout=timeout,

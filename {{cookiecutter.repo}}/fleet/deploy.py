@@ -208,7 +208,7 @@ def _dry_run(release: Release, options: DeployOptions, steps: Steps) -> None:
 def _left_pending(runner: Runner, name: str, options: DeployOptions) -> bool:
     """Whether the release's newest revision is pending (this deploy's helm stopped midway)."""
     try:
-        revisions = helm.history(runner.quiet(), name, name, options.helm)
+        revisions = helm.history(runner.quiet(), name, options.helm)
     except FleetError:
         return False
     return bool(revisions) and revisions[-1]["status"].startswith("pending-")
@@ -251,7 +251,7 @@ def _forward_only(
     if options.allow_older or not serving:
         return
     runner, name = release.runner.quiet(), release.name
-    live = helm.revision_labels(runner, name, name).get(serving[-1]["revision"], {})
+    live = helm.revision_labels(runner, name).get(serving[-1]["revision"], {})
     live_commit = live.get(helm.LABEL_COMMIT, "")
     if not live_commit or live_commit == commit:
         return
@@ -276,13 +276,13 @@ def _upgrade(
 ) -> None:
     runner, name = release.runner, release.name
     steps("recover", f"release {name}")
-    revisions = helm.history(runner, name, name, options.helm)
+    revisions = helm.history(runner, name, options.helm)
     if revisions:
         _may_recover(release, revisions[-1], options, held.took_over if held else "")
     if held is not None:
         held.wrote = True  # from here on, a revision left pending is this deploy's
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
-        revisions = helm.history(runner, name, name, options.helm)
+        revisions = helm.history(runner, name, options.helm)
     before = revisions[-1]["revision"] if revisions else None
     labels, description = _labels(release, options)
     if revisions:  # the new revision has no health check yet: none carried over from the last
@@ -351,7 +351,7 @@ def check(target: Target, options: DeployOptions, runner: Runner) -> DeployResul
             prepared(target, options, own, steps, require_image=False) as release,
             _lease_held(release.runner, release.name, options, steps),
         ):
-            info = helm.deployed_info(release.runner, release.name, release.name, options.helm)
+            info = helm.deployed_info(release.runner, release.name, options.helm)
             if not info:
                 raise FleetError(f"release {release.name} is not deployed: nothing to check")
             result.revision, result.image = info["revision"], info["image"]
@@ -382,7 +382,7 @@ def _explain_failure(
         with contextlib.suppress(FleetError):
             _undo(runner, name, options)
     with contextlib.suppress(FleetError):
-        revisions = helm.history(quiet, name, name, options.helm)
+        revisions = helm.history(quiet, name, options.helm)
         lines.append(_serving_after_failure(revisions, name, options, before))
     if not options.rollback:
         lines.append(f"--no-rollback: run `{release.target.command('rollback')}` to go back")
@@ -410,7 +410,7 @@ def _interrupted(release: Release, options: DeployOptions, before: int | None) -
     try:
         # Stopping (SIGTERM): the rollback is written, not waited for, so the process exits soon.
         _undo(release.runner, name, options, wait=not private.stopping())
-        revisions = helm.history(release.runner.quiet(), name, name, options.helm)
+        revisions = helm.history(release.runner.quiet(), name, options.helm)
         say(hub, env, _serving_after_failure(revisions, name, options, before))
     except FleetError as exc:
         say(hub, env, f"could not roll back ({exc}); the next deploy recovers the release")
@@ -422,7 +422,7 @@ def _undo(runner: Runner, name: str, options: DeployOptions, wait: bool = True) 
     helm may have been stopped mid-wait (pending), have rolled back itself (a revision
     "Rollback to N"), have marked it failed, or have deployed what will not run.
     """
-    revisions = helm.history(runner, name, name, options.helm)
+    revisions = helm.history(runner, name, options.helm)
     if not revisions:
         return
     latest = revisions[-1]
@@ -433,9 +433,8 @@ def _undo(runner: Runner, name: str, options: DeployOptions, wait: bool = True) 
         return
     good = helm.last_good_revision(revisions, before=latest["revision"])
     if good is None:
-        argv = [options.helm, "uninstall", name, "--namespace", name]
         runner.run(
-            argv + (["--wait"] if wait else []),
+            helm.uninstall_argv(options.helm, name, wait),
             step=f"uninstall {name} (its first install does not run)",
         )
         return
@@ -502,7 +501,7 @@ def rollback(
         _lease_held(run, name, options, steps),
     ):
         steps("history", f"release {name}")
-        revisions = helm.history(run, name, name, options.helm)
+        revisions = helm.history(run, name, options.helm)
         if not revisions:
             raise FleetError(f"release {name} does not exist in cluster {cluster}")
         back_to = _rollback_target(revisions, name, revision)
@@ -515,6 +514,6 @@ def rollback(
         if not run.dry_run:
             steps("rollout", f"every workload in namespace {name}")
             rollout.wait(run, name, helm.parse_timeout(options.timeout))
-            info = helm.deployed_info(run, name, name, options.helm) or {}
+            info = helm.deployed_info(run, name, options.helm) or {}
             result.revision, result.image = info.get("revision"), info.get("image", "")
     return result

@@ -16,13 +16,12 @@ NO_DIFFERENCES, DIFFERENCES, DIFF_FAILED = 0, 1, 2
 
 def live_manifest(runner: Runner, release: str, helm_bin: str) -> tuple[str, str]:
     """The manifests the release runs now, and a label for them ("" when not installed)."""
-    revisions = helm.history(runner, release, release, helm_bin)
+    revisions = helm.history(runner, release, helm_bin)
     serving = [r for r in revisions if r["status"] == "deployed"]
     if not serving:
         return "", f"{release}: not installed"
     revision = serving[-1]["revision"]
-    argv = [helm_bin, "get", "manifest", release, "--namespace", release]
-    argv += ["--revision", str(revision)]
+    argv = helm.manifest_argv(helm_bin, release, revision)
     proc = runner.run(argv, step=f"helm get manifest {release}", mutates=False)
     return proc.stdout, f"{release} revision {revision} (live)"
 

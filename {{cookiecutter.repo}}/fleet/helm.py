@@ -14,7 +14,7 @@ import gzip
 import json
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -163,11 +163,51 @@ def rollback_argv(
     return argv + (["--wait"] if wait else []) + ["--timeout", timeout, "--cleanup-on-fail"]
 
 
+def uninstall_argv(helm: str, release: str, wait: bool = True) -> list[str]:
+    return [helm, "uninstall", release, "--namespace", release] + (["--wait"] if wait else [])
+
+
+def manifest_argv(helm: str, release: str, revision: int | None = None) -> list[str]:
+    """The manifests a release (a revision of it: default the newest) was rendered to."""
+    argv = [helm, "get", "manifest", release, "--namespace", release]
+    return argv + (["--revision", str(revision)] if revision is not None else [])
+
+
+def template_argv(
+    chart: str, release: str, values_files: Sequence[str], kube_version: str, extra: Sequence[str]
+) -> list[str]:
+    """`helm template` of a release (in the namespace of its name), values files in order, for
+    the Kubernetes version it is validated against."""
+    argv = [binary(), "template", release, str(chart), "--namespace", release]
+    argv += ["--kube-version", kube_version]
+    for path in values_files:
+        argv += ["--values", str(path)]
+    return argv + list(extra)
+
+
+def dependency_argv(action: str, chart: str, flags: Sequence[str] = ()) -> list[str]:
+    """`helm dependency build` or `update` of a chart folder."""
+    return [binary(), "dependency", action, str(chart), *flags]
+
+
+def repo_add_argv(name: str, url: str, flags: Sequence[str] = ()) -> list[str]:
+    return [binary(), "repo", "add", name, url, *flags]
+
+
+def lint_argv(chart: str) -> list[str]:
+    return [binary(), "lint", str(chart)]
+
+
+def show_argv(what: str, ref: Sequence[str], flags: Sequence[str] = ()) -> list[str]:
+    """`helm show chart|values` of a chart in a repository (ref: its name and --repo/--version)."""
+    return [binary(), "show", what, *ref, *flags]
+
+
 def _not_found(exc: StepFailed) -> bool:
     return "not found" in exc.stderr.lower()
 
 
-def history(runner: Runner, release: str, namespace: str, helm: str | None = None) -> list[dict]:
+def history(runner: Runner, release: str, helm: str | None = None) -> list[dict]:
     """The release's revisions, oldest first ([] when there is no release)."""
     try:
         proc = runner.run(
@@ -176,7 +216,7 @@ def history(runner: Runner, release: str, namespace: str, helm: str | None = Non
                 "history",
                 release,
                 "--namespace",
-                namespace,
+                release,
                 "--max",
                 "256",
                 "--output",
@@ -192,9 +232,9 @@ def history(runner: Runner, release: str, namespace: str, helm: str | None = Non
     return sorted(json.loads(proc.stdout or "[]"), key=lambda r: r["revision"])
 
 
-def revision_labels(runner: Runner, release: str, namespace: str) -> dict[int, dict[str, str]]:
+def revision_labels(runner: Runner, release: str) -> dict[int, dict[str, str]]:
     """The labels helm stored with each revision (on its storage Secrets), by revision."""
-    argv = ["kubectl", "get", "secrets", "--namespace", namespace]
+    argv = ["kubectl", "get", "secrets", "--namespace", release]
     argv += ["--selector", f"owner=helm,name={release}"]
     argv += ["--output", 'jsonpath={range .items[*]}{.metadata.labels}{"\\n"}{end}']
     proc = runner.run(argv, step=f"read labels of release {release}", mutates=False)
@@ -206,11 +246,9 @@ def revision_labels(runner: Runner, release: str, namespace: str) -> dict[int, d
     return found
 
 
-def deployed_image(
-    runner: Runner, release: str, namespace: str, revision: int, helm: str | None = None
-) -> str:
+def deployed_image(runner: Runner, release: str, revision: int, helm: str | None = None) -> str:
     """The user image a revision was deployed with, from its values (kept in memory, never printed)."""
-    argv = [helm or binary(), "get", "values", release, "--namespace", namespace]
+    argv = [helm or binary(), "get", "values", release, "--namespace", release]
     argv += ["--revision", str(revision), "--output", "json"]
     proc = runner.run(argv, step=f"helm get values {release}", mutates=False)
     return _image_of(json.loads(proc.stdout or "{}") or {})
@@ -281,34 +319,30 @@ def _stored(item: dict) -> dict:
     }
 
 
-def _info(runner: Runner, release: str, namespace: str, entry: dict, helm: str | None) -> dict:
-    labels = revision_labels(runner, release, namespace).get(entry["revision"], {})
+def _info(runner: Runner, release: str, entry: dict, helm: str | None) -> dict:
+    labels = revision_labels(runner, release).get(entry["revision"], {})
     return {
         "revision": entry["revision"],
         "status": entry["status"],
         "commit": labels.get(LABEL_COMMIT, ""),
         "dirty": labels.get(LABEL_DIRTY) == "true",
-        "image": deployed_image(runner, release, namespace, entry["revision"], helm),
+        "image": deployed_image(runner, release, entry["revision"], helm),
         "image_tag": labels.get(LABEL_IMAGE_TAG, ""),
         "updated": entry.get("updated", ""),
         "description": entry.get("description", ""),
     }
 
 
-def deployed_info(
-    runner: Runner, release: str, namespace: str, helm: str | None = None
-) -> dict | None:
+def deployed_info(runner: Runner, release: str, helm: str | None = None) -> dict | None:
     """The revision now serving (status deployed): revision, status, commit, image, updated; or None."""
-    revisions = [r for r in history(runner, release, namespace, helm) if r["status"] == "deployed"]
-    return _info(runner, release, namespace, revisions[-1], helm) if revisions else None
+    revisions = [r for r in history(runner, release, helm) if r["status"] == "deployed"]
+    return _info(runner, release, revisions[-1], helm) if revisions else None
 
 
-def latest_info(
-    runner: Runner, release: str, namespace: str, helm: str | None = None
-) -> dict | None:
+def latest_info(runner: Runner, release: str, helm: str | None = None) -> dict | None:
     """The newest revision whatever its status (a failed or pending one shows here), or None."""
-    revisions = history(runner, release, namespace, helm)
-    return _info(runner, release, namespace, revisions[-1], helm) if revisions else None
+    revisions = history(runner, release, helm)
+    return _info(runner, release, revisions[-1], helm) if revisions else None
 
 
 def revision_age(entry: dict) -> float | None:
@@ -355,7 +389,7 @@ def recover_pending(
     """
     helm = helm or binary()
     if revisions is None:
-        revisions = history(runner, release, release, helm)
+        revisions = history(runner, release, helm)
     if not revisions or not revisions[-1]["status"].startswith("pending-"):
         return None
     stuck = revisions[-1]
@@ -365,7 +399,7 @@ def recover_pending(
         message = f"release {release} was left in {stuck['status']} at revision {stuck['revision']}; {action}"
         print(message, file=out, flush=True)
         runner.run(
-            [helm, "uninstall", release, "--namespace", release, "--wait"],
+            uninstall_argv(helm, release),
             step=f"recover {release}",
         )
     else:

@@ -73,8 +73,9 @@ CLUSTER_KINDS = {"ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageC
 
 def _cluster_scoped(run: Runner, name: str, helm_bin: str) -> list[str]:
     """Kind/name of the release's objects that live outside its namespace."""
-    argv = [helm_bin, "get", "manifest", name, "--namespace", name]
-    proc = run.run(argv, step=f"helm get manifest {name}", mutates=False)
+    proc = run.run(
+        helm.manifest_argv(helm_bin, name), step=f"helm get manifest {name}", mutates=False
+    )
     docs = chart.documents(proc.stdout)
     return sorted(
         f"{d['kind']}/{d['metadata']['name']}" for d in docs if d.get("kind") in CLUSTER_KINDS
@@ -82,10 +83,10 @@ def _cluster_scoped(run: Runner, name: str, helm_bin: str) -> list[str]:
 
 
 def _what_goes(fleet: Fleet, run: Runner, name: str, options: RetireOptions, helm_bin: str) -> str:
-    info = helm.latest_info(run, name, name, helm_bin)
+    info = helm.latest_info(run, name, helm_bin)
     if info is None:
         raise FleetError(f"release {name} is not installed on cluster {options.cluster}")
-    labels = helm.revision_labels(run, name, name).get(info["revision"], {})
+    labels = helm.revision_labels(run, name).get(info["revision"], {})
     owner = labels.get(helm.LABEL_FLEET)
     if fleet.name and owner and owner != fleet.name:
         raise FleetError(f"release {name} belongs to fleet {owner}, not {fleet.name}: not retired")
@@ -139,7 +140,7 @@ def retire(
         if not options.yes and not confirm(name):
             return False
         with lock.held(run, name, wait, lambda text: say(hub, env, text)) as held:
-            argv = [deploy_options.helm, "uninstall", name, "--namespace", name, "--wait"]
+            argv = helm.uninstall_argv(deploy_options.helm, name)
             run.run(argv, step=f"helm uninstall {name}")
             if options.delete_namespace:
                 held.forget()

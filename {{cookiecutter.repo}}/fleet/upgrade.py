@@ -19,9 +19,8 @@ from pathlib import Path
 
 import yaml
 
-from . import private
+from . import helm, private
 from .errors import FleetError, StepFailed
-from .helm import binary as helm_bin
 from .runner import Runner
 
 # A release version (x.y.z, with an optional leading v); pre-releases are never picked as newest.
@@ -122,7 +121,7 @@ def _chart_ref(dep: dict) -> list[str]:
 
 
 def _show(runner: Runner, what: str, dep: dict, version: str | None, flags: list[str]) -> str:
-    argv = [helm_bin(), "show", what, *_chart_ref(dep), *flags]
+    argv = helm.show_argv(what, _chart_ref(dep), flags)
     argv += ["--version", version] if version else []
     try:
         return runner.run(argv, step=f"helm show {what} {dep['name']}", mutates=False).stdout
@@ -173,7 +172,7 @@ def upgrade(
         if any(u.moved for u in upgrades):
             (chart / "Chart.yaml").write_text(text)
             runner.run(
-                [helm_bin(), "dependency", "update", str(chart), *flags],
+                helm.dependency_argv("update", chart, flags),
                 step=f"helm dependency update {chart.name}",
                 mutates=False,
             )

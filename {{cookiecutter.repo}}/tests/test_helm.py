@@ -4,6 +4,8 @@ import base64
 import dataclasses
 import gzip
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -201,3 +203,22 @@ def test_every_release_of_a_cluster_from_its_storage_secrets():
     }
     # Only the releases asked for are decoded (each holds its whole chart).
     assert list(helm.releases_from(items, {("support", "support")})) == [("support", "support")]
+
+
+def test_no_module_but_helm_builds_a_helm_command_line():
+    """fleet.helm owns every helm argv: a helm subcommand list anywhere else is a defect."""
+    root = Path(__file__).resolve().parents[1]
+    pattern = re.compile(
+        r"\[\s*(?:helm_bin\(\)|[\w.]*helm\w*(?:\(\))?(?: or binary\(\))?)\s*,\s*"
+        r"\"(?:upgrade|install|uninstall|rollback|history|get|template|dependency|repo|lint|show|list)\""
+    )
+    found = [
+        f"{path.name}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in sorted(root.glob("fleet/*.py"))
+        if path.name != "helm.py"
+        for text in [path.read_text()]
+        for m in pattern.finditer(text)
+    ]
+    assert found == []
+    assert pattern.search('argv = [options.helm, "uninstall", name]')
+    assert pattern.search('[helm_bin(), "lint", str(chart)]')
