@@ -67,7 +67,8 @@ def test_exit_code_2_on_an_error_one_line_naming_the_hub(repo):
 
 RENDER = (
     "from fleet import chart, config; from fleet.runner import Runner; "
-    "print(chart.render(config.load(), 'differ', 'staging', Runner(echo=False))[0])"
+    "from fleet.target import Target; "
+    "print(chart.render(Target.of_hub(config.load(), 'differ', 'staging'), Runner(echo=False))[0])"
 )
 
 

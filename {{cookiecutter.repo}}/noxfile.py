@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the fleet package of this repository
 
 from fleet import chart, checks, config, leaks, settings, sops  # noqa: E402 - importable once ROOT is on sys.path
-from fleet.errors import FleetError  # noqa: E402
+from fleet.errors import Failure, FleetError  # noqa: E402
 from fleet.runner import Runner  # noqa: E402
 
 nox.needs_version = ">=2024.10.9"
@@ -67,7 +67,7 @@ def lint(session: nox.Session) -> None:
         for hub in fleet.hubs.values():
             for env in hub.environments:
                 hub.required_secrets(env)
-    except FleetError as exc:
+    except Failure as exc:
         session.error(str(exc))
     counts = f"{len(fleet.clusters)} clusters, {len(fleet.hubs)} hubs, {len(fleet.images)} images"
     session.log(f"config: {counts}")
@@ -94,7 +94,7 @@ def templates(session: nox.Session) -> None:
         count = sum(len(hub.environments) for hub in hubs) + len(clusters)
         session.log(f"rendering {count} releases, {jobs} at a time")
         results = checks.check_all(fleet, hubs, clusters, runner, jobs)
-    except FleetError as exc:
+    except Failure as exc:
         session.error(str(exc))
     for result in results:
         if not result.error:
@@ -134,7 +134,7 @@ def images(session: nox.Session) -> None:
     names = session.posargs or [f.name for f in folders]
     try:
         hub_version = chart.jupyterhub_version(config.load(ROOT), Runner())
-    except FleetError as exc:
+    except Failure as exc:
         session.error(str(exc))
     for name in names:
         folder = ROOT / "images" / name

@@ -35,10 +35,6 @@ INPUTS = {
 _SKIP = ("__pycache__", ".pyc", ".fleet-deps")
 
 
-class CanaryRefused(FleetError):
-    """The prod upgrade is refused: its staging release did not prove the same inputs."""
-
-
 def _digest(root: Path, paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
@@ -83,7 +79,7 @@ def image_digest(image: str) -> str:
         return image.rpartition("@")[2]
     digest = images.registry_digest(images.ImageRef.parse(image))
     if not digest:
-        raise CanaryRefused(f"image {image}: the registry has no such tag")
+        raise FleetError(f"image {image}: the registry has no such tag")
     return digest
 
 
@@ -97,7 +93,7 @@ def check(
     env: str,
     now: float | None = None,
 ) -> None:
-    """Refuse (CanaryRefused) unless the hub's live `staging` revision proved these inputs and
+    """Refuse (a FleetError) unless the hub's live `staging` revision proved these inputs and
     the image `env` will run (`image`: the hub's own, if any), in a health check of its own
     younger than canary_max_age."""
     release = hub.release(staging)
@@ -105,7 +101,7 @@ def check(
     revisions = [r for r in history if r["status"] == "deployed"]
     skip = "(or --skip-canary)"
     if not revisions:
-        raise CanaryRefused(
+        raise FleetError(
             f"hub {hub.name}: its {staging} release {release} is not deployed: deploy {staging} "
             f"first {skip}"
         )
@@ -117,18 +113,18 @@ def check(
         what = "a failed health check" if found == "failed" else "no health check of its own"
         if found == "passed":
             what += f" (the passing one it carries is of revision {labels.get(helm.LABEL_HEALTH_REVISION, 'unknown')})"
-        raise CanaryRefused(f"hub {hub.name}: {staging} revision {revision} has {what}: {recheck}")
+        raise FleetError(f"hub {hub.name}: {staging} revision {revision} has {what}: {recheck}")
     max_age = helm.parse_timeout(fleet.canary_max_age, "fleet.yaml canary_max_age")
     age = (time.time() if now is None else now) - int(labels.get(helm.LABEL_HEALTH_AT) or 0)
     if age > max_age:
-        raise CanaryRefused(
+        raise FleetError(
             f"hub {hub.name}: {staging} revision {revision} passed its health check "
             f"{_ago(age)} ago, more than canary_max_age {fleet.canary_max_age}: {recheck}"
         )
     now_fingerprints = fingerprints(fleet, hub)
     differ = [what for key, what in INPUTS.items() if labels.get(key) != now_fingerprints[key]]
     if differ:
-        raise CanaryRefused(
+        raise FleetError(
             f"hub {hub.name}: {staging} revision {revision} runs other inputs than this deploy: "
             f"{'; '.join(differ)} differ. Deploy them to {staging} first {skip}"
         )
@@ -137,7 +133,7 @@ def check(
         digest = helm.digest_label(image_digest(prod_image))
         if labels.get(helm.LABEL_HEALTH_IMAGE) != digest:
             ran = labels.get(helm.LABEL_HEALTH_IMAGE, "unknown")
-            raise CanaryRefused(
+            raise FleetError(
                 f"hub {hub.name}: image {prod_image} is now sha256:{digest[:12]}, but {staging}'s "
                 f"health check ran sha256:{ran[:12]}: the tag was pushed again. {recheck}"
             )

@@ -34,7 +34,7 @@ import yaml
 
 from . import helm, images, mirror, private, settings, sops
 from .config import Fleet, Hub
-from .errors import FleetError, StepFailed
+from .errors import Failure, FleetError, StepFailed
 from .runner import Runner
 from .target import Target
 
@@ -287,7 +287,7 @@ def _write_lock(root: Path, folder: str, what: str, runner: Runner, timeout: flo
         reached = [n for n, line in enumerate(said) if "Unable to get an update" in line]
         why = " ".join(said[reached[0] : reached[0] + 2]) if reached else exc.last_line()
         return [f"could not fetch {what}: {why}", f"Once it is reachable, run {later}."]
-    except FleetError:
+    except Failure:
         return [f"helm is not on PATH, so {folder}/Chart.lock was not written: run {later}."]
     return []
 

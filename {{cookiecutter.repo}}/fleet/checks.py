@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from . import chart, settings
 from .config import Fleet, Hub
-from .errors import FleetError
+from .errors import Failure, FleetError
 from .runner import Runner
 from .target import Target
 
@@ -51,7 +51,7 @@ def _check(target: Target, runner: Runner) -> Checked:
     try:
         manifests, mode = chart.render(target, runner)
         count = chart.validate_manifests(manifests, who, env, label=label)
-    except FleetError as exc:
+    except Failure as exc:
         return Checked(label, error=str(exc))
     return Checked(label, valid=_valid(manifests, count, mode))
 

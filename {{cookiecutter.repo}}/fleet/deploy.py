@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import canary, chart, crds, health, helm, lock, manifests, private, rollout, sops
+from . import canary, chart, crds, health, helm, lock, manifests, output, private, rollout, sops
 from .credentials import Kubeconfigs
-from .errors import FleetError, StepFailed, Stopped
+from .errors import Failure, FleetError, RolloutFailed, StepFailed, Stopped
 from .git import Git
+from .output import say
 from .redact import redact_text
-from .release import DeployOptions, Release, Steps, cluster_runner, prepared, say, server_dry_run
+from .release import DeployOptions, Release, Steps, cluster_runner, prepared, server_dry_run
 from .runner import Runner
 from .target import Target
 
@@ -71,7 +72,7 @@ def _recorded(result: DeployResult, steps: Steps, runner: Runner) -> Iterator[No
     try:
         yield
         result.ok = True
-    except FleetError as exc:
+    except Failure as exc:
         result.error = redact_text(str(exc), runner.secrets)
     finally:
         result.step = steps.name
@@ -201,7 +202,7 @@ def _dry_run(release: Release, options: DeployOptions, steps: Steps) -> None:
     release.runner.run(argv, step="helm upgrade")
     paths = sops.secret_paths([release.target.secrets_file])
     rendered = server_dry_run(release)
-    print(manifests.mask_manifests(rendered, release.runner.secrets, secret=paths), flush=True)
+    output.line(manifests.mask_manifests(rendered, release.runner.secrets, secret=paths))
     say(*release.who, "server-side dry run passed: the upgrade would be accepted")
 
 
@@ -209,7 +210,7 @@ def _left_pending(runner: Runner, name: str, options: DeployOptions) -> bool:
     """Whether the release's newest revision is pending (this deploy's helm stopped midway)."""
     try:
         revisions = helm.history(runner.quiet(), name, options.helm)
-    except FleetError:
+    except Failure:
         return False
     return bool(revisions) and revisions[-1]["status"].startswith("pending-")
 
@@ -303,7 +304,7 @@ def _upgrade(
         # One --timeout for hooks, helm's wait and ours: the rollout gets what helm left of it.
         left = helm.parse_timeout(options.timeout) - (time.monotonic() - began)
         rollout.wait(runner, name, max(1, int(left)), watch=watch, since=since)
-    except (StepFailed, rollout.RolloutFailed) as exc:
+    except StepFailed as exc:  # helm failed or stopped, or our rollout wait failed
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
         if private.stopping():  # a worker's helm, stopped by the SIGTERM of the whole run
             _interrupted(release, options, before)
@@ -362,7 +363,7 @@ def check(target: Target, options: DeployOptions, runner: Runner) -> DeployResul
 def _explain_failure(
     runner: Runner,
     release: Release,
-    exc: FleetError,
+    exc: StepFailed,
     options: DeployOptions,
     before: int | None,
     since: datetime,
@@ -371,17 +372,17 @@ def _explain_failure(
     quiet, name = runner.quiet(), release.name
     if isinstance(exc, Stopped):
         lines = [f"helm upgrade of {name} stopped early: a pod cannot become ready", exc.reason]
-    elif isinstance(exc, StepFailed):
-        lines = [f"helm upgrade of {name} failed: {exc.last_line('(no output)')}"]
-        with contextlib.suppress(FleetError):
-            lines += rollout.diagnose(quiet, name, since=since)
-    else:
+    elif isinstance(exc, RolloutFailed):
         lines = [str(exc)]
+    else:
+        lines = [f"helm upgrade of {name} failed: {exc.last_line('(no output)')}"]
+        with contextlib.suppress(Failure):
+            lines += rollout.diagnose(quiet, name, since=since)
     # helm rolls back a failure of its own (--atomic); a stop or a failed rollout is ours.
-    if options.rollback and isinstance(exc, (Stopped, rollout.RolloutFailed)):
-        with contextlib.suppress(FleetError):
+    if options.rollback and isinstance(exc, (Stopped, RolloutFailed)):
+        with contextlib.suppress(Failure):
             _undo(runner, name, options)
-    with contextlib.suppress(FleetError):
+    with contextlib.suppress(Failure):
         revisions = helm.history(quiet, name, options.helm)
         lines.append(_serving_after_failure(revisions, name, options, before))
     if not options.rollback:
@@ -412,7 +413,7 @@ def _interrupted(release: Release, options: DeployOptions, before: int | None) -
         _undo(release.runner, name, options, wait=not private.stopping())
         revisions = helm.history(release.runner.quiet(), name, options.helm)
         say(hub, env, _serving_after_failure(revisions, name, options, before))
-    except FleetError as exc:
+    except Failure as exc:
         say(hub, env, f"could not roll back ({exc}); the next deploy recovers the release")
 
 

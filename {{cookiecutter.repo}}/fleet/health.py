@@ -27,7 +27,7 @@ from pathlib import Path
 import websocket
 
 from . import rollout, yamlfile
-from .errors import FleetError
+from .errors import Failure
 from .release import Release
 from .runner import Runner
 
@@ -39,8 +39,9 @@ ATTEMPTS = 3
 SERVER_TIMEOUT = 300  # seconds for the user's server to start (an image pull included)
 
 
-class HealthFailed(FleetError):
-    """A step of the health check failed; the message names it."""
+class HealthFailed(Exception):
+    """A step of the health check failed; the message names it. Never leaves `run`: it becomes
+    the check's error."""
 
 
 class Hopeless(HealthFailed):
@@ -368,9 +369,9 @@ def run(release: Release, expected_version: str, say: Callable[[str], None]) -> 
                 step("kernel", lambda: _retried(lambda: _run_code(hub)))
             finally:
                 # Also after a failure or Ctrl-C: the test user and its server never stay.
-                with contextlib.suppress(FleetError):
+                with contextlib.suppress(Failure, HealthFailed):
                     _remove_test_user(hub)
         check.ok = True
-    except FleetError as exc:
+    except (Failure, HealthFailed) as exc:
         check.error = str(exc)
     return check

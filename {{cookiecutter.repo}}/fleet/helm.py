@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from . import settings
+from . import output, settings
 from .errors import FleetError, StepFailed
 from .runner import Runner
 
@@ -397,7 +397,7 @@ def recover_pending(
     if good is None:
         action = "uninstalling it (it never deployed)"
         message = f"release {release} was left in {stuck['status']} at revision {stuck['revision']}; {action}"
-        print(message, file=out, flush=True)
+        output.line(message, out)
         runner.run(
             uninstall_argv(helm, release),
             step=f"recover {release}",
@@ -405,7 +405,7 @@ def recover_pending(
     else:
         action = f"rolling back to revision {good}"
         message = f"release {release} was left in {stuck['status']} at revision {stuck['revision']}; {action}"
-        print(message, file=out, flush=True)
+        output.line(message, out)
         runner.run(
             rollback_argv(helm=helm, release=release, revision=good, timeout=timeout, wait=wait),
             step=f"recover {release}",

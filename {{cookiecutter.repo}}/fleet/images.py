@@ -21,7 +21,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import settings
+from . import output, settings
 from .config import Fleet, Hub
 from .errors import FleetError, StepFailed
 
@@ -266,18 +266,14 @@ def build(
     context = image_context(fleet.root, image)
     ref = image_ref(fleet, image)
     if registry_has(ref):
-        print(f"{ref}: already in the registry; build and push skipped", file=out, flush=True)
+        output.line(f"{ref}: already in the registry; build and push skipped", out)
         return ref
     client = _docker()
     build_args = {}
     base_image = settings.current().base_image
     if base_image:
         build_args["BASE_IMAGE"] = base_image
-    print(
-        f"{ref}: building images/{image} ({len(context_files(context))} files)",
-        file=out,
-        flush=True,
-    )
+    output.line(f"{ref}: building images/{image} ({len(context_files(context))} files)", out)
     _stream_build(client, context, ref, build_args, no_cache, out)
     if push:
         _stream_push(client, ref, out)
@@ -310,17 +306,17 @@ def _stream_build(
                 tail.append(line)
                 if line.startswith("Step "):
                     step = line
-                    print(f"  {line}", file=out, flush=True)
+                    output.line(f"  {line}", out)
     except StepFailed:
         raise
     except Exception as exc:  # docker.errors.APIError and connection errors
         raise StepFailed(f"build {ref} at {step}", 1, "\n".join([*tail, str(exc)])) from None
-    print(f"{ref}: built", file=out, flush=True)
+    output.line(f"{ref}: built", out)
 
 
 def _stream_push(client, ref: ImageRef, out) -> None:
     creds = registry_credentials(ref.registry)
-    print(f"{ref}: pushing", file=out, flush=True)
+    output.line(f"{ref}: pushing", out)
     layers: dict[str, str] = {}
     try:
         chunks = client.api.push(ref.name, tag=ref.tag, stream=True, decode=True, auth_config=creds)
@@ -335,16 +331,16 @@ def _stream_push(client, ref: ImageRef, out) -> None:
                 and layers.get(layer) != status
             ):
                 layers[layer] = status
-                print(f"  {layer}: {status}", file=out, flush=True)
+                output.line(f"  {layer}: {status}", out)
             elif status.startswith(ref.tag + ": digest"):
-                print(f"  {status}", file=out, flush=True)
+                output.line(f"  {status}", out)
     except StepFailed:
         raise
     except Exception as exc:
         raise StepFailed(f"push {ref}", 1, str(exc)) from None
     if not registry_has(ref):
         raise StepFailed(f"push {ref}", 1, "the registry does not list the tag after the push")
-    print(f"{ref}: pushed", file=out, flush=True)
+    output.line(f"{ref}: pushed", out)
 
 
 def build_all(fleet: Fleet, images: list[str] | None = None, **kwargs) -> list[ImageRef]:

@@ -39,7 +39,7 @@ def _leaves(node: object, path: tuple[str, ...] = ()):
         yield ".".join(path), node
 
 
-class NoKey(FleetError):
+class _NoKey(Exception):
     """No key here decrypts the repository's secrets (a pull request's checks, say)."""
 
 
@@ -53,7 +53,7 @@ def secrets_of(root: Path, runner: Runner) -> list[Secret]:
             text = sops.decrypt_text(root, path, runner)
         except StepFailed as exc:
             if "Failed to get the data key" in exc.stderr:
-                raise NoKey(f"{path}: no key here decrypts it") from None
+                raise _NoKey(f"{path}: no key here decrypts it") from None
             raise FleetError(f"{path}: sops cannot decrypt it: {exc.last_line()}") from None
         relative = str(path.relative_to(root))
         for key, value in _leaves(yamlfile.load(text, f"{relative} (decrypted)") or {}):
@@ -118,7 +118,7 @@ def check(root: Path, runner: Runner, say) -> list[str]:
     ]
     try:
         secrets = secrets_of(root, runner)
-    except NoKey as exc:
+    except _NoKey as exc:
         say(f"{exc}: the check for leaked values needs the key, and was not run")
         return problems
     problems += find(root, secrets, runner)

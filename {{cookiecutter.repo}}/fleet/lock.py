@@ -24,7 +24,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .errors import FleetError, StepFailed
+from . import output
+from .errors import Failure, FleetError, StepFailed
 from .runner import Runner
 
 NAME = "fleet-deploy"
@@ -34,10 +35,6 @@ RENEW_EVERY = 5.0
 STALE = 600  # a renewTime this many seconds old is dead whatever the clocks say
 POLL = 2.0
 EXPIRED = "1970-01-01T00:00:00.000000Z"  # the renewTime of a Lease its holder left expired
-
-
-class LockHeld(FleetError):
-    """Another live process holds the release's lock."""
 
 
 def holder() -> str:
@@ -193,10 +190,10 @@ class Lock:
                 self.lease = self._renewed()
             except _Lost:
                 self.lost = f"the deploy lock of {self.namespace} was taken over by someone else"
-                print(f"warning: {self.lost}", file=sys.stderr, flush=True)
+                output.note(f"warning: {self.lost}")
                 return
-            except FleetError as exc:  # the API unreachable for a moment: try again
-                print(f"warning: renewing the deploy lock: {exc}", file=sys.stderr, flush=True)
+            except Failure as exc:  # the API unreachable for a moment: try again
+                output.note(f"warning: renewing the deploy lock: {exc}")
 
     def _renewed(self) -> dict:
         """The Lease renewed. A write by someone else (a label, an annotation) that leaves us
@@ -214,21 +211,17 @@ class Lock:
                 raise
             current = None
         if current is None:
-            print(
+            output.note(
                 f"warning: the deploy lock of {self.namespace} was deleted by someone else: "
-                "taken again",
-                file=sys.stderr,
-                flush=True,
+                "taken again"
             )
             created = _lease(self.namespace, self.who, acquired=spec.get("acquireTime"))
             return _write(self.runner, "create", created, step)  # _Lost if another took it
         if (current.get("spec") or {}).get("holderIdentity") != self.who:
             raise _Lost()
-        print(
+        output.note(
             f"warning: the deploy lock of {self.namespace} was written by someone else; "
-            "this deploy still holds it",
-            file=sys.stderr,
-            flush=True,
+            "this deploy still holds it"
         )
         version = current["metadata"]["resourceVersion"]
         lease = _lease(self.namespace, self.who, version, spec.get("acquireTime"))
@@ -246,7 +239,7 @@ class Lock:
         self._thread.join()
         if self.lost or self._forgotten:
             return
-        with contextlib.suppress(_Lost, FleetError):
+        with contextlib.suppress(_Lost, Failure):
             if self.left_pending:
                 meta, spec = self.lease["metadata"], self.lease["spec"]
                 who = f"{self.who} (ended, its helm stopped, leaving the release pending)"
@@ -282,7 +275,7 @@ def _acquire(runner: Runner, namespace: str, who: str, wait: float, say) -> dict
             shown = describe(lease)
             say(f"waiting for the deploy lock of {namespace}, held by {shown}")
         if time.monotonic() > deadline:
-            raise LockHeld(
+            raise FleetError(
                 f"release {namespace} is being deployed by {shown}; try again when it is done, "
                 "or wait longer with --lock-timeout"
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from . import helm, private
+from . import helm, output, private
 from .config import Fleet
 from .credentials import Access
 from .errors import FleetError
@@ -156,5 +156,5 @@ def _follow_selector(pods: list[dict], component: str, user: str | None) -> str:
 
 
 def _say(line: str) -> None:
-    print(line, flush=True)
+    output.line(line)
     sys.stderr.flush()

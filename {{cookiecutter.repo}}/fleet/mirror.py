@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from . import config, images
+from . import config, images, output
 from .config import Fleet, Hub
 from .runner import Runner
 
@@ -109,5 +109,5 @@ def copy(wanted: dict[str, str], runner: Runner, out=sys.stderr) -> list[str]:
         runner.run(["docker", "push", target], step=step)
         lines.append(f"{target}: {'would be copied' if runner.dry_run else 'copied'} from {origin}")
     for line in lines:
-        print(line, file=out, flush=True)
+        output.line(line, out)
     return lines

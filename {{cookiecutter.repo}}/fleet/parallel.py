@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import chart, images, private, report, settings
+from . import chart, images, output, private, report, settings
 from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .deploy import DeployResult, deploy
-from .errors import FleetError
-from .progress import Progress
+from .errors import Failure, FleetError
+from .output import Progress
 from .release import DeployOptions
 from .runner import Runner
 from .target import Target
@@ -126,7 +126,7 @@ def _build_first(fleet, targets, options, runner, results) -> DeployOptions:
         try:
             if not (options.dry_run or runner.dry_run):
                 images.build(fleet, image, push=True)
-        except FleetError as exc:
+        except Failure as exc:
             for target in targets:
                 if target.hub.image == image:
                     results[target.label] = _failed(target, "image", f"build of {image}: {exc}")
@@ -292,7 +292,7 @@ def report_to_github(results: list[DeployResult], environ=None, out=sys.stdout) 
         if not r.ok:
             message = r.error.replace("%", "%25").replace("\r", "").replace("\n", "%0A")
             what = "skipped" if r.skipped else f"failed at {r.step}"
-            print(f"::error title=deploy {r.target.label} {what}::{message}", file=out)
+            output.line(f"::error title=deploy {r.target.label} {what}::{message}", out)
     path = chosen.github_step_summary
     if not path:
         return

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config, helm, images, orphans, report, review
+from . import config, helm, images, orphans, output, report, review
 from .config import SUPPORT_RELEASE, Fleet, Hub
 from .credentials import Access
 from .errors import FleetError
@@ -488,7 +488,7 @@ def run(
                 diffs = review.manifest_diffs(fleet, git, base, data, result.notes)
             Path(markdown_file).write_text(report.plan_markdown(data, result.notes, diffs, base))
     if as_json:
-        print(report.to_json(data))
+        output.line(report.to_json(data))
     else:
         report.print_plan(data, result.notes)
     return data

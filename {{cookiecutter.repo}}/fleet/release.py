@@ -10,14 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from . import chart, credentials, helm, images, settings, sops
+from . import chart, credentials, helm, images, output, settings, sops
 from .config import Fleet, Hub
 from .errors import FleetError
+from .output import say
 from .runner import Runner
 from .target import Target
 
@@ -56,14 +56,6 @@ class DeployOptions:
     @property
     def access(self) -> credentials.Access:
         return credentials.Access(self.kubeconfig, self.context)
-
-
-def say(hub: str, env: str, text: str, out=None) -> None:
-    # One write per line: print() writes the text and the newline apart, and lines of hubs
-    # deploying in threads would run into each other.
-    stream = out or sys.stderr
-    stream.write(f"==> [{hub}/{env}] {text}\n")
-    stream.flush()
 
 
 class Steps:
@@ -139,14 +131,14 @@ def resolve_image(
     if build and not dry_run:
         return str(images.build(fleet, hub.image, push=True))
     if build:
-        print(f"[dry-run] would build and push {ref}", file=sys.stderr, flush=True)
+        output.note(f"[dry-run] would build and push {ref}")
         return str(ref)
     if require:
         raise FleetError(
             f"hub {hub.name}: image {hub.image} tag {ref.tag} is not in the registry ({ref}); "
             f"run `invoke build --image {hub.image} --push`, or deploy with --build"
         )
-    print(f"warning: hub {hub.name}: {ref} is not in the registry yet", file=sys.stderr, flush=True)
+    output.note(f"warning: hub {hub.name}: {ref} is not in the registry yet")
     return str(ref)
 
 

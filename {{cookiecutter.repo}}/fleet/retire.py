@@ -11,10 +11,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import chart, helm, lock
+from . import chart, helm, lock, output
 from .config import Fleet
 from .errors import FleetError
-from .release import DeployOptions, cluster_runner, say
+from .output import say
+from .release import DeployOptions, cluster_runner
 from .runner import Runner
 
 
@@ -133,9 +134,9 @@ def retire(
     name = f"{hub}-{env}"
     with cluster_runner(fleet, cluster, deploy_options.access, runner.copy(dry_run=False)) as run:
         what = _what_goes(fleet, run, name, options, deploy_options.helm)
-        print(f"retire {hub}/{env} removes:\n{what}", flush=True)
+        output.line(f"retire {hub}/{env} removes:\n{what}")
         if options.dry_run:
-            print("dry run: nothing removed", flush=True)
+            output.line("dry run: nothing removed")
             return True
         if not options.yes and not confirm(name):
             return False

@@ -15,7 +15,7 @@ import yaml
 
 from . import chart, config, helm, images, manifests, private, sops
 from .config import Fleet, Hub
-from .errors import FleetError
+from .errors import Failure
 from .git import Git
 from .target import Target
 
@@ -54,7 +54,7 @@ def _render_base(base: Fleet | None, name: str, env: str, runner, notes: list[st
         return ""
     try:
         return render_for_review(base, old, env, runner)
-    except FleetError as exc:
+    except Failure as exc:
         notes.append(f"{name} ({env}) did not render at the base: {str(exc).splitlines()[0]}")
         return ""
 
@@ -73,7 +73,7 @@ def manifest_diffs(
             try:
                 base_fleet = config.load(tree)
                 _copy_chart_deps(fleet, base_fleet)
-            except FleetError as exc:
+            except Failure as exc:
                 notes.append(f"base {base} could not be read, diffs are against nothing: {exc}")
         for entry in data["deploy"]:
             name, env = entry["hub"], entry["env"]

@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from .errors import FleetError, StepFailed, Stopped
+from . import output
+from .errors import RolloutFailed, StepFailed, Stopped
 from .runner import Runner
 
 KINDS = ("deployment", "statefulset", "daemonset")
@@ -26,10 +27,6 @@ HOPELESS = {
 USER_COMPONENTS = {"singleuser-server"}
 MAX_RESTARTS = 2  # a container restarted this often is crashing, whatever it waits for now
 LOG_LINES = 10
-
-
-class RolloutFailed(FleetError):
-    """A workload did not become ready; the message names it, its pods, containers and events."""
 
 
 def workloads(runner: Runner, namespace: str) -> list[str]:
@@ -237,7 +234,7 @@ def wait(
     waiting = [_name(item) for item in items if not rolled_out(item)]
     for workload in names:
         if workload not in waiting:
-            print(f"  {workload}: rolled out", file=out, flush=True)
+            output.line(f"  {workload}: rolled out", out)
     deadline = time.monotonic() + timeout_seconds
     for workload in waiting:
         left = max(1, int(deadline - time.monotonic()))
@@ -266,7 +263,7 @@ def wait(
             raise RolloutFailed(
                 "\n".join([f"rollout: {workload} in {namespace} not ready: {last}", *detail])
             ) from None
-        print(f"  {workload}: rolled out", file=out, flush=True)
+        output.line(f"  {workload}: rolled out", out)
     return names
 
 

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from . import output
 from .errors import FleetError, StepFailed, Stopped
 from .redact import redact_text
 
@@ -103,9 +104,7 @@ class Runner:
 
     def _line(self, text: str) -> None:
         """One write per line, so lines of commands run from threads never run into each other."""
-        out = self.out or sys.stderr
-        out.write(text + "\n")
-        out.flush()
+        output.echo(text, self.out)
 
     def show(self, argv: Iterable[str]) -> str:
         """The command as printed: shell-quoted, with secret values replaced by <redacted>."""

@@ -14,7 +14,7 @@ from string import Template
 import yaml
 
 from . import config, sops, yamlfile
-from .errors import FleetError
+from .errors import Failure, FleetError
 from .runner import Runner
 from .target import Target
 
@@ -235,7 +235,7 @@ def new_cluster(
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
     try:
         add_support(root, name, runner, with_secrets)
-    except FleetError:
+    except Failure:
         shutil.rmtree(folder, ignore_errors=True)  # no half-made cluster
         raise
     return path

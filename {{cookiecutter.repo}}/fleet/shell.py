@@ -8,10 +8,9 @@ kubeconfig, cloud CLI login and docker config are never read for this or changed
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
-from . import private
+from . import output, private
 from .config import Fleet
 from .credentials import Access, describe, temporary_kubeconfig
 from .runner import Runner
@@ -53,15 +52,14 @@ def run(
             argv, extra = shell_argv(shell, cluster.name, kubeconfig.parent)
             env.update(extra)
             step = f"a shell with cluster {cluster.name}'s credentials"
-            print(
+            output.note(
                 f"shell: {describe(cluster, access)}, in KUBECONFIG={kubeconfig}; your own "
-                "kubeconfig is not used. The file is removed when you exit this shell.",
-                file=sys.stderr,
+                "kubeconfig is not used. The file is removed when you exit this shell."
             )
         with private.child_owns_ctrl_c():
             proc = runner.quiet().run(
                 argv, step=step, mutates=False, capture=False, check=False, env=env
             )
     if not command:
-        print(f"shell: left cluster {cluster.name}; its credentials are removed", file=sys.stderr)
+        output.note(f"shell: left cluster {cluster.name}; its credentials are removed")
     return proc.returncode

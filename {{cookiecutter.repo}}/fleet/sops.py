@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from . import private, settings, yamlfile
-from .errors import FleetError, StepFailed
+from .errors import Failure, FleetError, StepFailed
 from .redact import secret_strings
 from .runner import Runner
 from .target import Target
@@ -68,7 +68,7 @@ def is_encrypted(path: Path) -> bool:
         return False
     try:
         doc = yamlfile.load(text, path)
-    except FleetError:
+    except Failure:
         doc = None
     if isinstance(doc, dict):
         meta = doc.get("sops")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import helm, lock, orphans, rollout
+from . import helm, lock, orphans, output, rollout
 from .config import SUPPORT_RELEASE, Fleet
 from .credentials import Kubeconfigs
 from .release import DeployOptions, cluster_runner
@@ -140,7 +140,6 @@ def rows(
 
 
 def print_table(found: Status) -> None:
-    from rich.console import Console  # noqa: PLC0415 - rich only to print
     from rich.table import Table  # noqa: PLC0415
 
     table = Table(title="Releases")
@@ -148,13 +147,13 @@ def print_table(found: Status) -> None:
         table.add_column(column, overflow="fold")
     for item in found.rows:
         table.add_row(*item.cells())
-    Console(width=200).print(table)
+    output.table(table)
     if found.support:
         support = Table(title="Support")
         for column in SUPPORT_COLUMNS:
             support.add_column(column, overflow="fold")
         for item in found.support:
             support.add_row(item.hub, *(getattr(item, c) for c in SUPPORT_COLUMNS[1:]))
-        Console(width=200).print(support)
+        output.table(support)
     if found.orphans:
-        print(orphans.report(found.orphans))
+        output.line(orphans.report(found.orphans))

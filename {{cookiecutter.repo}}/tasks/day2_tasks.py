@@ -9,7 +9,7 @@ from pathlib import Path
 
 from invoke import Exit
 
-from fleet import config, notify, settings, shell, upgrade
+from fleet import config, notify, output, settings, shell, upgrade
 from fleet.errors import FleetError
 from fleet.logs import show as show_logs
 from fleet.runner import Runner
@@ -94,7 +94,7 @@ def notify_team(c, results, what, job_status="", run_url=""):
         run_url=run_url,
         settings=settings.current(),
     )
-    print("\n".join(lines))
+    output.line("\n".join(lines))
 
 
 @task(
@@ -118,7 +118,7 @@ def upgrade_chart(c, version=None, support=False, dependency=None, markdown=None
     folder = fleet.support_chart if support else fleet.chart
     only = dependency or (None if support else "jupyterhub")
     moves = upgrade.upgrade(folder, Runner(), only=only, version=version)
-    print("\n".join(upgrade.report_lines(moves)))
+    output.line("\n".join(upgrade.report_lines(moves)))
     if markdown:
         Path(markdown).write_text(upgrade.markdown(moves))
     if any(move.moved for move in moves) and not no_check:

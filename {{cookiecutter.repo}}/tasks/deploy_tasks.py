@@ -7,7 +7,7 @@ from pathlib import Path
 
 from invoke import Exit
 
-from fleet import config, parallel
+from fleet import config, output, parallel
 from fleet.deploy import deploy as deploy_one
 from fleet.errors import FleetError
 from fleet.runner import Runner
@@ -100,7 +100,7 @@ def deploy(
         if not result.ok:
             label = result.target.label
             raise FleetError(f"deploy {label} failed at step {result.step}: {result.error}")
-        print(result.summary())
+        output.line(result.summary())
         return
     hubs = hub or []
     targets = []
@@ -117,7 +117,7 @@ def deploy(
     done = parallel.deploy_many(fleet, targets, chosen, runner, int(jobs), clusters, blocked)
     if results:
         Path(results).write_text(parallel.results_json(done))
-    print(parallel.summary(done))
+    output.line(parallel.summary(done))
     parallel.report_to_github(done)
     failed = [r.target.label for r in done if not r.ok and not r.skipped]
     skipped = [r.target.label for r in done if r.skipped]

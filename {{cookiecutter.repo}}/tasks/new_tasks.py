@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fleet import config, scaffold
+from fleet import config, output, scaffold
 
 from .task_entry import errors_exit, task
 
@@ -18,7 +18,7 @@ from .task_entry import errors_exit, task
 def new_hub(c, name, cluster=None, image=None):
     """Add hubs/NAME from the skeleton, with freshly generated, encrypted secrets."""
     folder = scaffold.new_hub(config.find_root(), name, cluster=cluster, image=image)
-    print(
+    output.line(
         f"created {folder}; edit its values, and its secrets with `invoke secrets.edit --hub {name} --env staging`"
     )
 
@@ -53,4 +53,4 @@ def new_cluster(
         location=location,
         resource_group=resource_group,
     )
-    print(f"created {path}; point hubs at it with `cluster: {name}` in their hub.yaml")
+    output.line(f"created {path}; point hubs at it with `cluster: {name}` in their hub.yaml")

@@ -7,12 +7,12 @@ import sys
 
 from invoke import Exit
 
-from fleet import config
+from fleet import config, output
 from fleet.deploy import check
 from fleet.deploy import rollback as rollback_to
 from fleet.diff import DIFF_FAILED, DIFFERENCES, NO_DIFFERENCES
 from fleet.diff import diff as diff_of
-from fleet.errors import FleetError
+from fleet.errors import Failure, FleetError
 from fleet.retire import RetireOptions
 from fleet.retire import retire as retire_hub
 from fleet.runner import Runner
@@ -52,11 +52,11 @@ def diff(
     try:
         release = target(config.load(), hub, env, cluster, support)
         text = diff_of(release, options(kubeconfig=kubeconfig, context=context), Runner())
-    except FleetError as exc:
+    except Failure as exc:
         if exit_code:
             raise Exit(f"error: {exc}", code=DIFF_FAILED) from None
         raise
-    print(text if text else f"{release.label}: no changes")
+    output.line(text if text else f"{release.label}: no changes")
     if exit_code and text:
         raise Exit(code=DIFFERENCES)
 
@@ -95,7 +95,7 @@ def rollback(
     if not result.ok:
         raise FleetError(f"rollback {label} failed at step {result.step}: {result.error}")
     image = f", image {result.image}" if result.image else ""
-    print(f"{label}: rolled back; revision {result.revision} serving{image}")
+    output.line(f"{label}: rolled back; revision {result.revision} serving{image}")
 
 
 @task(
@@ -108,7 +108,7 @@ def health(c, hub=None, env=None, kubeconfig=None, context=None, lock_timeout=No
     result = check(target(config.load(), hub, env), chosen, Runner())
     if not result.ok:
         raise FleetError(f"{result.target.label}: {result.error}")
-    print(f"{result.target.label}: revision {result.revision}, {result.health}")
+    output.line(f"{result.target.label}: revision {result.revision}, {result.health}")
 
 
 @task(
@@ -131,7 +131,7 @@ def _confirm(release: str) -> bool:
         raise FleetError("not asked, stdin is not a terminal: pass --yes to retire")
     answer = input(f"type the release name ({release}) to remove it: ")
     if answer.strip() != release:
-        print("not retired")
+        output.line("not retired")
         return False
     return True
 
@@ -165,4 +165,4 @@ def retire(
     chosen = options(kubeconfig=kubeconfig, context=context, lock_timeout=lock_timeout)
     how = RetireOptions(cluster, delete_namespace, yes, dry_run)
     if retire_hub(config.load(), hub, env, how, chosen, Runner(), _confirm) and not dry_run:
-        print(f"{hub}/{env}: retired" + (" with its namespace" if delete_namespace else ""))
+        output.line(f"{hub}/{env}: retired" + (" with its namespace" if delete_namespace else ""))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from invoke import Collection, Exit
 
-from fleet import config, leaks, scaffold, sops
+from fleet import config, leaks, output, scaffold, sops
 from fleet.runner import Runner
 
 from .task_entry import TARGET_HELP, errors_exit, target, task
@@ -24,7 +23,7 @@ def edit(c, hub=None, env=None, support=False, cluster=None):
     """Edit a release's secrets in $EDITOR through sops (decrypted only in sops's temp file)."""
     root, path = _secrets_file(hub, env, cluster, support)
     changed = sops.edit(root, path)
-    print(f"{path.relative_to(root)}: {'saved, encrypted' if changed else 'no change'}")
+    output.line(f"{path.relative_to(root)}: {'saved, encrypted' if changed else 'no change'}")
 
 
 @task(name="encrypt", help={"path": "a plaintext file under a secrets/ folder"})
@@ -48,7 +47,7 @@ def decrypt(c, hub=None, env=None, support=False, cluster=None):
 def check(c):
     """Secrets files are encrypted and, with the key, no secret value is in any other file or staged."""
     root = config.find_root()
-    problems = leaks.check(root, Runner(echo=False), lambda text: print(text, file=sys.stderr))
+    problems = leaks.check(root, Runner(echo=False), lambda text: output.note(text))
     if problems:
         raise Exit("error: secrets check failed:\n" + "\n".join(problems), code=1)
 
@@ -58,7 +57,7 @@ def check(c):
 def complete(c):
     """Add the chart's own secrets (cookie secret, proxy token, CryptKeeper key) where a hub lacks them."""
     for line in scaffold.complete_secrets(config.load(), Runner()):
-        print(line)
+        output.line(line)
 
 
 @task(name="updatekeys")
@@ -66,7 +65,7 @@ def complete(c):
 def updatekeys(c):
     """Re-encrypt every secrets file for the keys now in .sops.yaml."""
     for path in sops.updatekeys(config.find_root()):
-        print(f"re-keyed {path}")
+        output.line(f"re-keyed {path}")
 
 
 collection = Collection("secrets", edit, encrypt, decrypt, updatekeys, complete, check)

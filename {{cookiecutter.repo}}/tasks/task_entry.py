@@ -12,7 +12,7 @@ from invoke.parser.parser import ParseMachine
 
 from fleet import private
 from fleet.config import Fleet
-from fleet.errors import FleetError
+from fleet.errors import Failure, FleetError
 from fleet.release import DeployOptions
 from fleet.runner import terminate_children
 from fleet.target import Target
@@ -89,7 +89,7 @@ def errors_exit(fn):
         private.remove_stale()
         try:
             return fn(*args, **kwargs)
-        except FleetError as exc:
+        except Failure as exc:
             raise Exit(f"error: {exc}", code=1) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None

@@ -9,7 +9,7 @@ import yaml
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
 from fleet import chart, config
-from fleet.errors import FleetError
+from fleet.errors import FleetError, StepFailed
 from fleet.runner import Runner
 from fleet.target import Target
 
@@ -120,11 +120,11 @@ def test_the_support_schema_takes_a_clusters_values_and_names_a_typo(support_rep
     }
     chart.lint(fleet, runner, fleet.support_chart)
     east.support_values.write_text("ingres-nginx:\n  enabled: false\n")
-    with pytest.raises(FleetError, match="cluster east") as raised:
+    with pytest.raises(StepFailed, match="cluster east") as raised:
         chart.template(Target.support(fleet, "east"), [east.support_values], runner)
     assert "additional properties 'ingres-nginx' not allowed" in str(raised.value)
     east.support_values.write_text("grafana:\n  enabled: maybe\n")
-    with pytest.raises(FleetError, match="grafana"):
+    with pytest.raises(StepFailed, match="grafana"):
         chart.template(Target.support(fleet, "east"), [east.support_values], runner)
 
 

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from fleet import config, scaffold, sops
-from fleet.errors import FleetError
+from fleet.errors import FleetError, StepFailed
 from fleet.runner import Runner
 
 
@@ -94,7 +94,7 @@ def test_a_new_cluster_whose_secrets_cannot_be_encrypted_leaves_nothing(tmp_path
     (tmp_path / "fleet.yaml").write_text(
         "registry: ghcr.io/o\ndomain: x.org\nsecrets_backend: age\n"
     )
-    with pytest.raises(FleetError, match="sops encrypt clusters/east/secrets/support.yaml"):
+    with pytest.raises(StepFailed, match="sops encrypt clusters/east/secrets/support.yaml"):
         scaffold.new_cluster(tmp_path, "east", "aws", location="eu-west-1")
     assert not (tmp_path / "clusters" / "east").exists()
 

@@ -1,9 +1,12 @@
-"""Unit tests of fleet.progress: the counts of a many-release deploy, as lines or a live line."""
+"""Unit tests of fleet.output: lines, and the counts of a many-release deploy as lines or a live
+line; and that nothing else prints."""
 
 import io
 import re
+from pathlib import Path
 
-from fleet.progress import Progress, live_wanted
+from fleet import output
+from fleet.output import Progress, live_wanted
 
 
 class Terminal(io.StringIO):
@@ -49,3 +52,27 @@ def test_a_terminal_gets_one_live_line_and_ci_plain_lines():
     assert "progress: 1/2 done (1 deployed, 0 failed, 0 skipped); 0 running" in plain
     # One line redrawn in place, and gone when the run ends (the summary follows).
     assert "\r\x1b[2K" in drawn and drawn.endswith("\x1b[2K")
+
+
+def test_no_module_prints_but_the_output_one():
+    """What a person reads goes through fleet.output (one write per line, threads or not)."""
+    import ast  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[1]
+    found = []
+    for path in sorted([*root.glob("fleet/*.py"), *root.glob("tasks/*.py")]):
+        if path.name == "output.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+                found.append(f"{path.name}:{node.lineno}")
+    assert found == []
+
+
+def test_a_line_is_one_write(capsys):
+    output.line("a\nb")
+    output.note("warning: c")
+    output.say("alpha", "staging", "helm upgrade")
+    captured = capsys.readouterr()
+    assert captured.out == "a\nb\n"
+    assert captured.err == "warning: c\n==> [alpha/staging] helm upgrade\n"

@@ -1,4 +1,7 @@
-"""A many-release deploy's progress: done, running and failed, live on a terminal, lines in CI."""
+"""Everything a person reads goes through here: lines (`line` to stdout, `note` to stderr),
+a release's `==>` steps (`say`), the runner's command echo (`echo`), tables (`table`), and a
+many-release deploy's progress (`Progress`: done, running and failed, live on a terminal, lines
+in CI). Each line is one write, so lines from threads never run into each other."""
 
 from __future__ import annotations
 
@@ -9,6 +12,35 @@ import time
 from typing import TextIO
 
 SHOWN_RUNNING = 6  # names of running releases shown; the rest are counted
+
+
+def line(text: str, out: TextIO | None = None) -> None:
+    """One line (or several) for a person: stdout unless `out` is given."""
+    stream = out or sys.stdout
+    stream.write(f"{text}\n")
+    stream.flush()
+
+
+def note(text: str) -> None:
+    """A line beside the output (a warning, what is being done): stderr."""
+    line(text, sys.stderr)
+
+
+def say(hub: str, env: str, text: str, out: TextIO | None = None) -> None:
+    """A step of one release: `==> [hub/env] text` (or `[cluster/support]`), on stderr."""
+    line(f"==> [{hub}/{env}] {text}", out or sys.stderr)
+
+
+def echo(text: str, out: TextIO | None = None) -> None:
+    """The runner's echo of a command it runs (stderr unless `out`)."""
+    line(text, out or sys.stderr)
+
+
+def table(renderable: object) -> None:
+    """A rich table (or text) to stdout, 200 columns wide whatever the terminal."""
+    from rich.console import Console  # noqa: PLC0415 - rich: slow to import
+
+    Console(width=200).print(renderable)
 
 
 def live_wanted(out: TextIO, environ=os.environ) -> bool:
