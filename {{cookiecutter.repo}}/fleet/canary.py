@@ -83,6 +83,25 @@ def image_digest(image: str) -> str:
     return digest
 
 
+def _healthy(
+    fleet: Fleet, hub: Hub, staging: str, revision: int, labels: dict, recheck: str, now
+) -> None:
+    """The staging revision passed a health check of its own, younger than canary_max_age."""
+    found = labels.get(helm.LABEL_HEALTH)
+    if found != "passed" or labels.get(helm.LABEL_HEALTH_REVISION) != str(revision):
+        what = "a failed health check" if found == "failed" else "no health check of its own"
+        if found == "passed":
+            what += f" (the passing one it carries is of revision {labels.get(helm.LABEL_HEALTH_REVISION, 'unknown')})"
+        raise FleetError(f"hub {hub.name}: {staging} revision {revision} has {what}: {recheck}")
+    max_age = helm.parse_timeout(fleet.canary_max_age, "fleet.yaml canary_max_age")
+    age = (time.time() if now is None else now) - int(labels.get(helm.LABEL_HEALTH_AT) or 0)
+    if age > max_age:
+        raise FleetError(
+            f"hub {hub.name}: {staging} revision {revision} passed its health check "
+            f"{_ago(age)} ago, more than canary_max_age {fleet.canary_max_age}: {recheck}"
+        )
+
+
 def check(
     fleet: Fleet,
     hub: Hub,
@@ -108,19 +127,7 @@ def check(
     revision = revisions[-1]["revision"]
     labels = helm.revision_labels(runner, release).get(revision, {})
     recheck = f"`invoke health --hub {hub.name} --env {staging}` {skip}"
-    found = labels.get(helm.LABEL_HEALTH)
-    if found != "passed" or labels.get(helm.LABEL_HEALTH_REVISION) != str(revision):
-        what = "a failed health check" if found == "failed" else "no health check of its own"
-        if found == "passed":
-            what += f" (the passing one it carries is of revision {labels.get(helm.LABEL_HEALTH_REVISION, 'unknown')})"
-        raise FleetError(f"hub {hub.name}: {staging} revision {revision} has {what}: {recheck}")
-    max_age = helm.parse_timeout(fleet.canary_max_age, "fleet.yaml canary_max_age")
-    age = (time.time() if now is None else now) - int(labels.get(helm.LABEL_HEALTH_AT) or 0)
-    if age > max_age:
-        raise FleetError(
-            f"hub {hub.name}: {staging} revision {revision} passed its health check "
-            f"{_ago(age)} ago, more than canary_max_age {fleet.canary_max_age}: {recheck}"
-        )
+    _healthy(fleet, hub, staging, revision, labels, recheck, now)
     now_fingerprints = fingerprints(fleet, hub)
     differ = [what for key, what in INPUTS.items() if labels.get(key) != now_fingerprints[key]]
     if differ:

@@ -240,58 +240,62 @@ def _names(folder: Path, marker: str, kind: str) -> list[str]:
     return names
 
 
+def _cluster(root: Path, name: str) -> Cluster:
+    path = root / "clusters" / name / "cluster.yaml"
+    data = validate(read_yaml(path), "cluster", path)
+    provider = data["provider"]
+    return Cluster(name, path.parent, provider, data.get(provider, {}), data.get("image_mirror"))
+
+
+def _hub(
+    root: Path, name: str, clusters: dict, images: tuple[str, ...], environments: tuple[str, ...]
+) -> Hub:
+    """hubs/NAME/hub.yaml, checked against the fleet's clusters and images."""
+    path = root / "hubs" / name / "hub.yaml"
+    data = validate(read_yaml(path), "hub", path)
+    if data["cluster"] not in clusters:
+        valid = ", ".join(sorted(clusters)) or "(none)"
+        raise FleetError(
+            f"{path}: field cluster: no cluster {data['cluster']!r} under clusters/; "
+            f"valid clusters: {valid}"
+        )
+    if data.get("image") and data["image"] not in images:
+        valid = ", ".join(images) or "(none)"
+        raise FleetError(
+            f"{path}: field image: no image folder {data['image']!r} under images/; "
+            f"valid images: {valid}"
+        )
+    hub_envs = tuple(data.get("environments", environments))
+    longest = max((release_name(name, env) for env in hub_envs), key=len)
+    if len(longest) > RELEASE_MAX:
+        raise FleetError(
+            f"{path.parent}: hub name {name!r} is too long: its release {longest!r} has "
+            f"{len(longest)} characters, helm allows {RELEASE_MAX}: rename the folder"
+        )
+    return Hub(
+        name=name,
+        path=path.parent,
+        cluster=data["cluster"],
+        image=data.get("image"),
+        external_image=data.get("external_image"),
+        environments=hub_envs,
+        urls=data.get("urls", {}),
+        has_secrets=data.get("secrets", True),
+    )
+
+
 def load(root: Path | None = None) -> Fleet:
     """Load and validate the whole repository config."""
     root = find_root(root)
     fleet_file = root / "fleet.yaml"
     top = validate(read_yaml(fleet_file), "fleet", fleet_file)
-
-    clusters = {}
-    for name in _names(root / "clusters", "cluster.yaml", "cluster"):
-        path = root / "clusters" / name / "cluster.yaml"
-        data = validate(read_yaml(path), "cluster", path)
-        provider = data["provider"]
-        settings = data.get(provider, {})
-        mirror = data.get("image_mirror")
-        clusters[name] = Cluster(name, path.parent, provider, settings, mirror)
-
+    clusters = {n: _cluster(root, n) for n in _names(root / "clusters", "cluster.yaml", "cluster")}
     images = tuple(_names(root / "images", "Dockerfile", "image"))
     environments = tuple(top.get("environments", ENVIRONMENTS))
-
-    hubs = {}
-    for name in _names(root / "hubs", "hub.yaml", "hub"):
-        path = root / "hubs" / name / "hub.yaml"
-        data = validate(read_yaml(path), "hub", path)
-        if data["cluster"] not in clusters:
-            valid = ", ".join(sorted(clusters)) or "(none)"
-            raise FleetError(
-                f"{path}: field cluster: no cluster {data['cluster']!r} under clusters/; "
-                f"valid clusters: {valid}"
-            )
-        if data.get("image") and data["image"] not in images:
-            valid = ", ".join(images) or "(none)"
-            raise FleetError(
-                f"{path}: field image: no image folder {data['image']!r} under images/; "
-                f"valid images: {valid}"
-            )
-        hub_envs = tuple(data.get("environments", environments))
-        longest = max((release_name(name, env) for env in hub_envs), key=len)
-        if len(longest) > RELEASE_MAX:
-            raise FleetError(
-                f"{path.parent}: hub name {name!r} is too long: its release {longest!r} has "
-                f"{len(longest)} characters, helm allows {RELEASE_MAX}: rename the folder"
-            )
-        hubs[name] = Hub(
-            name=name,
-            path=path.parent,
-            cluster=data["cluster"],
-            image=data.get("image"),
-            external_image=data.get("external_image"),
-            environments=hub_envs,
-            urls=data.get("urls", {}),
-            has_secrets=data.get("secrets", True),
-        )
-
+    hubs = {
+        name: _hub(root, name, clusters, images, environments)
+        for name in _names(root / "hubs", "hub.yaml", "hub")
+    }
     return Fleet(
         root=root,
         registry=top["registry"],

@@ -268,13 +268,10 @@ def _forward_only(
         )
 
 
-def _upgrade(
-    release: Release,
-    options: DeployOptions,
-    steps: Steps,
-    result: DeployResult,
-    held: lock.Lock | None = None,
-) -> None:
+def _recovered(
+    release: Release, options: DeployOptions, steps: Steps, held: lock.Lock | None
+) -> list[dict]:
+    """The release's history, a revision left pending by a dead deploy recovered first."""
     runner, name = release.runner, release.name
     steps("recover", f"release {name}")
     revisions = helm.history(runner, name, options.helm)
@@ -284,6 +281,18 @@ def _upgrade(
         held.wrote = True  # from here on, a revision left pending is this deploy's
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
         revisions = helm.history(runner, name, options.helm)
+    return revisions
+
+
+def _upgrade(
+    release: Release,
+    options: DeployOptions,
+    steps: Steps,
+    result: DeployResult,
+    held: lock.Lock | None = None,
+) -> None:
+    runner, name = release.runner, release.name
+    revisions = _recovered(release, options, steps, held)
     before = revisions[-1]["revision"] if revisions else None
     labels, description = _labels(release, options)
     if revisions:  # the new revision has no health check yet: none carried over from the last

@@ -114,27 +114,7 @@ def show(
         base = ["kubectl", "logs", "--namespace", namespace]
         base += [f"--since={since}"] if since else []
         for pod in pods:
-            name = pod["metadata"]["name"]
-            for container, status in containers(pod):
-                where = f"pod {name}, container {container}"
-                if status.get("restartCount"):
-                    _say(f"==> {where}: previous run <==")
-                    own.run(
-                        [*base, name, "-c", container, "--previous"],
-                        step=where,
-                        mutates=False,
-                        capture=False,
-                        check=False,
-                    )
-                _say(f"==> {where}: {describe(status)} <==")
-                if not follow:
-                    own.run(
-                        [*base, name, "-c", container],
-                        step=where,
-                        mutates=False,
-                        capture=False,
-                        check=False,
-                    )
+            _print_pod(own, base, pod, follow)
         if follow:
             _say(f"==> following {len(pods)} pod(s) until Ctrl-C <==")
             argv = [*base, "--follow", "--prefix", "--all-containers"]
@@ -146,6 +126,20 @@ def show(
             )
             with private.child_owns_ctrl_c():
                 own.run(argv, step="follow the logs", mutates=False, capture=False, check=False)
+
+
+def _print_pod(runner: Runner, base: list[str], pod: dict, follow: bool) -> None:
+    """Each container's logs (a restarted one's previous run first); its header alone to follow."""
+    name = pod["metadata"]["name"]
+    for container, status in containers(pod):
+        where = f"pod {name}, container {container}"
+        argv = [*base, name, "-c", container]
+        if status.get("restartCount"):
+            _say(f"==> {where}: previous run <==")
+            runner.run([*argv, "--previous"], step=where, mutates=False, capture=False, check=False)
+        _say(f"==> {where}: {describe(status)} <==")
+        if not follow:
+            runner.run(argv, step=where, mutates=False, capture=False, check=False)
 
 
 def _follow_selector(pods: list[dict], component: str, user: str | None) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import resource
 import sys
@@ -165,15 +166,9 @@ def deploy_many(
     shown = Progress(len(support) + len(targets))
     for label, result in results.items():  # images that failed to build
         shown.finished(label, result.ok, result.skipped)
-
-    def one(target: Target) -> DeployResult:
-        if private.stopping():  # SIGTERM: what has not started does not start
-            shown.finished(target.label, False, skipped=True)
-            return _skipped(target, "the run was terminated (SIGTERM) before it started")
-        shown.started(target.label)
-        result = _guarded(lambda: deploy(target, options, runner, kubeconfigs), target)
-        shown.finished(target.label, result.ok)
-        return result
+    one = functools.partial(
+        _one, options=options, runner=runner, kubeconfigs=kubeconfigs, shown=shown
+    )
 
     with (
         kubeconfigs,
@@ -188,6 +183,17 @@ def deploy_many(
         for env in fleet.environments:
             _deploy_env(env, targets, results, blocked, shown, lambda todo: pool.map(one, todo))
     return [results[t.label] for t in [*support, *targets]]
+
+
+def _one(target: Target, *, options, runner, kubeconfigs, shown: Progress) -> DeployResult:
+    """One release of the run, counted; after a SIGTERM, none starts."""
+    if private.stopping():
+        shown.finished(target.label, False, skipped=True)
+        return _skipped(target, "the run was terminated (SIGTERM) before it started")
+    shown.started(target.label)
+    result = _guarded(lambda: deploy(target, options, runner, kubeconfigs), target)
+    shown.finished(target.label, result.ok)
+    return result
 
 
 def _deploy_env(env, targets, results, blocked, shown, deploy_all) -> None:

@@ -139,10 +139,9 @@ def _summary(reason: str, paths: list[str]) -> str:
     return f"{reason}: {paths[0]}{more}"
 
 
-def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = None) -> Plan:
-    """The plan for a set of changed repository-relative paths, by the rules in fleet.rules."""
-    envs = None if envs is None else tuple(envs)
-    # Group paths by what they concern first, so each target is expanded to hubs only once.
+def _grouped(paths: Iterable[str]) -> dict[tuple, dict[str, list[str]]]:
+    """Paths grouped by what they concern, (scope, name, env) -> reason -> paths, so each
+    target is expanded to hubs only once."""
     targets: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for path in paths:
         match = classify(path)
@@ -150,18 +149,44 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
         if scope == NOTHING:
             continue
         named = match.names.get(CLUSTER if scope == SUPPORT else scope)
-        key = (scope, named, match.names.get("env"))
-        targets[key][match.reason].append(path)
+        targets[(scope, named, match.names.get("env"))][match.reason].append(path)
+    return targets
 
+
+def _hubs_of(fleet: Fleet, scope: str, name: str | None, plan: Plan, summaries) -> list[Hub]:
+    """The hubs a scope names (noting what the fleet lacks); an image's builds are planned."""
+    if scope == SUPPORT:
+        if name and name not in fleet.clusters:
+            plan.note(f"cluster {name!r} is not in the fleet (removed?): no support to deploy")
+        return []
+    if scope == ALL:
+        return list(fleet.hubs.values())
+    if scope == CLUSTER:
+        if name not in fleet.clusters:
+            plan.note(f"cluster {name!r} is not in the fleet (removed?): no hub to deploy")
+        return [hub for hub in fleet.hubs.values() if hub.cluster == name]
+    if scope == IMAGE:
+        if name not in fleet.images:
+            plan.notes.append(f"image {name!r} is not in the fleet (removed?): nothing to build")
+        for summary in summaries if name in fleet.images else []:
+            plan.add_build(name, summary)
+        return [hub for hub in fleet.hubs.values() if hub.image == name]
+    if scope == HUB:
+        if name not in fleet.hubs:
+            plan.note(
+                f"hub {name!r} is not in the repository (removed or renamed): not deployed; "
+                "its releases keep serving until retired: `invoke status` lists them, "
+                f"`invoke retire --hub {name} --env ENV` removes one"
+            )
+        return [fleet.hubs[name]] if name in fleet.hubs else []
+    raise FleetError(f"rule scope {scope!r} is unknown (fleet/rules.py)")
+
+
+def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = None) -> Plan:
+    """The plan for a set of changed repository-relative paths, by the rules in fleet.rules."""
+    envs = None if envs is None else tuple(envs)
     plan = Plan()
-    by_cluster: dict[str, list[Hub]] = defaultdict(list)
-    by_image: dict[str, list[Hub]] = defaultdict(list)
-    for hub in fleet.hubs.values():
-        by_cluster[hub.cluster].append(hub)
-        if hub.image:
-            by_image[hub.image].append(hub)
-
-    for (scope, name, only_env), reasons in targets.items():
+    for (scope, name, only_env), reasons in _grouped(paths).items():
         summaries = [_summary(reason, paths) for reason, paths in reasons.items()]
         if scope in (ALL, CLUSTER, SUPPORT) and (envs is None or fleet.environments[0] in envs):
             # Support serves every environment of its cluster: it goes with the first one (the
@@ -170,36 +195,7 @@ def plan_paths(fleet: Fleet, paths: Iterable[str], envs: Iterable[str] | None = 
                 if cluster in fleet.clusters:
                     for summary in summaries:
                         plan.add_support(cluster, summary)
-        if scope == SUPPORT:
-            hubs = []
-            if name and name not in fleet.clusters:
-                plan.note(f"cluster {name!r} is not in the fleet (removed?): no support to deploy")
-        elif scope == ALL:
-            hubs = list(fleet.hubs.values())
-        elif scope == CLUSTER:
-            hubs = by_cluster.get(name, [])
-            if name not in fleet.clusters:
-                plan.note(f"cluster {name!r} is not in the fleet (removed?): no hub to deploy")
-        elif scope == IMAGE:
-            hubs = by_image.get(name, [])
-            if name in fleet.images:
-                for summary in summaries:
-                    plan.add_build(name, summary)
-            else:
-                plan.notes.append(
-                    f"image {name!r} is not in the fleet (removed?): nothing to build"
-                )
-        elif scope == HUB:
-            hubs = [fleet.hubs[name]] if name in fleet.hubs else []
-            if not hubs:
-                plan.note(
-                    f"hub {name!r} is not in the repository (removed or renamed): not deployed; "
-                    "its releases keep serving until retired: `invoke status` lists them, "
-                    f"`invoke retire --hub {name} --env ENV` removes one"
-                )
-        else:
-            raise FleetError(f"rule scope {scope!r} is unknown (fleet/rules.py)")
-        for hub in hubs:
+        for hub in _hubs_of(fleet, scope, name, plan, summaries):
             for env in _envs(hub, envs, only_env):
                 for summary in summaries:
                     plan.add_deploy(hub.name, env, summary)
@@ -349,20 +345,25 @@ def plan_deployed(
     for commit in sorted(set(by_commit) | set(support_by_commit)):
         changes = plan_paths(fleet, git.changed_files(commit, head), envs)
         wanted = {(hub.name, env) for hub, env in by_commit.get(commit, [])}
-        for key, reasons in changes.deploy.items():
-            if key in wanted:
-                for reason in reasons:
-                    plan.add_deploy(*key, reason)
-        images = {fleet.hubs[hub].image for hub, _ in plan.deploy}
-        for image, reasons in changes.build.items():
-            if image in images:
-                for reason in reasons:
-                    plan.add_build(image, reason)
-        for cluster in support_by_commit.get(commit, []):
-            for reason in changes.support.get(cluster, []):
-                plan.add_support(cluster, reason)
-        plan.notes.extend(n for n in changes.notes if n not in plan.notes)
+        _take(fleet, plan, changes, wanted, support_by_commit.get(commit, []))
     return plan
+
+
+def _take(fleet: Fleet, plan: Plan, changes: Plan, wanted: set, clusters: list[str]) -> None:
+    """Of the plan of one commit's changes, what concerns the releases deployed from it."""
+    for key, reasons in changes.deploy.items():
+        if key in wanted:
+            for reason in reasons:
+                plan.add_deploy(*key, reason)
+    images = {fleet.hubs[hub].image for hub, _ in plan.deploy}
+    for image, reasons in changes.build.items():
+        if image in images:
+            for reason in reasons:
+                plan.add_build(image, reason)
+    for cluster in clusters:
+        for reason in changes.support.get(cluster, []):
+            plan.add_support(cluster, reason)
+    plan.notes.extend(n for n in changes.notes if n not in plan.notes)
 
 
 def make_plan(
@@ -438,6 +439,18 @@ def tag_of(fleet: Fleet) -> Callable[[str], str]:
     return lambda image: images.context_tag(images.image_context(fleet.root, image))
 
 
+def _data(fleet: Fleet, result: Plan, live) -> dict:
+    """The plan as data; with the clusters at hand (`live`), the releases no hub owns any more."""
+    data = result.as_data(fleet, tag_of(fleet))
+    if live:
+        found = live.orphans()
+        data["orphans"] = [vars(o) | {"retire": o.advice()} for o in found]
+        for orphan in found:
+            result.note(orphan.line())
+    data["notes"] = result.notes  # what the table prints under it, for scripts too
+    return data
+
+
 def run(
     root: Path | None,
     *,
@@ -465,23 +478,9 @@ def run(
         live = None
         if base == DEPLOYED and check_labels(labels) is None:
             live = stack.enter_context(live_releases(fleet, runner, access))
-        result = make_plan(
-            fleet,
-            git,
-            base,
-            head_commit,
-            envs,
-            labels,
-            live and live.info_of,
-            live and live.support_of,
-        )
-        data = result.as_data(fleet, tag_of(fleet))
-        if live:  # the clusters are at hand: their releases no hub owns any more, once each
-            found = live.orphans()
-            data["orphans"] = [vars(o) | {"retire": o.advice()} for o in found]
-            for orphan in found:
-                result.note(orphan.line())
-        data["notes"] = result.notes  # what the table prints under it, for scripts too
+        lookups = (live.info_of, live.support_of) if live else (None, None)
+        result = make_plan(fleet, git, base, head_commit, envs, labels, *lookups)
+        data = _data(fleet, result, live)
         if markdown_file:
             diffs = {}
             if base != DEPLOYED:

@@ -239,20 +239,9 @@ def wait(
     for workload in waiting:
         left = max(1, int(deadline - time.monotonic()))
         try:
-            runner.run(
-                [
-                    "kubectl",
-                    "rollout",
-                    "status",
-                    workload,
-                    "--namespace",
-                    namespace,
-                    f"--timeout={left}s",
-                ],
-                step=f"rollout status {workload}",
-                mutates=False,
-                watch=watch,
-            )
+            argv = ["kubectl", "rollout", "status", workload, "--namespace", namespace]
+            argv.append(f"--timeout={left}s")
+            runner.run(argv, step=f"rollout status {workload}", mutates=False, watch=watch)
         except Stopped as exc:
             raise RolloutFailed(
                 f"rollout: {workload} in {namespace} cannot become ready:\n{exc.reason}"
