@@ -22,9 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "{{cookiecutter.repo}}"))  # a script: the generated repo's package
 
-from fleet import config, plan  # noqa: E402
-from fleet.git import Git  # noqa: E402
-from fleet.runner import Runner  # noqa: E402
+from fleet.core import config  # noqa: E402
+from fleet.core.runner import Runner  # noqa: E402
+from fleet.plan import plan  # noqa: E402
+from fleet.tools.git import Git  # noqa: E402
 
 CLUSTERS = 5
 IMAGES = 10

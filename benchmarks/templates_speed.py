@@ -53,9 +53,11 @@ def main() -> int:
         repo, extra = localrepo.generate(up, work, ",".join(hubs), args.helm)
         os.environ.update(extra)
         sys.path.insert(0, str(repo))
-        from fleet import chart, checks, config  # noqa: PLC0415 - the generated repo's package
-        from fleet.runner import Runner  # noqa: PLC0415
-        from fleet.target import Target  # noqa: PLC0415
+        from fleet.core import config  # noqa: PLC0415 - the generated repo's package
+        from fleet.core.runner import Runner  # noqa: PLC0415
+        from fleet.core.target import Target  # noqa: PLC0415
+        from fleet.ops import checks  # noqa: PLC0415 - the generated repo's package
+        from fleet.tools import chart  # noqa: PLC0415 - the generated repo's package
 
         fleet, runner = config.load(repo), Runner(echo=False)
         chart.dependency_build(fleet, runner)

@@ -13,14 +13,16 @@ import re
 from functools import cache
 from pathlib import Path
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "{{cookiecutter.repo}}" / "fleet" / "schemas"
+SCHEMAS = (
+    Path(__file__).resolve().parents[1] / "{{cookiecutter.repo}}" / "fleet" / "core" / "schemas"
+)
 # The keywords `matches` understands; a definition using any other fails loudly, never silently.
 KEYWORDS = {"description", "type", "pattern", "minLength", "maxLength", "enum"}
 
 
 @cache
 def definition(kind: str, name: str) -> dict:
-    """One entry of `$defs` in fleet/schemas/<kind>.schema.json of the generated repo."""
+    """One entry of `$defs` in fleet/core/schemas/<kind>.schema.json of the generated repo."""
     schema = json.loads((SCHEMAS / f"{kind}.schema.json").read_text())
     found = schema["$defs"][name]
     unknown = set(found) - KEYWORDS

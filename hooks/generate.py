@@ -49,7 +49,7 @@ class Fleet(NamedTuple):
     scaffold: ModuleType
     sops: ModuleType
     chart: ModuleType
-    FleetError: type[Exception]
+    Failure: type[Exception]  # a mistake in input or a tool that failed
     Runner: type
 
 
@@ -58,12 +58,13 @@ def load_fleet(root: Path) -> Fleet:
     sys.path.insert(0, str(root))
     # The generated repo's package exists only once cookiecutter has rendered it.
     try:
-        from fleet import chart, scaffold, sops  # noqa: PLC0415
-        from fleet.errors import FleetError  # noqa: PLC0415
-        from fleet.runner import Runner  # noqa: PLC0415
+        from fleet.core.errors import Failure  # noqa: PLC0415
+        from fleet.core.runner import Runner  # noqa: PLC0415
+        from fleet.ops import scaffold  # noqa: PLC0415
+        from fleet.tools import chart, sops  # noqa: PLC0415
     except ImportError as exc:
         raise Stop(missing_module_message(exc)) from None
-    return Fleet(scaffold, sops, chart, FleetError, Runner)
+    return Fleet(scaffold, sops, chart, Failure, Runner)
 
 
 def hub_names(answers: dict) -> list[str]:
@@ -222,7 +223,7 @@ def make_hubs(fleet: Fleet, root: Path, answers: dict, recipient: str = "") -> N
             )
         # The first cluster's support values and secrets, as `invoke new-cluster` makes them.
         fleet.scaffold.add_support(root, answers["cluster"], runner, with_secrets=bool(recipient))
-    except fleet.FleetError as exc:
+    except fleet.Failure as exc:
         backend = answers["secrets_backend"]
         raise Stop(
             f"cannot make the hubs with {backend} key {recipient or '(none)'}: {exc}\n"

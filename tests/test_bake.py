@@ -20,7 +20,7 @@ pytestmark = pytest.mark.bake
 TEMPLATE = ROOT / "{{cookiecutter.repo}}"
 VERBATIM = ["chart/templates", ".github/workflows", "fleet", "tests", "tasks", "noxfile.py"]
 sys.path.insert(0, str(TEMPLATE))
-from fleet import sops  # noqa: E402 - the generated repo's package, from the template
+from fleet.tools import sops  # noqa: E402 - the generated repo's package, from the template
 
 
 def text_files(repo: Path) -> list[Path]:

@@ -66,8 +66,8 @@ def test_exit_code_2_on_an_error_one_line_naming_the_hub(repo):
 
 
 RENDER = (
-    "from fleet import chart, config; from fleet.runner import Runner; "
-    "from fleet.target import Target; "
+    "from fleet.tools import chart; from fleet.core import config; from fleet.core.runner import Runner; "
+    "from fleet.core.target import Target; "
     "print(chart.render(Target.of_hub(config.load(), 'differ', 'staging'), Runner(echo=False))[0])"
 )
 

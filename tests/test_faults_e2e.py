@@ -384,7 +384,7 @@ def outage(tmp_path_factory, local_stack):
             [
                 "python",
                 "-c",
-                "from fleet import config, images; "
+                "from fleet.core import config; from fleet.tools import images; "
                 "print(images.image_ref(config.load(), 'default'))",
             ],
             cwd=repo.path,

@@ -44,7 +44,7 @@ def repo(tmp_path_factory, local_stack):
 def test_every_generated_file_is_classified_by_a_rule(repo):
     code = (
         "import subprocess, sys\n"
-        "from fleet.rules import UNCLASSIFIED, classify\n"
+        "from fleet.plan.rules import UNCLASSIFIED, classify\n"
         "files = subprocess.run(['git', 'ls-files'], capture_output=True, text=True).stdout.split()\n"
         "print('\\n'.join(f for f in files if classify(f).reason == UNCLASSIFIED))\n"
     )

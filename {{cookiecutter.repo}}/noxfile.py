@@ -17,9 +17,11 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # the fleet package of this repository
 
-from fleet import chart, checks, config, leaks, settings, sops  # noqa: E402 - importable once ROOT is on sys.path
-from fleet.errors import Failure, FleetError  # noqa: E402
-from fleet.runner import Runner  # noqa: E402
+from fleet.core import config, settings  # noqa: E402 - importable once ROOT is on sys.path
+from fleet.core.errors import Failure, FleetError  # noqa: E402
+from fleet.core.runner import Runner  # noqa: E402
+from fleet.ops import checks, leaks  # noqa: E402 - importable once ROOT is on sys.path
+from fleet.tools import chart, sops  # noqa: E402 - importable once ROOT is on sys.path
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "none"
@@ -56,7 +58,7 @@ def lint(session: nox.Session) -> None:
     for kind, patterns in CONFIGS.items():
         files = _files(*patterns)
         if files:
-            schema = f"fleet/schemas/{kind}.schema.json"
+            schema = f"fleet/core/schemas/{kind}.schema.json"
             session.run("check-jsonschema", "--schemafile", schema, *files, external=True)
     support = _files("clusters/*/support.yaml")
     if support:  # the support chart's own schema: the one helm checks its values against

@@ -24,7 +24,9 @@ GOOD = {
     "secrets_backend": "age",
     "sops_recipient": "",
 }
-SCHEMAS = Path(__file__).resolve().parents[2] / "{{cookiecutter.repo}}" / "fleet" / "schemas"
+SCHEMAS = (
+    Path(__file__).resolve().parents[2] / "{{cookiecutter.repo}}" / "fleet" / "core" / "schemas"
+)
 AGE = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 FPR = "0123456789ABCDEF0123456789ABCDEF01234567"
 

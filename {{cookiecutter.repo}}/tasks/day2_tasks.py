@@ -9,10 +9,11 @@ from pathlib import Path
 
 from invoke import Exit
 
-from fleet import config, notify, output, settings, shell, upgrade
-from fleet.errors import FleetError
-from fleet.logs import show as show_logs
-from fleet.runner import Runner
+from fleet.core import config, output, settings
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.ops import notify, shell, upgrade
+from fleet.ops.logs import show as show_logs
 
 from .task_entry import ACCESS_HELP, errors_exit, options, task
 

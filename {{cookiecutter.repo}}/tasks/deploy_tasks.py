@@ -7,10 +7,11 @@ from pathlib import Path
 
 from invoke import Exit
 
-from fleet import config, output, parallel
-from fleet.deploy import deploy as deploy_one
-from fleet.errors import FleetError
-from fleet.runner import Runner
+from fleet.core import config, output
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.plan import parallel
+from fleet.release.deploy import deploy as deploy_one
 
 from .task_entry import (
     ACCESS_HELP,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from invoke import Exit
 
-from fleet import chart, config, images, mirror
-from fleet.runner import Runner
+from fleet.core import config
+from fleet.core.runner import Runner
+from fleet.tools import chart, images, mirror
 
 from .task_entry import errors_exit, task
 

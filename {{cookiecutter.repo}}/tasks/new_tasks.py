@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fleet import config, output, scaffold
+from fleet.core import config, output
+from fleet.ops import scaffold
 
 from .task_entry import errors_exit, task
 

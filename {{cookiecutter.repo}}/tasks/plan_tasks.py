@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from fleet import plan as planning
-from fleet import settings
+from fleet.core import settings
+from fleet.plan import plan as planning
 
 from .task_entry import ACCESS_HELP, errors_exit, options, task
 

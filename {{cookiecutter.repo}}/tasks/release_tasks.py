@@ -7,16 +7,16 @@ import sys
 
 from invoke import Exit
 
-from fleet import config, output
-from fleet.deploy import check
-from fleet.deploy import rollback as rollback_to
-from fleet.diff import DIFF_FAILED, DIFFERENCES, NO_DIFFERENCES
-from fleet.diff import diff as diff_of
-from fleet.errors import Failure, FleetError
-from fleet.retire import RetireOptions
-from fleet.retire import retire as retire_hub
-from fleet.runner import Runner
-from fleet.status import print_table, rows
+from fleet.core import config, output
+from fleet.core.errors import Failure, FleetError
+from fleet.core.runner import Runner
+from fleet.ops.retire import RetireOptions
+from fleet.ops.retire import retire as retire_hub
+from fleet.ops.status import print_table, rows
+from fleet.release.deploy import check
+from fleet.release.deploy import rollback as rollback_to
+from fleet.release.diff import DIFF_FAILED, DIFFERENCES, NO_DIFFERENCES
+from fleet.release.diff import diff as diff_of
 
 from .task_entry import (
     ACCESS_HELP,

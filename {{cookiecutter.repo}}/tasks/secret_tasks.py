@@ -6,8 +6,10 @@ from pathlib import Path
 
 from invoke import Collection, Exit
 
-from fleet import config, leaks, output, scaffold, sops
-from fleet.runner import Runner
+from fleet.core import config, output
+from fleet.core.runner import Runner
+from fleet.ops import leaks, scaffold
+from fleet.tools import sops
 
 from .task_entry import TARGET_HELP, errors_exit, target, task
 

@@ -10,12 +10,12 @@ from invoke import Exit
 from invoke import task as invoke_task
 from invoke.parser.parser import ParseMachine
 
-from fleet import private
-from fleet.config import Fleet
-from fleet.errors import Failure, FleetError
-from fleet.release import DeployOptions
-from fleet.runner import terminate_children
-from fleet.target import Target
+from fleet.core import private
+from fleet.core.config import Fleet
+from fleet.core.errors import Failure, FleetError
+from fleet.core.runner import terminate_children
+from fleet.core.target import Target
+from fleet.release.release import DeployOptions
 
 ACCESS_HELP = {
     "kubeconfig": "kubeconfig file to take the cluster's credentials from (env FLEET_KUBECONFIG)",

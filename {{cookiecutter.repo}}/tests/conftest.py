@@ -8,7 +8,7 @@ FLEET_PRIVATE_DIR) is kept.
 
 import pytest
 
-from fleet.settings import VARIABLES
+from fleet.core.settings import VARIABLES
 
 # Where the tools are is kept; every other setting is cleared.
 TOOLS = (

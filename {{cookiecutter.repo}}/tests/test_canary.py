@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import canary, config
+from fleet.core import config
+from fleet.release import canary
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import pytest
 import yaml
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import chart, config
-from fleet.errors import FleetError, StepFailed
-from fleet.runner import Runner
-from fleet.target import Target
+from fleet.core import config
+from fleet.core.errors import FleetError, StepFailed
+from fleet.core.runner import Runner
+from fleet.core.target import Target
+from fleet.tools import chart
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 80}]\n"

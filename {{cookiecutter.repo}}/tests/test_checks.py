@@ -5,9 +5,10 @@ from pathlib import Path
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import checks, config
-from fleet.errors import FleetError
-from fleet.runner import Runner
+from fleet.core import config
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.ops import checks
 
 # A ConfigMap whose data comes from the hub's values: a map inside is not a string, which the
 # Kubernetes schema rejects (helm renders it happily).

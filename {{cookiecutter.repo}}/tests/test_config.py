@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import config
-from fleet.errors import FleetError, StepFailed, Stopped
-from fleet.redact import REDACTED, redact_text, secret_strings
-from fleet.runner import Runner
+from fleet.core import config
+from fleet.core.errors import FleetError, StepFailed, Stopped
+from fleet.core.redact import REDACTED, redact_text, secret_strings
+from fleet.core.runner import Runner
 
 
 @pytest.fixture

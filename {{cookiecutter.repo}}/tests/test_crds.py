@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from helpers import write
 
-from fleet import crds
+from fleet.tools import crds
 
 CHART = """apiVersion: v2
 name: support

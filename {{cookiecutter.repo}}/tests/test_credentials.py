@@ -11,10 +11,12 @@ import pytest
 import yaml
 from helpers import FLEET_YAML, write
 
-from fleet import config, credentials, release
-from fleet.config import Cluster
-from fleet.errors import FleetError
-from fleet.runner import Runner
+from fleet.core import config
+from fleet.core.config import Cluster
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.release import release
+from fleet.tools import credentials
 
 
 def test_gcp_zone_and_region():

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from helpers import write
 
-from fleet import config, deploy, images, release, rollout, status
-from fleet.errors import FleetError
-from fleet.runner import Runner
-from fleet.target import Target
+from fleet.core import config
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.core.target import Target
+from fleet.ops import status
+from fleet.release import deploy, release, rollout
+from fleet.tools import images
 
 
 def test_options_from_env_and_flags():

@@ -5,8 +5,8 @@ import json
 
 import yaml
 
-from fleet import manifests, sops
-from fleet.redact import redact_text
+from fleet.core.redact import redact_text
+from fleet.tools import manifests, sops
 
 KEY = b"k" * 32
 SECRET = base64.b64encode(b"cookie-secret-value").decode()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fleet import health
+from fleet.release import health
 
 
 def failing(errors):

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fleet import helm
-from fleet.errors import FleetError
+from fleet.core.errors import FleetError
+from fleet.tools import helm
 
 RENDER = helm.Render(
     helm="helm",
@@ -214,7 +214,7 @@ def test_no_module_but_helm_builds_a_helm_command_line():
     )
     found = [
         f"{path.name}:{text[: m.start()].count(chr(10)) + 1}"
-        for path in sorted(root.glob("fleet/*.py"))
+        for path in sorted(root.glob("fleet/**/*.py"))
         if path.name != "helm.py"
         for text in [path.read_text()]
         for m in pattern.finditer(text)

@@ -12,8 +12,8 @@ from typing import ClassVar
 
 import pytest
 
-from fleet import images
-from fleet.errors import FleetError
+from fleet.core.errors import FleetError
+from fleet.tools import images
 
 
 def write(path: Path, text: str, mode: int = 0o644) -> Path:

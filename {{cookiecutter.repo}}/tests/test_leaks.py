@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from helpers import write
 
-from fleet import leaks
-from fleet.runner import Runner
+from fleet.core.runner import Runner
+from fleet.ops import leaks
 
 VALUE = "s3cret-cookie-value"
 
@@ -64,7 +64,7 @@ def test_only_strings_of_eight_characters_or_more_count():
 
 
 def refuse(root: Path, stdout) -> subprocess.CompletedProcess:
-    code = "import sys; from pathlib import Path; from fleet import leaks\n"
+    code = "import sys; from pathlib import Path; from fleet.ops import leaks\n"
     code += "leaks.refuse_stdout_inside(Path(sys.argv[1]))"
     here = Path(__file__).resolve().parents[1]
     return subprocess.run(

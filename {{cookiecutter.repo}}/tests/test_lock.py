@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleet import lock
+from fleet.release import lock
 
 
 def stamp(seconds_ago: float) -> str:

@@ -1,6 +1,6 @@
 """Unit tests of fleet.logs: which pods are a user's, which containers have logs, how a state reads."""
 
-from fleet import logs
+from fleet.ops import logs
 
 
 def pod(name, *, labels=None, annotations=None, containers=("c",), statuses=(), init=()):

@@ -3,8 +3,9 @@
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import config, mirror
-from fleet.errors import FleetError
+from fleet.core import config
+from fleet.core.errors import FleetError
+from fleet.tools import mirror
 
 DEFAULTS = {
     "hub": {"image": {"name": "quay.io/jupyterhub/k8s-hub", "tag": "4.4.0"}},

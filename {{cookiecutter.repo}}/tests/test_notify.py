@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from fleet import notify
-from fleet.errors import FleetError
+from fleet.core.errors import FleetError
+from fleet.ops import notify
 
 ROWS = [
     notify.Row(None, "support", "main", "deployed", revision=4),

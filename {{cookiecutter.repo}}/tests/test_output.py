@@ -5,8 +5,8 @@ import io
 import re
 from pathlib import Path
 
-from fleet import output
-from fleet.output import Progress, live_wanted
+from fleet.core import output
+from fleet.core.output import Progress, live_wanted
 
 
 class Terminal(io.StringIO):
@@ -60,7 +60,7 @@ def test_no_module_prints_but_the_output_one():
 
     root = Path(__file__).resolve().parents[1]
     found = []
-    for path in sorted([*root.glob("fleet/*.py"), *root.glob("tasks/*.py")]):
+    for path in sorted([*root.glob("fleet/**/*.py"), *root.glob("tasks/*.py")]):
         if path.name == "output.py":
             continue
         for node in ast.walk(ast.parse(path.read_text())):

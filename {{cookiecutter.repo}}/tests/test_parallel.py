@@ -7,12 +7,13 @@ from pathlib import Path
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import config, parallel
-from fleet.deploy import DeployResult
-from fleet.errors import FleetError
-from fleet.release import DeployOptions
-from fleet.runner import Runner
-from fleet.target import Target
+from fleet.core import config
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.core.target import Target
+from fleet.plan import parallel
+from fleet.release.deploy import DeployResult
+from fleet.release.release import DeployOptions
 
 
 @pytest.fixture

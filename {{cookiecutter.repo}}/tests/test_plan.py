@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import config, plan, report
-from fleet.errors import FleetError
-from fleet.git import Git
-from fleet.runner import Runner
+from fleet.core import config
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.plan import plan, report
+from fleet.tools.git import Git
 
 
 @pytest.fixture

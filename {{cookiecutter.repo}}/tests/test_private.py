@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleet import private
+from fleet.core import private
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def test_directory_is_private_and_removed_on_error():
 HOLD_SECRETS = f"""
 import sys, threading, time
 sys.path.insert(0, {str(ROOT)!r})
-from fleet import private
+from fleet.core import private
 private.install_signal_handlers()
 lock = threading.Lock()
 def hold():
@@ -105,8 +105,8 @@ def test_private_dirs_are_on_a_memory_backed_filesystem_by_default(monkeypatch):
 RUN_PROGRAMS = f"""
 import sys, threading, time
 sys.path.insert(0, {str(ROOT)!r})
-from fleet import private
-from fleet.runner import Runner, terminate_children
+from fleet.core import private
+from fleet.core.runner import Runner, terminate_children
 private.install_signal_handlers(terminate_children)
 ended, said = [], threading.Lock()
 def work():
@@ -165,7 +165,7 @@ def test_a_program_dies_with_a_process_killed_by_sigkill(tmp_path):
     """Its parent-death signal: an orphaned helm would go on upgrading alone."""
     script = (
         f"import sys; sys.path.insert(0, {str(ROOT)!r})\n"
-        "from fleet.runner import Runner\n"
+        "from fleet.core.runner import Runner\n"
         "Runner(echo=False).run(['sleep', '60'], step='sleep')\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script])

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fleet import rollout
+from fleet.release import rollout
 
 NAMES = [
     "deployment/hub",

@@ -5,8 +5,18 @@ from pathlib import Path
 
 import pytest
 
-from fleet import rules
-from fleet.rules import ALL, CLUSTER, HUB, IMAGE, NOTHING, RULES, SUPPORT, UNCLASSIFIED, classify
+from fleet.plan import rules
+from fleet.plan.rules import (
+    ALL,
+    CLUSTER,
+    HUB,
+    IMAGE,
+    NOTHING,
+    RULES,
+    SUPPORT,
+    UNCLASSIFIED,
+    classify,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,7 +60,7 @@ EXAMPLES = {
     "chart/values.yaml": ("chart/**", ALL, {}),
     "chart/Chart.yaml": ("chart/**", ALL, {}),
     "fleet/deploy.py": ("fleet/**", ALL, {}),
-    "fleet/schemas/hub.schema.json": ("fleet/**", ALL, {}),
+    "fleet/core/schemas/hub.schema.json": ("fleet/**", ALL, {}),
     "tasks/deploy.py": ("tasks/**", ALL, {}),
     "requirements.txt": ("requirements.txt", ALL, {}),
     "requirements.in": ("requirements.in", NOTHING, {}),
@@ -115,5 +125,5 @@ def test_every_file_of_this_repository_is_classified():
     argv = ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"]
     listed = subprocess.run(argv, check=True, capture_output=True, text=True).stdout.split("\0")
     files = [name for name in listed if name and (ROOT / name).is_file()]
-    assert "fleet/rules.py" in files
+    assert "fleet/plan/rules.py" in files
     assert [name for name in files if classify(name).reason == UNCLASSIFIED] == []

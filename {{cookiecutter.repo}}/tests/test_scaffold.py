@@ -8,9 +8,11 @@ import jsonschema
 import pytest
 import yaml
 
-from fleet import config, scaffold, sops
-from fleet.errors import FleetError, StepFailed
-from fleet.runner import Runner
+from fleet.core import config
+from fleet.core.errors import FleetError, StepFailed
+from fleet.core.runner import Runner
+from fleet.ops import scaffold
+from fleet.tools import sops
 
 
 def test_check_name():

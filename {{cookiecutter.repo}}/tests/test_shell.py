@@ -2,7 +2,7 @@
 
 import subprocess
 
-from fleet import shell
+from fleet.ops import shell
 
 
 def test_bash_reads_the_users_bashrc_then_prefixes_the_prompt_with_the_cluster(tmp_path):

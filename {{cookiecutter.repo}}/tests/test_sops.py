@@ -6,10 +6,11 @@ import pytest
 import yaml
 from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 
-from fleet import config, sops
-from fleet.errors import FleetError
-from fleet.runner import Runner
-from fleet.target import Target
+from fleet.core import config
+from fleet.core.errors import FleetError
+from fleet.core.runner import Runner
+from fleet.core.target import Target
+from fleet.tools import sops
 
 ENCRYPTED = """\
 jupyterhub:

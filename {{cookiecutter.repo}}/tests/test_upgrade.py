@@ -2,8 +2,8 @@
 
 import pytest
 
-from fleet import upgrade
-from fleet.errors import FleetError
+from fleet.core.errors import FleetError
+from fleet.ops import upgrade
 
 CHART = """# Comments stay.
 apiVersion: v2

@@ -12,8 +12,9 @@ from helpers import FLEET_YAML, KUBECONFIG_CLUSTER, write
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fleet import config, sops, yamlfile
-from fleet.errors import FleetError
+from fleet.core import config, yamlfile
+from fleet.core.errors import FleetError
+from fleet.tools import sops
 
 # Ten levels of nine aliases each: 9**10 leaves in 600 bytes (PyYAML builds it as shared lists;
 # whatever walks it, the schema check first, walks them all).

@@ -1,0 +1,1 @@
+"""Day-two operations: status, logs, a shell, notifications, chart upgrades, retiring, scaffolding, checks, leaks, orphans."""

@@ -1,0 +1,1 @@
+"""One release: prepared, deployed, diffed, rolled back, health-checked, its canary, its lock and its rollout."""

@@ -1,0 +1,1 @@
+"""Wrappers of the tools and the charts: helm, sops, images, git, the charts, cluster credentials, CRDs, manifests, the image mirror."""
