@@ -129,27 +129,24 @@ def not_ready_containers(pod: dict) -> list[str]:
     return reasons
 
 
-def _events(runner: Runner, namespace: str) -> list[dict]:
+def _listed(runner: Runner, kind: str, namespace: str) -> list[dict]:
+    """The namespace's objects of a kind, as the API lists them; [] when they cannot be read."""
     proc = runner.run(
-        ["kubectl", "get", "events", "--namespace", namespace, "--output", "json"],
-        step=f"events in {namespace}",
-        mutates=False,
-        check=False,
-    )
-    if proc.returncode:
-        return []
-    items = json.loads(proc.stdout or "{}").get("items", [])
-    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
-
-
-def _pods(runner: Runner, namespace: str) -> list[dict]:
-    proc = runner.run(
-        ["kubectl", "get", "pods", "--namespace", namespace, "--output", "json"],
-        step=f"pods in {namespace}",
+        ["kubectl", "get", kind, "--namespace", namespace, "--output", "json"],
+        step=f"{kind} in {namespace}",
         mutates=False,
         check=False,
     )
     return json.loads(proc.stdout or "{}").get("items", []) if proc.returncode == 0 else []
+
+
+def _events(runner: Runner, namespace: str) -> list[dict]:
+    items = _listed(runner, "events", namespace)
+    return sorted(items, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+
+
+def _pods(runner: Runner, namespace: str) -> list[dict]:
+    return _listed(runner, "pods", namespace)
 
 
 def _at(stamp: str | None) -> datetime | None:
