@@ -132,7 +132,7 @@ def retire(
     cluster = _cluster(fleet, hub, env, options.cluster)
     options = RetireOptions(cluster, options.delete_namespace, options.yes, options.dry_run)
     _refuse_if_deployed(fleet, hub, env, cluster)
-    wait = helm.parse_timeout(deploy_options.lock_timeout, "--lock-timeout")
+    wait = deploy_options.lock_seconds
     name = f"{hub}-{env}"
     with cluster_runner(fleet, cluster, deploy_options.access, runner.copy(dry_run=False)) as run:
         what = _what_goes(fleet, run, name, options, deploy_options.helm)

@@ -157,7 +157,7 @@ def _lease_held(
 ) -> Iterator[lock.Lock | None]:
     """The release's deploy lock (fleet.lock) around a block; a lock lost midway fails it."""
     steps("lock", f"release {name}, waiting up to {options.lock_timeout}")
-    wait = helm.parse_timeout(options.lock_timeout, "--lock-timeout")
+    wait = options.lock_seconds
     with lock.held(runner, name, wait, lambda text: say(steps.hub, steps.env, text)) as held:
         try:
             yield held
@@ -240,7 +240,7 @@ def _may_recover(release: Release, latest: dict, options: DeployOptions, took_ov
         say(*release.who, f"revision {number} is {status}, left by {took_over}, whose lock expired")
         return
     age = helm.revision_age(latest)
-    wait = helm.parse_timeout(options.timeout)
+    wait = options.timeout_seconds
     if age is not None and age > wait:
         say(*release.who, f"revision {number} is {status}, untouched for {age:.0f}s, no lock held")
         return
@@ -320,7 +320,7 @@ def _upgrade(
         result.helm_seconds = time.monotonic() - began
         steps("rollout", f"every workload in namespace {name}")
         # One --timeout for hooks, helm's wait and ours: the rollout gets what helm left of it.
-        left = helm.parse_timeout(options.timeout) - (time.monotonic() - began)
+        left = options.timeout_seconds - (time.monotonic() - began)
         rollout.wait(runner, name, max(1, int(left)), watch=watch, since=since)
     except StepFailed as exc:  # helm failed or stopped, or our rollout wait failed
         result.helm_seconds = result.helm_seconds or time.monotonic() - began
@@ -532,7 +532,7 @@ def rollback(
         result.revision = back_to
         if not run.dry_run:
             steps("rollout", f"every workload in namespace {name}")
-            rollout.wait(run, name, helm.parse_timeout(options.timeout))
+            rollout.wait(run, name, options.timeout_seconds)
             info = helm.deployed_info(run, name, options.helm) or {}
             result.revision, result.image = info.get("revision"), info.get("image", "")
     return result

@@ -58,6 +58,20 @@ class DeployOptions:
     def access(self) -> credentials.Access:
         return credentials.Access(self.kubeconfig, self.context)
 
+    @property
+    def timeout_seconds(self) -> int:
+        """--timeout in seconds (a FleetError naming it when it is no duration)."""
+        return helm.parse_timeout(self.timeout, "--timeout")
+
+    @property
+    def lock_seconds(self) -> int:
+        return helm.parse_timeout(self.lock_timeout, "--lock-timeout")
+
+    def validate(self) -> None:
+        """Both durations are durations: a FleetError naming the option otherwise."""
+        if self.timeout_seconds < 0 or self.lock_seconds < 0:
+            raise FleetError("a duration cannot be negative")
+
 
 class Steps:
     """Announces each step of a hub's deploy and remembers the current one, so a failure names it."""
@@ -179,8 +193,7 @@ def prepared(
     steps.name = "validate"
     if hub is not None:
         hub.required_secrets(target.env)
-    helm.parse_timeout(options.timeout)
-    helm.parse_timeout(options.lock_timeout, "--lock-timeout")
+    options.validate()
     with cluster_runner(fleet, target.cluster, options.access, runner, steps, kubeconfigs) as own:
         image = ""
         if hub is not None:
