@@ -94,10 +94,11 @@ def deploy(
     )
     fleet, runner = config.load(), Runner(dry_run=dry_run)
     several = plan or all or results or after or len(hub or []) > 1
-    if not several and (hub and not (cluster or support) or support and cluster and not hub):
-        result = deploy_one(
-            target_of(fleet, (hub or [None])[0], env, cluster, support), chosen, runner
-        )
+    one_hub = hub and not (cluster or support)
+    one_support = support and cluster and not hub
+    if not several and (one_hub or one_support):
+        one = target_of(fleet, hub[0] if hub else None, env, cluster, support)
+        result = deploy_one(one, chosen, runner)
         if not result.ok:
             label = result.target.label
             raise FleetError(f"deploy {label} failed at step {result.step}: {result.error}")
