@@ -205,6 +205,23 @@ def test_every_release_of_a_cluster_from_its_storage_secrets():
     assert list(helm.releases_from(items, {("support", "support")})) == [("support", "support")]
 
 
+def test_a_plan_reads_the_releases_from_their_metadata_alone():
+    """Without images, the same rows come from the Secrets' metadata (no bodies decoded)."""
+    items = [
+        storage_secret("alpha-staging", 3, "failed", {"fleet-commit": "c3"}),
+        storage_secret(
+            "alpha-staging", 2, "deployed", {"fleet-commit": "c2", "fleet-dirty": "true"}
+        ),
+    ]
+    for item in items:
+        del item["data"]
+        item["metadata"]["creationTimestamp"] = "2026-11-22T18:00:00Z"
+    alpha = helm.releases_from(items)[("alpha-staging", "alpha-staging")]
+    assert (alpha["latest"]["revision"], alpha["latest"]["commit"]) == (3, "c3")
+    assert (alpha["serving"]["revision"], alpha["serving"]["dirty"]) == (2, True)
+    assert alpha["serving"]["image"] == "" and alpha["serving"]["updated"] == "2026-11-22T18:00:00Z"
+
+
 def test_no_module_but_helm_builds_a_helm_command_line():
     """fleet.helm owns every helm argv: a helm subcommand list anywhere else is a defect."""
     root = Path(__file__).resolve().parents[1]

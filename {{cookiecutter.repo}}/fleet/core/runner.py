@@ -19,11 +19,13 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from fleet.core import output
 from fleet.core.errors import FleetError, StepFailed, Stopped
 from fleet.core.redact import redact_text
 
+T = TypeVar("T")
 _CHILDREN: set[subprocess.Popen] = set()
 _CHILDREN_LOCK = threading.Lock()
 
@@ -169,6 +171,16 @@ class Runner:
             said = "\n".join((proc.stdout or "").strip().splitlines()[-5:] + [proc.stderr or ""])
             raise StepFailed(step, proc.returncode, redact_text(said.strip(), self.secrets))
         return proc
+
+    def call(self, shown: str, send: Callable[[], T], *, mutates: bool) -> T | None:
+        """An in-process request (fleet.tools.kube), shown and dry-run like a command: echoed
+        as `$ <shown>`, and, when it `mutates`, printed instead of sent in a dry run (None)."""
+        if self.echo or (self.dry_run and mutates):
+            prefix = "[dry-run] " if self.dry_run and mutates else "$ "
+            self._line(prefix + redact_text(shown, self.secrets))
+        if self.dry_run and mutates:
+            return None
+        return send()
 
 
 WATCH_EVERY = 2.0  # seconds between two calls of a command's watch

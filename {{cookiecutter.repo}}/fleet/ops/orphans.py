@@ -9,13 +9,12 @@ name. Nothing here removes anything: `invoke retire` does, when asked.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from fleet.core import target
 from fleet.core.config import ENVIRONMENTS, Fleet
 from fleet.core.runner import Runner
-from fleet.tools import helm
+from fleet.tools import helm, kube
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,12 @@ def _owner(labels: dict[str, str], namespace: str) -> tuple[str, str] | None:
 def find(fleet: Fleet, cluster: str, runner: Runner) -> list[Orphan]:
     """This fleet's releases on the cluster that no hub x env of the repository deploys there."""
     selector = f"owner=helm,status=deployed,{helm.LABEL_COMMIT}"
-    argv = ["kubectl", "get", "secrets", "--all-namespaces", "-l", selector, "-o", "json"]
-    proc = runner.run(argv, step=f"list this fleet's releases on cluster {cluster}", mutates=False)
+    step = f"list this fleet's releases on cluster {cluster}"
+    listed = kube.items(
+        runner, kube.path("", "secrets"), step=step, selector=selector, metadata_only=True
+    )
     found = []
-    for item in json.loads(proc.stdout).get("items", []):
+    for item in listed:
         labels, namespace = item["metadata"].get("labels", {}), item["metadata"]["namespace"]
         if fleet.name and labels.get(helm.LABEL_FLEET, fleet.name) != fleet.name:
             continue  # another fleet's release on a shared cluster

@@ -7,7 +7,6 @@ hub x env the repository still deploys there: the next deploy would bring it bac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from fleet.core.output import say
 from fleet.core.runner import Runner
 from fleet.release import lock
 from fleet.release.release import DeployOptions, cluster_runner
-from fleet.tools import chart, helm
+from fleet.tools import chart, helm, kube
 
 
 @dataclass(frozen=True)
@@ -59,10 +58,9 @@ def _refuse_if_deployed(fleet: Fleet, hub: str, env: str, cluster: str) -> None:
 def _volumes(run: Runner, namespace: str, release: str) -> tuple[list[str], list[str]]:
     """The namespace's volume claims: (the release's own, which its uninstall deletes, the rest:
     users' homes, which KubeSpawner made and the uninstall leaves)."""
-    argv = ["kubectl", "get", "persistentvolumeclaims", "--namespace", namespace, "-o", "json"]
-    proc = run.run(argv, step=f"list the volumes in {namespace}", mutates=False)
+    url = kube.path("", "persistentvolumeclaims", namespace)
     own, others = [], []
-    for item in json.loads(proc.stdout).get("items", []):
+    for item in kube.items(run, url, step=f"list the volumes in {namespace}", metadata_only=True):
         annotations = item["metadata"].get("annotations") or {}
         mine = annotations.get("meta.helm.sh/release-name") == release
         (own if mine else others).append(item["metadata"]["name"])
@@ -89,8 +87,7 @@ def _what_goes(fleet: Fleet, run: Runner, name: str, options: RetireOptions, hel
     info = helm.latest_info(run, name, helm_bin)
     if info is None:
         raise FleetError(f"release {name} is not installed on cluster {options.cluster}")
-    labels = helm.revision_labels(run, name).get(info["revision"], {})
-    owner = labels.get(helm.LABEL_FLEET)
+    owner = info["labels"].get(helm.LABEL_FLEET)
     if fleet.name and owner and owner != fleet.name:
         raise FleetError(f"release {name} belongs to fleet {owner}, not {fleet.name}: not retired")
     lines = [

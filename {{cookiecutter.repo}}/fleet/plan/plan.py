@@ -418,7 +418,7 @@ class Live:
                 for e in h.environments
             ]
             wanted = {(name, name) for name in [*ours, SUPPORT_RELEASE]}
-            self.releases[cluster] = helm.cluster_releases(self.on(cluster), wanted)
+            self.releases[cluster] = helm.cluster_releases(self.on(cluster), wanted, images=False)
         return (self.releases[cluster].get((release, release)) or {}).get("latest")
 
     def info_of(self, hub: Hub, env: str) -> dict | None:

@@ -117,7 +117,7 @@ def check(
     the image `env` will run (`image`: the hub's own, if any), in a health check of its own
     younger than canary_max_age."""
     release = hub.release(staging)
-    history = helm.history(runner, release, helm_bin)
+    history = helm.history(runner, release)
     revisions = [r for r in history if r["status"] == "deployed"]
     skip = "(or --skip-canary)"
     if not revisions:
@@ -126,7 +126,7 @@ def check(
             f"first {skip}"
         )
     revision = revisions[-1]["revision"]
-    labels = helm.revision_labels(runner, release).get(revision, {})
+    labels = revisions[-1]["labels"]
     recheck = f"`invoke health --hub {hub.name} --env {staging}` {skip}"
     _healthy(fleet, hub, staging, revision, labels, recheck, now)
     now_fingerprints = fingerprints(fleet, hub)

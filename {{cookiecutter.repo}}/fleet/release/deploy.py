@@ -218,7 +218,7 @@ def _dry_run(release: Release, options: DeployOptions, steps: Steps) -> None:
 def _left_pending(runner: Runner, name: str, options: DeployOptions) -> bool:
     """Whether the release's newest revision is pending (this deploy's helm stopped midway)."""
     try:
-        revisions = helm.history(runner.quiet(), name, options.helm)
+        revisions = helm.history(runner.quiet(), name)
     except Failure:
         return False
     return bool(revisions) and revisions[-1]["status"].startswith("pending-")
@@ -261,8 +261,7 @@ def _forward_only(
     if options.allow_older or not serving:
         return
     runner, name = release.runner.quiet(), release.name
-    live = helm.revision_labels(runner, name).get(serving[-1]["revision"], {})
-    live_commit = live.get(helm.LABEL_COMMIT, "")
+    live_commit = serving[-1]["labels"].get(helm.LABEL_COMMIT, "")
     if not live_commit or live_commit == commit:
         return
     git = Git(release.target.fleet.root, runner)
@@ -283,13 +282,13 @@ def _recovered(
     """The release's history, a revision left pending by a dead deploy recovered first."""
     runner, name = release.runner, release.name
     steps("recover", f"release {name}")
-    revisions = helm.history(runner, name, options.helm)
+    revisions = helm.history(runner, name)
     if revisions:
         _may_recover(release, revisions[-1], options, held.took_over if held else "")
     if held is not None:
         held.wrote = True  # from here on, a revision left pending is this deploy's
     if helm.recover_pending(runner, name, options.timeout, options.helm, revisions=revisions):
-        revisions = helm.history(runner, name, options.helm)
+        revisions = helm.history(runner, name)
     return revisions
 
 
@@ -401,7 +400,7 @@ def _explain_failure(
         with contextlib.suppress(Failure):
             _undo(runner, name, options)
     with contextlib.suppress(Failure):
-        revisions = helm.history(quiet, name, options.helm)
+        revisions = helm.history(quiet, name, described=True)
         lines.append(_serving_after_failure(revisions, name, options, before))
     if not options.rollback:
         lines.append(f"--no-rollback: run `{release.target.command('rollback')}` to go back")
@@ -429,7 +428,7 @@ def _interrupted(release: Release, options: DeployOptions, before: int | None) -
     try:
         # Stopping (SIGTERM): the rollback is written, not waited for, so the process exits soon.
         _undo(release.runner, name, options, wait=not private.stopping())
-        revisions = helm.history(release.runner.quiet(), name, options.helm)
+        revisions = helm.history(release.runner.quiet(), name, described=True)
         say(hub, env, _serving_after_failure(revisions, name, options, before))
     except Failure as exc:
         say(hub, env, f"could not roll back ({exc}); the next deploy recovers the release")
@@ -441,7 +440,7 @@ def _undo(runner: Runner, name: str, options: DeployOptions, wait: bool = True) 
     helm may have been stopped mid-wait (pending), have rolled back itself (a revision
     "Rollback to N"), have marked it failed, or have deployed what will not run.
     """
-    revisions = helm.history(runner, name, options.helm)
+    revisions = helm.history(runner, name, described=True)
     if not revisions:
         return
     latest = revisions[-1]
@@ -520,7 +519,7 @@ def rollback(
         _lease_held(run, name, options, steps),
     ):
         steps("history", f"release {name}")
-        revisions = helm.history(run, name, options.helm)
+        revisions = helm.history(run, name)
         if not revisions:
             raise FleetError(f"release {name} does not exist in cluster {cluster}")
         back_to = _rollback_target(revisions, name, revision)

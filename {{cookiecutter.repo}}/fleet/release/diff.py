@@ -16,7 +16,7 @@ NO_DIFFERENCES, DIFFERENCES, DIFF_FAILED = 0, 1, 2
 
 def live_manifest(runner: Runner, release: str, helm_bin: str) -> tuple[str, str]:
     """The manifests the release runs now, and a label for them ("" when not installed)."""
-    revisions = helm.history(runner, release, helm_bin)
+    revisions = helm.history(runner, release)
     serving = [r for r in revisions if r["status"] == "deployed"]
     if not serving:
         return "", f"{release}: not installed"

@@ -27,10 +27,11 @@ from pathlib import Path
 import websocket
 
 from fleet.core import yamlfile
-from fleet.core.errors import Failure
+from fleet.core.errors import Failure, StepFailed
 from fleet.core.runner import Runner
 from fleet.release import rollout
 from fleet.release.release import Release
+from fleet.tools import kube
 
 SERVICE = "health-check"
 USER = "fleet-health-check"
@@ -305,12 +306,15 @@ def _start_server(hub: HubAPI, runner: Runner, namespace: str) -> None:
 
 def server_image(runner: Runner, namespace: str) -> str:
     """The digest of the image the test user's server runs, as the node pulled it ("" unknown)."""
-    argv = ["kubectl", "get", "pods", "--namespace", namespace, "--output", "json"]
-    argv += ["--selector", "component=singleuser-server"]
-    proc = runner.quiet().run(argv, step="the test server's image", mutates=False, check=False)
+    url = kube.path("", "pods", namespace)
     try:
-        pods = json.loads(proc.stdout or "{}").get("items", [])
-    except ValueError:
+        pods = kube.items(
+            runner.quiet(),
+            url,
+            step="the test server's image",
+            selector="component=singleuser-server",
+        )
+    except StepFailed:
         return ""
     for pod in pods:
         annotations = pod["metadata"].get("annotations") or {}

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import json
 import os
 import shlex
 import socket
@@ -25,8 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleet.core import output
-from fleet.core.errors import Failure, FleetError, StepFailed
+from fleet.core.errors import Failure, FleetError
 from fleet.core.runner import Runner
+from fleet.tools import kube
 
 NAME = "fleet-deploy"
 LABEL = "fleet-lock"
@@ -94,31 +94,33 @@ class _Lost(Exception):
     """Someone else changed the Lease between our read and our write."""
 
 
+def _url(namespace: str, name: str | None = None) -> str:
+    return kube.path("coordination.k8s.io/v1", "leases", namespace, name)
+
+
 def _write(runner: Runner, verb: str, lease: dict, step: str) -> dict:
-    argv = ["kubectl", verb, "-f", "-", "-o", "json"]
+    """Create the Lease, or replace it at the resourceVersion it carries; _Lost on a conflict."""
+    namespace = lease["metadata"]["namespace"]
     try:
-        proc = runner.run(argv, step=step, input=json.dumps(lease))
-    except StepFailed as exc:
-        said = exc.stderr
-        if "AlreadyExists" in said or "the object has been modified" in said or "Conflict" in said:
+        if verb == "create":
+            return kube.request(runner, "POST", _url(namespace), step=step, body=lease)
+        return kube.request(runner, "PUT", _url(namespace, NAME), step=step, body=lease)
+    except kube.ApiError as exc:
+        if exc.conflict:
             raise _Lost() from None
         raise
-    return json.loads(proc.stdout)
 
 
 def _read(runner: Runner, namespace: str) -> dict | None:
-    argv = ["kubectl", "get", "lease", NAME, "--namespace", namespace, "-o", "json"]
-    argv += ["--ignore-not-found"]
-    proc = runner.run(argv, step=f"read the deploy lock of {namespace}", mutates=False)
-    return json.loads(proc.stdout) if proc.stdout.strip() else None
+    return kube.get(runner, _url(namespace, NAME), step=f"read the deploy lock of {namespace}")
 
 
 def _create(runner: Runner, namespace: str, who: str) -> dict:
     """A new Lease held by `who`; its namespace too when the release has none yet."""
     try:
         return _write(runner, "create", _lease(namespace, who), "take the deploy lock")
-    except StepFailed as exc:
-        if f'namespaces "{namespace}" not found' not in exc.stderr:
+    except kube.ApiError as exc:
+        if not exc.not_found:
             raise
     _ensure_namespace(runner, namespace)
     return _write(runner, "create", _lease(namespace, who), "take the deploy lock")
@@ -127,23 +129,26 @@ def _create(runner: Runner, namespace: str, who: str) -> dict:
 def _delete(runner: Runner, lease: dict) -> None:
     """Delete the Lease only if it is still the one we last wrote (a precondition on its version)."""
     meta = lease["metadata"]
-    path = f"/apis/coordination.k8s.io/v1/namespaces/{meta['namespace']}/leases/{NAME}"
     options = {"kind": "DeleteOptions", "apiVersion": "v1"}
     options["preconditions"] = {"resourceVersion": meta["resourceVersion"]}
-    argv = ["kubectl", "delete", "--raw", path, "-f", "-"]
-    proc = runner.run(argv, step="release the deploy lock", input=json.dumps(options), check=False)
-    said = proc.stderr
-    if proc.returncode and "NotFound" not in said and "not found" not in said:
-        if "Conflict" in said or "modified" in said:
-            raise _Lost()
-        raise StepFailed("release the deploy lock", proc.returncode, said)
+    url = _url(meta["namespace"], NAME)
+    try:
+        kube.request(runner, "DELETE", url, step="release the deploy lock", body=options)
+    except kube.ApiError as exc:
+        if exc.conflict:
+            raise _Lost() from None
+        if not exc.not_found:
+            raise
 
 
 def _ensure_namespace(runner: Runner, namespace: str) -> None:
-    argv = ["kubectl", "create", "namespace", namespace]
-    proc = runner.run(argv, step=f"create namespace {namespace}", check=False)
-    if proc.returncode != 0 and "AlreadyExists" not in proc.stderr:
-        raise StepFailed(f"create namespace {namespace}", proc.returncode, proc.stderr)
+    body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
+    step = f"create namespace {namespace}"
+    try:
+        kube.request(runner, "POST", kube.path("", "namespaces"), step=step, body=body)
+    except kube.ApiError as exc:
+        if not exc.conflict:
+            raise
 
 
 @dataclass
@@ -206,8 +211,8 @@ class Lock:
             return _write(self.runner, "replace", lease, step)
         except _Lost:
             current = _read(self.runner, self.namespace)
-        except StepFailed as exc:
-            if "NotFound" not in exc.stderr and "not found" not in exc.stderr:
+        except kube.ApiError as exc:
+            if not exc.not_found:
                 raise
             current = None
         if current is None:
@@ -302,10 +307,9 @@ def held(
 
 def held_locks(runner: Runner) -> dict[str, str]:
     """Namespace -> holder of every deploy lock held in the cluster (for `invoke status`)."""
-    argv = ["kubectl", "get", "leases", "--all-namespaces", "-l", f"{LABEL}=true", "-o", "json"]
-    proc = runner.run(argv, step="read the deploy locks", mutates=False)
+    url = kube.path("coordination.k8s.io/v1", "leases")
     found = {}
-    for lease in json.loads(proc.stdout).get("items", []):
+    for lease in kube.items(runner, url, step="read the deploy locks", selector=f"{LABEL}=true"):
         if not is_held(lease):
             continue
         spec, text = lease["spec"], describe(lease)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from fleet.core import output
 from fleet.core.errors import RolloutFailed, StepFailed, Stopped
 from fleet.core.runner import Runner
+from fleet.tools import kube
 
 KINDS = ("deployment", "statefulset", "daemonset")
 # A container waiting for one of these will not become ready by waiting longer.
@@ -38,11 +38,13 @@ def _name(item: dict) -> str:
     return f"{item['kind'].lower()}/{item['metadata']['name']}"
 
 
-def _workload_items(runner: Runner, namespace: str) -> list[dict]:
-    """Every Deployment, StatefulSet and DaemonSet in the namespace, with its status."""
-    argv = ["kubectl", "get", ",".join(KINDS), "--namespace", namespace, "--output", "json"]
-    proc = runner.run(argv, step=f"list workloads in {namespace}", mutates=False)
-    return json.loads(proc.stdout or "{}").get("items", [])
+def _workload_items(runner: Runner, namespace: str | None) -> list[dict]:
+    """Every Deployment, StatefulSet and DaemonSet in the namespace (None: all), with its status."""
+    step = f"list workloads in {namespace or 'the cluster'}"
+    found = []
+    for kind in KINDS:
+        found += kube.items(runner, kube.path("apps/v1", f"{kind}s", namespace), step=step)
+    return found
 
 
 def rolled_out(item: dict) -> bool:
@@ -72,10 +74,8 @@ def rolled_out(item: dict) -> bool:
 
 def readiness(runner: Runner) -> dict[str, dict[str, tuple[int, int]]]:
     """Namespace -> kind/name of each workload -> (ready, wanted) replicas, in one call per cluster."""
-    argv = ["kubectl", "get", ",".join(KINDS), "--all-namespaces", "--output", "json"]
-    proc = runner.run(argv, step="read the workloads' readiness", mutates=False)
     found: dict[str, dict[str, tuple[int, int]]] = {}
-    for item in json.loads(proc.stdout).get("items", []):
+    for item in _workload_items(runner, None):
         meta, spec, state = item["metadata"], item.get("spec", {}), item.get("status", {})
         if item["kind"] == "DaemonSet":
             wanted, ready = state.get("desiredNumberScheduled", 0), state.get("numberReady", 0)
@@ -131,13 +131,10 @@ def not_ready_containers(pod: dict) -> list[str]:
 
 def _listed(runner: Runner, kind: str, namespace: str) -> list[dict]:
     """The namespace's objects of a kind, as the API lists them; [] when they cannot be read."""
-    proc = runner.run(
-        ["kubectl", "get", kind, "--namespace", namespace, "--output", "json"],
-        step=f"{kind} in {namespace}",
-        mutates=False,
-        check=False,
-    )
-    return json.loads(proc.stdout or "{}").get("items", []) if proc.returncode == 0 else []
+    try:
+        return kube.items(runner, kube.path("", kind, namespace), step=f"{kind} in {namespace}")
+    except StepFailed:
+        return []
 
 
 def _events(runner: Runner, namespace: str) -> list[dict]:

@@ -17,7 +17,7 @@ from fleet.core import private
 from fleet.core.config import Cluster, Fleet
 from fleet.core.errors import FleetError, StepFailed
 from fleet.core.runner import Runner
-from fleet.tools import sops
+from fleet.tools import kube, sops
 
 OVERRIDE = "--kubeconfig / FLEET_KUBECONFIG"  # what overrides cluster.yaml's credentials
 
@@ -144,14 +144,16 @@ def temporary_kubeconfig(
     with private.directory("fleet-kube-") as folder:
         target = folder / "kubeconfig"
         _fill(fleet, cluster, access, target, runner)
-        yield target
+        try:
+            yield target
+        finally:
+            kube.forget(str(target))  # its API connections end with it
 
 
-def check_reachable(cluster: Cluster, runner: Runner, timeout: str = "10s") -> None:
+def check_reachable(cluster: Cluster, runner: Runner, timeout: float = 10.0) -> None:
     """One quick read of the API server, so an unreachable cluster is one clear line, not a timeout."""
-    argv = ["kubectl", "get", "--raw", "/readyz", f"--request-timeout={timeout}"]
     try:
-        runner.run(argv, step=f"reach cluster {cluster.name}", mutates=False)
+        kube.reachable(runner, timeout)
     except StepFailed as exc:
         raise FleetError(
             f"cluster {cluster.name} unreachable: {exc.last_line('no answer')}"

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fleet.core import output, settings
-from fleet.core.errors import FleetError, StepFailed
+from fleet.core.errors import FleetError
 from fleet.core.runner import Runner
+from fleet.tools import kube
 
 LABEL_COMMIT = "fleet-commit"
 LABEL_IMAGE_TAG = "fleet-image-tag"
@@ -203,47 +204,34 @@ def show_argv(what: str, ref: Sequence[str], flags: Sequence[str] = ()) -> list[
     return [binary(), "show", what, *ref, *flags]
 
 
-def _not_found(exc: StepFailed) -> bool:
-    return "not found" in exc.stderr.lower()
+def history(runner: Runner, release: str, described: bool = False) -> list[dict]:
+    """The release's revisions, oldest first ([] when there is no release), from one read of
+    its storage Secrets (what `helm history` reads): each revision's number, status, the
+    labels recorded with it, and when it was written ("updated": its Secret's creation, which a
+    pending revision never changes). Only their metadata leave the server, unless `described`:
+    then each revision's description too ("Rollback to 3"), from the Secrets' bodies."""
+    revisions = []
+    for item in _storage(runner, release, f"owner=helm,name={release}", whole=described):
+        meta = item["metadata"]
+        labels = meta.get("labels") or {}
+        entry = {
+            "revision": int(labels.get("version", 0)),
+            "status": labels.get("status", ""),
+            "updated": meta.get("creationTimestamp", ""),
+            "labels": labels,
+        }
+        if described:
+            entry["description"] = _stored(item)["description"]
+        revisions.append(entry)
+    return sorted(revisions, key=lambda r: r["revision"])
 
 
-def history(runner: Runner, release: str, helm: str | None = None) -> list[dict]:
-    """The release's revisions, oldest first ([] when there is no release)."""
-    try:
-        proc = runner.run(
-            [
-                helm or binary(),
-                "history",
-                release,
-                "--namespace",
-                release,
-                "--max",
-                "256",
-                "--output",
-                "json",
-            ],
-            step=f"helm history {release}",
-            mutates=False,
-        )
-    except StepFailed as exc:
-        if _not_found(exc):
-            return []
-        raise
-    return sorted(json.loads(proc.stdout or "[]"), key=lambda r: r["revision"])
-
-
-def revision_labels(runner: Runner, release: str) -> dict[int, dict[str, str]]:
-    """The labels helm stored with each revision (on its storage Secrets), by revision."""
-    argv = ["kubectl", "get", "secrets", "--namespace", release]
-    argv += ["--selector", f"owner=helm,name={release}"]
-    argv += ["--output", 'jsonpath={range .items[*]}{.metadata.labels}{"\\n"}{end}']
-    proc = runner.run(argv, step=f"read labels of release {release}", mutates=False)
-    found = {}
-    for line in proc.stdout.splitlines():
-        if line.strip():
-            labels = json.loads(line)
-            found[int(labels.get("version", 0))] = labels
-    return found
+def _storage(runner: Runner, release: str, selector: str, whole: bool = False) -> list[dict]:
+    """The metadata of a release's storage Secrets (one per revision), chosen by `selector`;
+    `whole`: the Secrets themselves (each holds its revision's chart and values)."""
+    url = kube.path("", "secrets", release)
+    step = f"read the revisions of release {release}"
+    return kube.items(runner, url, step=step, selector=selector, metadata_only=not whole)
 
 
 def deployed_image(runner: Runner, release: str, revision: int, helm: str | None = None) -> str:
@@ -262,40 +250,56 @@ def _image_of(values: dict) -> str:
 
 
 def cluster_releases(
-    runner: Runner, wanted: set[tuple[str, str]] | None = None
+    runner: Runner, wanted: set[tuple[str, str]] | None = None, images: bool = True
 ) -> dict[tuple[str, str], dict]:
     """(namespace, release) -> {"latest": info, "serving": info or None} for every release of a
     cluster (or those `wanted`), in one read of helm's storage Secrets (each info as
-    `latest_info` gives it).
+    `latest_info` gives it). Without `images`, only the Secrets' metadata leave the server
+    (revision, status, commit: what a plan needs) and each info's image is "".
 
     Superseded revisions are left out: the newest revision and the one serving never are.
     """
     selector = "owner=helm,status!=superseded"
     if wanted is not None:  # chosen by the API server: a release's storage holds its whole chart
         selector += f",name in ({','.join(sorted({name for _, name in wanted}))})"
-    argv = ["kubectl", "get", "secrets", "--all-namespaces", "--output", "json"]
-    argv += ["--selector", selector]
-    proc = runner.run(argv, step="read the cluster's releases", mutates=False)
-    return releases_from(json.loads(proc.stdout or "{}").get("items", []), wanted)
+    url, step = kube.path("", "secrets"), "read the cluster's releases"
+    listed = kube.items(runner, url, step=step, selector=selector, metadata_only=not images)
+    return releases_from(listed, wanted)
 
 
 def releases_from(
     items: list[dict], wanted: set[tuple[str, str]] | None = None
 ) -> dict[tuple[str, str], dict]:
-    """`cluster_releases` from helm's storage Secrets as the API lists them."""
+    """`cluster_releases` from helm's storage Secrets as the API lists them (or their metadata)."""
     revisions: dict[tuple[str, str], list[dict]] = {}
     for item in items:
         meta = item["metadata"]
         key = (meta["namespace"], (meta.get("labels") or {}).get("name", ""))
         if wanted is not None and key not in wanted:
             continue  # the same name in another namespace
-        revisions.setdefault(key, []).append(_stored(item))
+        revisions.setdefault(key, []).append(_stored(item) if "data" in item else _labelled(item))
     found = {}
     for key, infos in revisions.items():
         infos.sort(key=lambda info: info["revision"])
         serving = [info for info in infos if info["status"] == "deployed"]
         found[key] = {"latest": infos[-1], "serving": serving[-1] if serving else None}
     return found
+
+
+def _labelled(item: dict) -> dict:
+    """What a storage Secret's metadata says of its revision (no image: that is in its body)."""
+    meta = item["metadata"]
+    labels = meta.get("labels") or {}
+    return {
+        "revision": int(labels.get("version") or 0),
+        "status": labels.get("status", ""),
+        "commit": labels.get(LABEL_COMMIT, ""),
+        "dirty": labels.get(LABEL_DIRTY) == "true",
+        "image": "",
+        "image_tag": labels.get(LABEL_IMAGE_TAG, ""),
+        "updated": meta.get("creationTimestamp", ""),
+        "description": "",
+    }
 
 
 def _stored(item: dict) -> dict:
@@ -320,7 +324,7 @@ def _stored(item: dict) -> dict:
 
 
 def _info(runner: Runner, release: str, entry: dict, helm: str | None) -> dict:
-    labels = revision_labels(runner, release).get(entry["revision"], {})
+    labels = entry["labels"]
     return {
         "revision": entry["revision"],
         "status": entry["status"],
@@ -329,19 +333,19 @@ def _info(runner: Runner, release: str, entry: dict, helm: str | None) -> dict:
         "image": deployed_image(runner, release, entry["revision"], helm),
         "image_tag": labels.get(LABEL_IMAGE_TAG, ""),
         "updated": entry.get("updated", ""),
-        "description": entry.get("description", ""),
+        "labels": labels,
     }
 
 
 def deployed_info(runner: Runner, release: str, helm: str | None = None) -> dict | None:
     """The revision now serving (status deployed): revision, status, commit, image, updated; or None."""
-    revisions = [r for r in history(runner, release, helm) if r["status"] == "deployed"]
+    revisions = [r for r in history(runner, release) if r["status"] == "deployed"]
     return _info(runner, release, revisions[-1], helm) if revisions else None
 
 
 def latest_info(runner: Runner, release: str, helm: str | None = None) -> dict | None:
     """The newest revision whatever its status (a failed or pending one shows here), or None."""
-    revisions = history(runner, release, helm)
+    revisions = history(runner, release)
     return _info(runner, release, revisions[-1], helm) if revisions else None
 
 
@@ -389,7 +393,7 @@ def recover_pending(
     """
     helm = helm or binary()
     if revisions is None:
-        revisions = history(runner, release, helm)
+        revisions = history(runner, release)
     if not revisions or not revisions[-1]["status"].startswith("pending-"):
         return None
     stuck = revisions[-1]
@@ -430,7 +434,7 @@ def health_labels(passed: bool, revision: int, at: float, image_digest: str) -> 
 
 def record_health(runner: Runner, release: str, revision: int, labels: dict[str, str]) -> None:
     """Label the revision's storage Secret with its health check (`health_labels`)."""
-    argv = ["kubectl", "label", "secrets", "--namespace", release, "--overwrite"]
-    argv += ["--selector", f"owner=helm,name={release},version={revision}"]
-    argv += [f"{key}={value}" for key, value in labels.items()]
-    runner.run(argv, step=f"record the health check of {release}")
+    step = f"record the health check of {release}"
+    for item in _storage(runner, release, f"owner=helm,name={release},version={revision}"):
+        url = kube.path("", "secrets", release, item["metadata"]["name"])
+        kube.merge_patch(runner, url, {"metadata": {"labels": labels}}, step=step)
