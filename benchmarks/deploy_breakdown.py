@@ -10,11 +10,13 @@ alpha to staging once, then, `--runs` times, in turns:
 Ours is the deploy's CPU minus the bare helm's. Then the same per hub of a fleet: `--fleet` hubs
 upgraded by one `invoke deploy --all --env staging --jobs 1` (python's start, the chart's
 dependencies and each cluster's credentials are once per run), against as many bare upgrades.
-Goals (issue "Speed"): our CPU per hub upgrade at most helm's own (ratio <= 1; stretch 0.5), and
-one hub's deploy wall within 2x the bare helm's. The health check is off (nothing serves on fake
-nodes). Ratios are from one run of this script; absolute seconds are noisy.
+Goals (issue "Speed 2"): (b) our CPU per hub of a 24-hub run at most 0.25 of helm's own CPU
+for the same upgrade; one hub's deploy wall at most 1.2 x the bare helm's (the health check is
+off on both sides: nothing serves on fake nodes; benchmarks/health_check.py measures it). Ratios
+are from one run of this script; absolute seconds are noisy. `--show` prints the output of one
+deploy (the commands and requests it makes, as the generated README shows them).
 
-Usage: python benchmarks/deploy_breakdown.py [--runs 5] [--fleet 8] [--helm helm4]
+Usage: python benchmarks/deploy_breakdown.py [--runs 5] [--fleet 24] [--helm helm4] [--show]
 Starts its own kwok cluster (no real node), registry and chart repository and stops them after.
 """
 
@@ -44,13 +46,17 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+def timed(
+    argv: list[str], cwd: Path, env: dict[str, str], show: bool = False
+) -> tuple[float, float]:
     """(wall, CPU) seconds of a command and everything it waited for."""
     cpu, wall = children_cpu(), time.monotonic()
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     wall, cpu = time.monotonic() - wall, children_cpu() - cpu
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    if show:
+        print(f"$ {' '.join(argv)}\n{proc.stderr}{proc.stdout}", flush=True)
     return wall, cpu
 
 
@@ -85,7 +91,8 @@ def fleet_run(repo, env, extra, hubs, bases, helm, work) -> tuple[float, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="deploys and bare upgrades to time")
-    parser.add_argument("--fleet", type=int, default=8, help="hubs upgraded in one run (>= 2)")
+    parser.add_argument("--fleet", type=int, default=24, help="hubs upgraded in one run (>= 2)")
+    parser.add_argument("--show", action="store_true", help="print one deploy's output")
     parser.add_argument("--helm", default="helm4", help="helm binary in the toolchain")
     args = parser.parse_args()
 
@@ -114,7 +121,8 @@ def main() -> int:
         for run in range(args.runs):
             values.write_text(base + f"  custom:\n    bench-run: {run}\n")
             results = work / f"results-{run}.json"
-            ours.append(timed([*deploy, "--results", str(results)], repo, env))
+            shown = args.show and run == 0
+            ours.append(timed([*deploy, "--results", str(results)], repo, env, shown))
             for row in json.loads(results.read_text())["results"][0]["steps"]:
                 steps.setdefault(row["step"], []).append((row["wall"], row["cpu"]))
             argv = [*bare_argv(helm, "alpha-staging"), "--set", f"jupyterhub.custom.bare={run}"]
@@ -141,22 +149,19 @@ def main() -> int:
             f"\ninvoke deploy: wall {deploy_wall:.2f}s, CPU {deploy_cpu:.2f}s; "
             f"bare helm upgrade --wait: wall {helm_wall:.2f}s, CPU {helm_cpu:.2f}s"
         )
+        print(f"one hub: our CPU / helm's CPU = {ratio_cpu:.2f}")
         print(
-            f"{'PASS' if ratio_cpu <= 1 else 'FAIL'}: our CPU / helm's CPU = {ratio_cpu:.2f} "
-            f"(goal <= 1, stretch 0.5)"
-        )
-        print(
-            f"{'PASS' if ratio_wall <= 2 else 'FAIL'}: deploy wall / bare helm wall = "
-            f"{ratio_wall:.2f} (goal <= 2)"
+            f"{'PASS' if ratio_wall <= 1.2 else 'FAIL'}: deploy wall / bare helm wall = "
+            f"{ratio_wall:.2f} (goal <= 1.2)"
         )
         per_hub, helm_per_hub = fleet_run(repo, env, extra, hubs, bases, helm, work)
         ratio_fleet = (per_hub - helm_per_hub) / helm_per_hub
         print(
-            f"{'PASS' if ratio_fleet <= 1 else 'FAIL'}: per hub of a {len(hubs)}-hub deploy, "
-            f"our CPU / helm's CPU = {ratio_fleet:.2f} (goal <= 1, stretch 0.5; deploy "
+            f"{'PASS' if ratio_fleet <= 0.25 else 'FAIL'}: per hub of a {len(hubs)}-hub deploy, "
+            f"our CPU / helm's CPU = {ratio_fleet:.2f} (goal <= 0.25; deploy "
             f"{per_hub:.2f}s CPU per hub, bare helm {helm_per_hub:.2f}s)"
         )
-        return 0 if ratio_fleet <= 1 and ratio_wall <= 2 else 1
+        return 0 if ratio_fleet <= 0.25 and ratio_wall <= 1.2 else 1
     finally:
         stack.down(name)
         subprocess.run(["rm", "-rf", str(work)], check=False)
