@@ -3,8 +3,8 @@
 What the tasks read and write themselves (the deploy lock's Lease, workloads, pods, events, helm's
 storage Secrets and their labels, namespaces) goes through the official `kubernetes` client
 instead of a `kubectl` process per call: a deploy's dozen reads cost one TLS connection, not a
-dozen Go programs starting. `kubectl` stays for what a person runs and reads (`invoke shell`,
-`invoke logs`, `kubectl rollout status`-like waits the user sees echoed are shown as requests).
+dozen Go programs starting. `kubectl` stays for what a person runs or reads as a command
+(`invoke shell`, `invoke logs`, the health check's port-forward, `kubectl rollout status` waits).
 
 Each request goes through the runner (`Runner.call`): echoed as `$ GET /api/...`, and a request
 that changes something is only printed in a dry run. Bodies are JSON dicts, as `kubectl -o json`
